@@ -1,0 +1,171 @@
+"""Argument checking and normalised geometry for 2-D convolution.
+
+Everything a kernel needs to know about the shapes is computed (and checked)
+here once: stride/padding/dilation as pairs, asymmetric padding for
+``padding="same"``, and the output size. Errors name the argument, what was
+expected and what was given.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+METHODS = ("auto", "direct", "im2col")
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes of one convolution, with padding split per side.
+
+    The output is (N, K, P, Q) with
+    ``P = (H + pad_top + pad_bottom - dilation_h*(R-1) - 1) // stride_h + 1``
+    and Q likewise.
+    """
+
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    groups: int
+    stride: tuple
+    dilation: tuple
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    P: int
+    Q: int
+
+    @property
+    def input_shape(self):
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def weight_shape(self):
+        return (self.K, self.C // self.groups, self.R, self.S)
+
+    @property
+    def output_shape(self):
+        return (self.N, self.K, self.P, self.Q)
+
+    @property
+    def kernel_args(self):
+        """The trailing scalar arguments every kernel takes, in order."""
+        return (self.stride[0], self.stride[1], self.pad_top, self.pad_left,
+                self.dilation[0], self.dilation[1])
+
+    @property
+    def flops(self):
+        """Multiply-adds times two of one pass: 2*N*K*P*Q*(C/groups)*R*S."""
+        return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _int_pair(value, name, minimum):
+    """An int or a pair of ints, each >= minimum, as a tuple of two Python ints."""
+    items = (value, value) if _is_int(value) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if len(items) != 2 or not all(_is_int(v) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def _padding_per_side(padding, kernel_size, dilation, stride):
+    """(top, bottom, left, right) from an int, a pair, "valid" or "same"."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0, 0, 0
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride=1 (as in PyTorch), got stride={stride}")
+            sides = []
+            for k, d in zip(kernel_size, dilation):
+                total = d * (k - 1)
+                # PyTorch's rule: an odd total puts the extra row/column at the end.
+                sides += [total // 2, total - total // 2]
+            return tuple(sides)
+        raise ValueError(f"padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
+    ph, pw = _int_pair(padding, "padding", 0)
+    return ph, ph, pw, pw
+
+
+def shape4(value, name):
+    """A 4-tuple of non-negative ints (a shape argument such as input_shape)."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of 4 ints, got {value!r}") from None
+    if len(items) != 4 or not all(_is_int(v) for v in items):
+        raise TypeError(f"{name} must be a tuple of 4 ints, got {value!r}")
+    if any(v < 0 for v in items):
+        raise ValueError(f"{name} must not have negative sizes, got {items}")
+    return tuple(int(v) for v in items)
+
+
+def conv_geometry(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
+                  input_name="x", weight_name="weight"):
+    """Check a convolution's shapes and options; return its :class:`ConvGeometry`.
+
+    input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S).
+    """
+    N, C, H, W = input_shape
+    K, Cg, R, S = weight_shape
+    if not _is_int(groups):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if min(K, Cg, R, S) < 1:
+        raise ValueError(f"{weight_name} must have every dimension >= 1, got shape {tuple(weight_shape)}")
+    if C % groups:
+        raise ValueError(f"groups={groups} must divide the input channels of {input_name}, got C={C}")
+    if K % groups:
+        raise ValueError(f"groups={groups} must divide the output channels of {weight_name}, got K={K}")
+    if Cg * groups != C:
+        raise ValueError(
+            f"{input_name} has C={C} channels but {weight_name} of shape {tuple(weight_shape)} with "
+            f"groups={groups} expects C = {weight_name}.shape[1]*groups = {Cg * groups}")
+    stride = _int_pair(stride, "stride", 1)
+    dilation = _int_pair(dilation, "dilation", 1)
+    top, bottom, left, right = _padding_per_side(padding, (R, S), dilation, stride)
+    span_h = dilation[0] * (R - 1) + 1
+    span_w = dilation[1] * (S - 1) + 1
+    if span_h > H + top + bottom or span_w > W + left + right:
+        raise ValueError(
+            f"kernel of {weight_name} (dilated size {span_h}x{span_w}) is larger than the padded "
+            f"input of {input_name} ({H + top + bottom}x{W + left + right})")
+    P = (H + top + bottom - span_h) // stride[0] + 1
+    Q = (W + left + right - span_w) // stride[1] + 1
+    return ConvGeometry(N, C, H, W, K, R, S, groups, stride, dilation, top, bottom, left, right, P, Q)
+
+
+def as_float_array(value, name, ndim=None):
+    """``value`` as a NumPy float32/float64 array (not yet copied), or a clear error."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be an array of float32 or float64, got {type(value).__name__}: {exc}") from None
+    if array.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {array.dtype}")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got {array.ndim}-D with shape {array.shape}")
+    return array
+
+
+def check_method(method):
+    """``method`` if it is one of :data:`METHODS`, else a ValueError."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method

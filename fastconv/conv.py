@@ -1,0 +1,172 @@
+"""Public 2-D convolution API, PyTorch-compatible (NCHW).
+
+``conv2d`` computes the lecture's ``S = X * F + b``: a cross-correlation,
+identical to ``torch.nn.functional.conv2d``::
+
+    out[n, k, p, q] = bias[k] + sum_{c, r, s} x[n, g*C/groups + c, p*sh - pt + r*dh, q*sw - pl + s*dw]
+                                              * weight[k, c, r, s]
+
+with g = k // (K/groups) and zero padding. ``conv2d_grad_input`` and
+``conv2d_grad_weight`` are its two gradients (vector-Jacobian products): given
+``grad_output = dL/dout`` they return ``dL/dx`` and ``dL/dweight``.
+
+Conventions shared by every function here:
+
+* float32 and float64; results keep the input dtype. Mixed float32/float64
+  arguments follow NumPy promotion (the result is float64).
+* Inputs are never modified. Non-contiguous, Fortran-ordered and read-only
+  arrays are accepted (copied to C order first when needed).
+* An empty batch (N = 0) gives an empty result (zeros for the weight gradient).
+* Thread safety: calls from several Python threads are safe. Kernel launches
+  are serialised by a process-wide lock, because every launch already uses all
+  of numba's threads and some numba threading layers (workqueue) abort on
+  concurrent launches.
+"""
+
+import threading
+
+import numpy as np
+
+from ._geometry import as_float_array, check_method, conv_geometry, shape4
+from ._method import choose_method
+from ._passes import PASSES
+
+_LAUNCH_LOCK = threading.Lock()
+
+
+def _kernel_array(array, dtype):
+    """C-contiguous, writeable array of ``dtype`` (a copy only when needed).
+
+    Writeable because numba compiles read-only arrays as a separate type; a
+    copy is cheaper than a second compilation. The kernels never write to it.
+    """
+    return np.require(array, dtype=dtype, requirements=("C", "W"))
+
+
+def _run(pass_name, method, geom, result, *operands):
+    method = check_method(method)
+    if method == "auto":
+        method = choose_method(geom, pass_name)
+    if result.size and geom.N:
+        with _LAUNCH_LOCK:
+            PASSES[pass_name, method](*operands, result, geom)
+    return result
+
+
+def _check_grad_output(grad_output, geom):
+    if grad_output.shape != geom.output_shape:
+        raise ValueError(
+            f"grad_output must have shape {geom.output_shape} for this geometry, got {grad_output.shape}")
+
+
+def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, method="auto"):
+    """2-D convolution (cross-correlation), as torch.nn.functional.conv2d.
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+    weight : array (K, C/groups, R, S)
+    bias : array (K,), optional
+    stride, dilation : int or (int, int), each >= 1
+    padding : int, (int, int), "valid" or "same"
+        Zero padding on both sides; "same" (stride 1 only) keeps H x W and, as
+        in PyTorch, puts the extra row/column at the bottom/right when the
+        total is odd.
+    groups : int
+        C and K are split into ``groups`` independent convolutions.
+    method : {"auto", "direct", "im2col"}
+
+    Returns
+    -------
+    out : array (N, K, P, Q)
+    """
+    x = as_float_array(x, "x", 4)
+    weight = as_float_array(weight, "weight", 4)
+    geom = conv_geometry(x.shape, weight.shape, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)
+    operands = [x, weight]
+    if bias is not None:
+        bias = as_float_array(bias, "bias", 1)
+        if bias.shape != (geom.K,):
+            raise ValueError(f"bias must have shape ({geom.K},) to match weight, got {bias.shape}")
+        operands.append(bias)
+    dtype = np.result_type(*operands)
+    out = np.empty(geom.output_shape, dtype=dtype)
+    _run("forward", method, geom, out, _kernel_array(x, dtype), _kernel_array(weight, dtype))
+    if bias is not None:
+        out += bias.astype(dtype, copy=False).reshape(1, -1, 1, 1)
+    return out
+
+
+def conv2d_grad_input(grad_output, weight, input_shape, *, stride=1, padding=0, dilation=1,
+                      groups=1, method="auto"):
+    """Gradient of :func:`conv2d` with respect to its input.
+
+    The lecture's dL/dX: the full correlation of the zero-padded output
+    gradient with the 180-degree rotated filters, summed over filters.
+
+    Parameters
+    ----------
+    grad_output : array (N, K, P, Q)
+    weight : array (K, C/groups, R, S)
+    input_shape : tuple (N, C, H, W)
+    stride, padding, dilation, groups, method : as in :func:`conv2d`
+
+    Returns
+    -------
+    grad_input : array (N, C, H, W)
+    """
+    grad_output = as_float_array(grad_output, "grad_output", 4)
+    weight = as_float_array(weight, "weight", 4)
+    input_shape = shape4(input_shape, "input_shape")
+    geom = conv_geometry(input_shape, weight.shape, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, input_name="input_shape")
+    _check_grad_output(grad_output, geom)
+    dtype = np.result_type(grad_output, weight)
+    grad_x = np.zeros(input_shape, dtype=dtype)
+    return _run("grad_input", method, geom, grad_x,
+                _kernel_array(grad_output, dtype), _kernel_array(weight, dtype))
+
+
+def conv2d_grad_weight(grad_output, x, weight_shape, *, stride=1, padding=0, dilation=1,
+                       groups=1, method="auto"):
+    """Gradient of :func:`conv2d` with respect to the weights.
+
+    The lecture's dL/dF_k = sum_c X_c * dL/dS_k, summed over the batch.
+
+    Parameters
+    ----------
+    grad_output : array (N, K, P, Q)
+    x : array (N, C, H, W)
+    weight_shape : tuple (K, C/groups, R, S)
+    stride, padding, dilation, groups, method : as in :func:`conv2d`
+
+    Returns
+    -------
+    grad_weight : array (K, C/groups, R, S)
+    """
+    grad_output = as_float_array(grad_output, "grad_output", 4)
+    x = as_float_array(x, "x", 4)
+    weight_shape = shape4(weight_shape, "weight_shape")
+    geom = conv_geometry(x.shape, weight_shape, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, weight_name="weight_shape")
+    _check_grad_output(grad_output, geom)
+    dtype = np.result_type(grad_output, x)
+    grad_weight = np.zeros(weight_shape, dtype=dtype)
+    return _run("grad_weight", method, geom, grad_weight,
+                _kernel_array(grad_output, dtype), _kernel_array(x, dtype))
+
+
+def conv2d_grad_bias(grad_output):
+    """Gradient of :func:`conv2d` with respect to the bias.
+
+    Parameters
+    ----------
+    grad_output : array (N, K, P, Q)
+
+    Returns
+    -------
+    grad_bias : array (K,)
+    """
+    grad_output = as_float_array(grad_output, "grad_output", 4)
+    return grad_output.sum(axis=(0, 2, 3), dtype=grad_output.dtype)

@@ -1,0 +1,87 @@
+"""im2col and its adjoint col2im, for a chunk of images and one channel group.
+
+The column matrix of images ``n0 .. n0+nb`` and channels ``c0 .. c0+Cg`` has
+shape (Cg*R*S, nb*P*Q)::
+
+    cols[(c*R + r)*S + s, (i*P + p)*Q + q] = x[n0+i, c0+c, p*stride_h - pad_top + r*dilation_h,
+                                                          q*stride_w - pad_left + s*dilation_w]
+
+(zero where that falls in the padding). For one image, one group, stride 1 and
+no padding this is the transpose of the lecture's M_X^im, with filters
+vectorised in C order over (c, r, s): ``vec(S_k) = cols.T @ weight[k].ravel()``.
+Rows are filter taps and columns output pixels, so a forward pass is the single
+GEMM ``weight.reshape(K, -1) @ cols`` with the batch folded into the columns.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import PARALLEL_OPTIONS
+from ._window import valid_range
+
+
+@njit(**PARALLEL_OPTIONS)
+def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left,
+           dilation_h, dilation_w):
+    """Fill cols (Cg*R*S, nb*P*Q) from x (N, C, H, W); see the module docstring."""
+    H, W = x.shape[2], x.shape[3]
+    taps = cols.shape[0]
+    nb = cols.shape[1] // (P * Q)
+    zero = cols.dtype.type(0)
+    for it in prange(nb * taps):
+        i = it // taps
+        row = it - i * taps
+        c = row // (R * S)
+        r = (row // S) % R
+        s = row % S
+        row_off = r * dilation_h - pad_top
+        col_off = s * dilation_w - pad_left
+        p_lo, p_hi = valid_range(row_off, stride_h, H, P)
+        q_lo, q_hi = valid_range(col_off, stride_w, W, Q)
+        base = i * P * Q
+        for p in range(P):
+            start = base + p * Q
+            if p < p_lo or p >= p_hi:
+                for q in range(Q):
+                    cols[row, start + q] = zero
+                continue
+            h = p * stride_h + row_off
+            for q in range(q_lo):
+                cols[row, start + q] = zero
+            for q in range(q_lo, q_hi):
+                cols[row, start + q] = x[n0 + i, c0 + c, h, q * stride_w + col_off]
+            for q in range(q_hi, Q):
+                cols[row, start + q] = zero
+
+
+@njit(**PARALLEL_OPTIONS)
+def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left,
+           dilation_h, dilation_w):
+    """Adjoint of :func:`im2col`: sum every column entry back onto its input pixel.
+
+    cols (Cg*R*S, nb*P*Q); writes (overwrites) grad_x[n0:n0+nb, c0:c0+Cg] of
+    grad_x (N, C, H, W). One (image, channel) plane per iteration, so entries
+    that overlap (a pixel seen by several taps) are summed without races.
+    """
+    H, W = grad_x.shape[2], grad_x.shape[3]
+    taps = cols.shape[0]
+    Cg = taps // (R * S)
+    nb = cols.shape[1] // (P * Q)
+    for ic in prange(nb * Cg):
+        i = ic // Cg
+        c = ic - i * Cg
+        base = i * P * Q
+        acc = np.zeros((H, W), dtype=grad_x.dtype)
+        for r in range(R):
+            row_off = r * dilation_h - pad_top
+            p_lo, p_hi = valid_range(row_off, stride_h, H, P)
+            for s in range(S):
+                col_off = s * dilation_w - pad_left
+                q_lo, q_hi = valid_range(col_off, stride_w, W, Q)
+                row = (c * R + r) * S + s
+                for p in range(p_lo, p_hi):
+                    h = p * stride_h + row_off
+                    start = base + p * Q
+                    for q in range(q_lo, q_hi):
+                        acc[h, q * stride_w + col_off] += cols[row, start + q]
+        grad_x[n0 + i, c0 + c] = acc

@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+# One table of tolerances for comparing against the float64 reference.
+# float32: the test data is O(1) and reductions are at most a few hundred terms.
+TOLERANCE = {
+    np.dtype(np.float32): {"rtol": 2e-4, "atol": 2e-4},
+    np.dtype(np.float64): {"rtol": 1e-10, "atol": 1e-10},
+}
+
+DTYPES = [np.float32, np.float64]
+METHODS = ["direct", "im2col", "auto"]
+
+
+def assert_close(actual, expected, dtype):
+    """actual has ``dtype`` and matches the float64 ``expected`` to that dtype's tolerance."""
+    assert actual.dtype == np.dtype(dtype)
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, **TOLERANCE[np.dtype(dtype)])
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

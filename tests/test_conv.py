@@ -1,0 +1,240 @@
+"""All six passes (forward, grad input, grad weight) x (direct, im2col, auto) against the reference."""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastconv
+import reference
+from conftest import DTYPES, METHODS, assert_close
+
+# (N, C, H, W, K, R, S, stride, padding, dilation, groups)
+GEOMETRIES = {
+    "basic": (2, 3, 7, 6, 4, 3, 3, 1, 0, 1, 1),
+    "stride2_pad1": (2, 3, 9, 8, 4, 3, 3, 2, 1, 1, 1),
+    "stride_pair_pad_pair": (2, 2, 9, 10, 3, 3, 2, (2, 1), (1, 2), 1, 1),
+    "same_odd_kernel": (1, 2, 6, 7, 3, 3, 3, 1, "same", 1, 1),
+    "same_even_kernel": (2, 2, 6, 7, 3, 4, 2, 1, "same", 1, 1),
+    "same_dilated": (1, 2, 8, 7, 2, 3, 3, 1, "same", (2, 3), 1),
+    "valid": (2, 3, 6, 5, 2, 2, 3, 1, "valid", 1, 1),
+    "dilated": (2, 2, 10, 9, 3, 3, 2, 1, 1, (2, 3), 1),
+    "groups2": (2, 4, 6, 6, 6, 3, 3, 1, 1, 1, 2),
+    "depthwise": (2, 3, 5, 5, 6, 3, 3, 1, 1, 1, 3),
+    "pointwise": (2, 5, 4, 3, 7, 1, 1, 1, 0, 1, 1),
+    "pointwise_stride2_padded": (2, 3, 5, 4, 2, 1, 1, 2, 2, 1, 1),
+    "kernel_fills_input": (2, 3, 5, 4, 2, 5, 4, 1, 0, 1, 1),
+    "kernel_full_height_1d": (2, 1, 5, 20, 3, 5, 3, 1, 0, 1, 1),
+    "odd_nonsquare_mixed": (3, 2, 11, 9, 3, 2, 4, (3, 2), (2, 0), (1, 2), 1),
+    "stride_exceeds_kernel": (2, 2, 10, 11, 3, 2, 2, 3, 0, 1, 1),
+    "many_channels": (2, 40, 6, 6, 16, 3, 3, 1, 1, 1, 1),
+}
+
+
+def make_case(geometry, dtype, rng):
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    x = rng.uniform(-1, 1, (N, C, H, W)).astype(dtype)
+    weight = rng.uniform(-1, 1, (K, C // groups, R, S)).astype(dtype)
+    bias = rng.uniform(-1, 1, K).astype(dtype)
+    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    P, Q = reference.output_size(x.shape, weight.shape, stride, padding, dilation)
+    grad_out = rng.uniform(-1, 1, (N, K, P, Q)).astype(dtype)
+    return x, weight, bias, grad_out, options
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", GEOMETRIES)
+class TestAgainstReference:
+    def test_forward(self, name, dtype, method, rng):
+        x, weight, bias, _, options = make_case(GEOMETRIES[name], dtype, rng)
+        out = fastconv.conv2d(x, weight, bias, method=method, **options)
+        assert_close(out, reference.conv2d(x, weight, bias, **options), dtype)
+
+    def test_grad_input(self, name, dtype, method, rng):
+        x, weight, _, grad_out, options = make_case(GEOMETRIES[name], dtype, rng)
+        gx = fastconv.conv2d_grad_input(grad_out, weight, x.shape, method=method, **options)
+        assert_close(gx, reference.conv2d_grad_input(grad_out, weight, x.shape, **options), dtype)
+
+    def test_grad_weight(self, name, dtype, method, rng):
+        x, weight, _, grad_out, options = make_case(GEOMETRIES[name], dtype, rng)
+        gw = fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method=method, **options)
+        assert_close(gw, reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grad_bias(dtype, rng):
+    grad_out = rng.uniform(-1, 1, (3, 4, 5, 6)).astype(dtype)
+    gb = fastconv.conv2d_grad_bias(grad_out)
+    assert_close(gb, grad_out.astype(np.float64).sum(axis=(0, 2, 3)), dtype)
+
+
+@st.composite
+def geometries(draw):
+    groups = draw(st.integers(1, 3))
+    C = groups * draw(st.integers(1, 3))
+    K = groups * draw(st.integers(1, 3))
+    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    min_h = max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0])
+    min_w = max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1])
+    H = draw(st.integers(min_h, min_h + 6))
+    W = draw(st.integers(min_w, min_w + 6))
+    N = draw(st.integers(1, 3))
+    return (N, C, H, W, K, R, S, stride, padding, dilation, groups)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@settings(max_examples=40, deadline=None)
+@given(geometry=geometries(), seed=st.integers(0, 2**32 - 1))
+def test_random_geometries_all_passes(method, geometry, seed):
+    rng = np.random.default_rng(seed)
+    x, weight, bias, grad_out, options = make_case(geometry, np.float64, rng)
+    assert_close(fastconv.conv2d(x, weight, bias, method=method, **options),
+                 reference.conv2d(x, weight, bias, **options), np.float64)
+    assert_close(fastconv.conv2d_grad_input(grad_out, weight, x.shape, method=method, **options),
+                 reference.conv2d_grad_input(grad_out, weight, x.shape, **options), np.float64)
+    assert_close(fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method=method, **options),
+                 reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), np.float64)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("name", ["basic", "stride2_pad1", "groups2", "odd_nonsquare_mixed"])
+def test_numerical_gradients(name, method, rng):
+    """Centred differences of L = 0.5*sum(conv2d(x, w)**2) match both analytic gradients."""
+    x, weight, _, _, options = make_case(GEOMETRIES[name], np.float64, rng)
+
+    def loss(x_, w_):
+        return 0.5 * np.sum(fastconv.conv2d(x_, w_, method=method, **options) ** 2)
+
+    out = fastconv.conv2d(x, weight, method=method, **options)
+    analytic = {
+        "x": fastconv.conv2d_grad_input(out, weight, x.shape, method=method, **options),
+        "w": fastconv.conv2d_grad_weight(out, x, weight.shape, method=method, **options),
+    }
+    eps = 1e-6
+    for which, array in (("x", x), ("w", weight)):
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            plus, minus = array.copy(), array.copy()
+            plus[index] += eps
+            minus[index] -= eps
+            args_plus = (plus, weight) if which == "x" else (x, plus)
+            args_minus = (minus, weight) if which == "x" else (x, minus)
+            numeric[index] = (loss(*args_plus) - loss(*args_minus)) / (2 * eps)
+        np.testing.assert_allclose(analytic[which], numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_adjoint_identities(name, method, rng):
+    """<conv2d(x, w), g> == <x, grad_input(g, w)> == <w, grad_weight(g, x)>."""
+    x, weight, _, g, options = make_case(GEOMETRIES[name], np.float64, rng)
+    lhs = np.vdot(fastconv.conv2d(x, weight, method=method, **options), g)
+    via_x = np.vdot(x, fastconv.conv2d_grad_input(g, weight, x.shape, method=method, **options))
+    via_w = np.vdot(weight, fastconv.conv2d_grad_weight(g, x, weight.shape, method=method, **options))
+    assert via_x == pytest.approx(lhs, rel=1e-12, abs=1e-12)
+    assert via_w == pytest.approx(lhs, rel=1e-12, abs=1e-12)
+
+
+def _all_passes(x, weight, g, method, **options):
+    return (fastconv.conv2d(x, weight, method=method, **options),
+            fastconv.conv2d_grad_input(g, weight, x.shape, method=method, **options),
+            fastconv.conv2d_grad_weight(g, x, weight.shape, method=method, **options))
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bitwise_repeatable(dtype, method, rng):
+    x, weight, _, g, options = make_case((9, 8, 13, 12, 16, 3, 3, 1, 1, 1, 1), dtype, rng)
+    first = _all_passes(x, weight, g, method, **options)
+    for _ in range(3):
+        for a, b in zip(first, _all_passes(x, weight, g, method, **options)):
+            assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+def test_layouts_and_inputs_untouched(method, rng):
+    """Fortran-ordered, strided and read-only inputs give the C-contiguous result; nothing is modified."""
+    x, weight, bias, g, options = make_case(GEOMETRIES["stride2_pad1"], np.float64, rng)
+    expected = _all_passes(x, weight, g, method, **options)
+    big_x = np.zeros((x.shape[0] * 2,) + x.shape[1:])
+    big_x[::2] = x
+    wide_w = np.zeros(weight.shape[:3] + (weight.shape[3] * 3,))
+    wide_w[..., ::3] = weight
+    variants = {
+        "fortran": (np.asfortranarray(x), np.asfortranarray(weight), np.asfortranarray(g)),
+        "strided": (big_x[::2], wide_w[..., ::3], g[:, ::-1][:, ::-1]),
+        "readonly": tuple(a.copy() for a in (x, weight, g)),
+    }
+    for a in variants["readonly"]:
+        a.flags.writeable = False
+    for name, (vx, vw, vg) in variants.items():
+        before = [a.copy() for a in (vx, vw, vg)]
+        for got, want in zip(_all_passes(vx, vw, vg, method, **options), expected):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        for a, b in zip((vx, vw, vg), before):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}: an input was modified")
+
+
+def test_mixed_dtypes_promote_like_numpy(rng):
+    x, weight, bias, g, options = make_case(GEOMETRIES["basic"], np.float32, rng)
+    out = fastconv.conv2d(x, weight.astype(np.float64), bias)
+    assert out.dtype == np.float64
+    assert_close(out, reference.conv2d(x, weight, bias), np.float64)
+    assert fastconv.conv2d_grad_input(g.astype(np.float64), weight, x.shape).dtype == np.float64
+    assert fastconv.conv2d_grad_weight(g, x.astype(np.float64), weight.shape).dtype == np.float64
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_empty_batch(method, rng):
+    weight = rng.uniform(-1, 1, (4, 3, 3, 3))
+    x = np.zeros((0, 3, 8, 8))
+    out = fastconv.conv2d(x, weight, method=method, padding=1)
+    assert out.shape == (0, 4, 8, 8)
+    assert fastconv.conv2d_grad_input(out, weight, x.shape, method=method, padding=1).shape == x.shape
+    gw = fastconv.conv2d_grad_weight(out, x, weight.shape, method=method, padding=1)
+    np.testing.assert_array_equal(gw, np.zeros_like(weight))
+
+
+def test_large_batch_is_chunked_and_exact(rng, monkeypatch):
+    """im2col over many small chunks gives the same result as one big chunk."""
+    from fastconv import _passes
+    x, weight, _, g, options = make_case((7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1), np.float64, rng)
+    whole = _all_passes(x, weight, g, "im2col", **options)
+    monkeypatch.setattr(_passes, "COLUMN_BUDGET_BYTES", 1)
+    chunk = _passes.images_per_chunk(
+        fastconv._geometry.conv_geometry(x.shape, weight.shape, padding=1), x.itemsize)
+    assert chunk == 1
+    for a, b in zip(_all_passes(x, weight, g, "im2col", **options), whole):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+def test_concurrent_calls_from_python_threads(method, rng):
+    cases = [make_case(GEOMETRIES["many_channels"], np.float32, rng) for _ in range(4)]
+    expected = [fastconv.conv2d(x, w, b, method=method, **o) for x, w, b, _, o in cases]
+    results = [None] * len(cases)
+    errors = []
+
+    def work(i):
+        try:
+            x, w, b, _, o = cases[i]
+            for _ in range(5):
+                results[i] = fastconv.conv2d(x, w, b, method=method, **o)
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
