@@ -69,7 +69,7 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def _int_pair(value, name, minimum):
+def int_pair(value, name, minimum):
     """An int or a pair of ints, each >= minimum, as a tuple of two Python ints."""
     items = (value, value) if _is_int(value) else value
     try:
@@ -98,7 +98,7 @@ def _padding_per_side(padding, kernel_size, dilation, stride):
                 sides += [total // 2, total - total // 2]
             return tuple(sides)
         raise ValueError(f"padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
-    ph, pw = _int_pair(padding, "padding", 0)
+    ph, pw = int_pair(padding, "padding", 0)
     return ph, ph, pw, pw
 
 
@@ -115,18 +115,24 @@ def shape4(value, name):
     return tuple(int(v) for v in items)
 
 
-def conv_geometry(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
-                  input_name="x", weight_name="weight"):
-    """Check a convolution's shapes and options; return its :class:`ConvGeometry`.
-
-    input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S).
-    """
-    N, C, H, W = input_shape
-    K, Cg, R, S = weight_shape
+def check_groups(groups):
+    """``groups`` as an int >= 1, or a clear error."""
     if not _is_int(groups):
         raise TypeError(f"groups must be an int, got {groups!r}")
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
+    return int(groups)
+
+
+def conv_options(C, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
+                 input_name="x", weight_name="weight"):
+    """Check everything about a convolution but the input's spatial size.
+
+    C is the input's channel count, weight_shape (K, C/groups, R, S). Returns
+    ``(stride, dilation, (pad_top, pad_bottom, pad_left, pad_right))``.
+    """
+    K, Cg, R, S = weight_shape
+    groups = check_groups(groups)
     if min(K, Cg, R, S) < 1:
         raise ValueError(f"{weight_name} must have every dimension >= 1, got shape {tuple(weight_shape)}")
     if C % groups:
@@ -137,9 +143,22 @@ def conv_geometry(input_shape, weight_shape, *, stride=1, padding=0, dilation=1,
         raise ValueError(
             f"{input_name} has C={C} channels but {weight_name} of shape {tuple(weight_shape)} with "
             f"groups={groups} expects C = {weight_name}.shape[1]*groups = {Cg * groups}")
-    stride = _int_pair(stride, "stride", 1)
-    dilation = _int_pair(dilation, "dilation", 1)
-    top, bottom, left, right = _padding_per_side(padding, (R, S), dilation, stride)
+    stride = int_pair(stride, "stride", 1)
+    dilation = int_pair(dilation, "dilation", 1)
+    return stride, dilation, _padding_per_side(padding, (R, S), dilation, stride)
+
+
+def conv_geometry(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
+                  input_name="x", weight_name="weight"):
+    """Check a convolution's shapes and options; return its :class:`ConvGeometry`.
+
+    input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S).
+    """
+    N, C, H, W = input_shape
+    K, _, R, S = weight_shape
+    stride, dilation, (top, bottom, left, right) = conv_options(
+        C, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+        input_name=input_name, weight_name=weight_name)
     span_h = dilation[0] * (R - 1) + 1
     span_w = dilation[1] * (S - 1) + 1
     if span_h > H + top + bottom or span_w > W + left + right:

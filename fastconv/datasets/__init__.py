@@ -1,0 +1,1 @@
+"""Data files shipped with fastconv (see README.md here)."""

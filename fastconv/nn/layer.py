@@ -1,0 +1,64 @@
+"""The contract every layer follows: explicit forward and backward, no autograd."""
+
+import numpy as np
+
+
+def as_generator(rng):
+    """A NumPy Generator from a Generator, an int seed or None."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def positive_int(value, name):
+    """``value`` as an int >= 1, or a clear error naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def float_dtype(dtype):
+    """np.float32 or np.float64 as a dtype, or a TypeError naming ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+class Layer:
+    """Base class of the layers in :mod:`fastconv.nn`.
+
+    ``forward(x)`` computes the output and keeps what ``backward`` needs;
+    ``backward(grad)`` takes dL/d(output), stores dL/d(parameter) in
+    ``self.grads`` (same keys as ``self.params``) and returns dL/d(input).
+    ``config()`` gives the constructor arguments, so a saved model can be
+    rebuilt.
+    """
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+
+    def forward(self, x):
+        raise NotImplementedError  # every concrete layer overrides it
+
+    def backward(self, grad, need_input_grad=True):
+        raise NotImplementedError  # every concrete layer overrides it
+
+    def config(self):
+        return {}
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    def _cached(self, name):
+        value = getattr(self, name, None)
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return value

@@ -1,0 +1,105 @@
+"""Sequential: a stack of layers, with prediction and save/load."""
+
+import json
+
+import numpy as np
+
+from .._atomic import write_atomically
+from .activation import ReLU
+from .conv import Conv2d
+from .layer import Layer
+from .linear import Flatten, Linear
+from .loss import softmax
+from .pool import MaxPool2d
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear)}
+FORMAT_VERSION = 1
+
+
+class Sequential:
+    """Layers applied in order: ``Sequential(Conv2d(...), ReLU(), ...)``.
+
+    Parameters are named ``"{index}.{name}"`` as in PyTorch's state_dict, e.g.
+    ``"0.weight"``.
+    """
+
+    def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {i} must be a fastconv.nn layer, got {type(layer).__name__}")
+        self.layers = list(layers)
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential(\n  {inner}\n)"
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad, need_input_grad=False):
+        """Back-propagate dL/d(output); return dL/d(input) if asked (the first layer's is skipped otherwise)."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = self.layers[i].backward(grad, need_input_grad=need_input_grad or i > 0)
+        return grad
+
+    def parameters(self):
+        """{"index.name": array}; the arrays themselves, so updates in place train the model."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    def gradients(self):
+        """{"index.name": array} from the last backward."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    @property
+    def dtype(self):
+        params = self.parameters()
+        return next(iter(params.values())).dtype if params else np.dtype(np.float64)
+
+    def predict_proba(self, x, batch_size=512):
+        """Class probabilities (N, classes), computed in batches."""
+        x = np.asarray(x, dtype=self.dtype)
+        chunks = [softmax(self.forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=self.dtype)
+
+    def predict(self, x, batch_size=512):
+        """Most probable class (N,)."""
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    def save(self, path):
+        """Write architecture and parameters to ``path`` (.npz), atomically."""
+        architecture = [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
+        arrays = {"architecture": np.array(json.dumps({"format": FORMAT_VERSION, "layers": architecture}))}
+        arrays.update({f"param:{k}": v for k, v in self.parameters().items()})
+        write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def load(path):
+    """Rebuild a :class:`Sequential` saved with :meth:`Sequential.save`, bit-exact."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            spec = json.loads(str(data["architecture"]))
+            arrays = {k[len("param:"):]: data[k] for k in data.files if k.startswith("param:")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a fastconv model file: {exc}") from None
+    if spec.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path} has model format {spec.get('format')!r}, expected {FORMAT_VERSION}")
+    layers = []
+    for entry in spec["layers"]:
+        config = dict(entry["config"])
+        for key in ("kernel_size", "stride", "padding", "dilation"):
+            if isinstance(config.get(key), list):
+                config[key] = tuple(config[key])
+        layers.append(LAYER_TYPES[entry["type"]](**config))
+    model = Sequential(*layers)
+    params = model.parameters()
+    if set(params) != set(arrays):
+        raise ValueError(f"{path}: parameters {sorted(arrays)} do not match the architecture's {sorted(params)}")
+    for name, value in arrays.items():
+        if value.shape != params[name].shape:
+            raise ValueError(f"{path}: parameter {name} has shape {value.shape}, expected {params[name].shape}")
+        params[name][...] = value
+    return model

@@ -1,0 +1,167 @@
+"""The mini-batch training loop and evaluation."""
+
+import sys
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .nn.loss import SoftmaxCrossEntropy
+from .optim import SGD, TrainingDiverged, make_schedule
+
+
+def _check_data(model, x, y, name):
+    x = np.asarray(x, dtype=model.dtype)
+    y = np.asarray(y)
+    if x.ndim < 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"{name}: x must be (N, ...) and y (N,), got {x.shape} and {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{name}: labels y must be integers, got {y.dtype}")
+    return x, y
+
+
+def l2_penalty(params, weight_decay):
+    """The lecture's lambda * sum of squared weights (biases are not penalised)."""
+    return weight_decay * sum(float(np.sum(p.astype(np.float64) ** 2))
+                              for name, p in params.items() if name.endswith("weight"))
+
+
+def _epoch_order(y, rng, balance_classes):
+    """Sample order for one epoch: a permutation, or class-balanced draws with replacement."""
+    if not balance_classes:
+        return rng.permutation(len(y))
+    counts = np.bincount(y)
+    p = 1.0 / counts[y]
+    return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
+
+
+def fit(model, x, y, *, epochs, batch_size, lr, momentum=0.9, weight_decay=0.0,
+        validation_data=None, schedule=None, balance_classes=False, seed=None, progress=True,
+        loss=None):
+    """Train ``model`` by mini-batch SGD with momentum; return the history.
+
+    Parameters
+    ----------
+    model : fastconv.nn.Sequential
+    x : array (N, C, H, W); y : int array (N,)
+    epochs, batch_size : int
+    lr : float
+        Base learning rate; ``schedule`` varies it ("constant", "step",
+        "cyclic", or a callable ``(base_lr, epoch, iteration) -> lr``).
+    momentum : float
+    weight_decay : float
+        The lecture's L2 term: ``weight_decay * sum(W**2)`` over all weights
+        is added to the loss, so the gradient gains ``2*weight_decay*W``.
+        (torch.optim.SGD's weight_decay adds ``weight_decay*W``: half of ours.)
+    validation_data : (x_val, y_val), optional
+    balance_classes : bool
+        Draw each epoch's samples with probability inverse to their class
+        frequency, for imbalanced data.
+    seed : int, optional
+        Seeds shuffling; with the same model initialisation the whole run
+        is then bit-for-bit reproducible.
+    progress : bool
+        A tqdm bar with the live loss, shown only when stderr is a terminal.
+    loss : SoftmaxCrossEntropy, optional
+
+    Returns
+    -------
+    history : dict of lists, one entry per epoch: epoch, lr, train_loss,
+        train_accuracy, val_loss, val_accuracy (None without validation
+        data), seconds.
+
+    Raises
+    ------
+    TrainingDiverged
+        The loss or an update stopped being finite; the model keeps the last
+        finite parameters.
+    """
+    x, y = _check_data(model, x, y, "training data")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0 and weight_decay >= 0, "
+                         f"got {epochs}, {batch_size}, {lr}, {weight_decay}")
+    if validation_data is not None:
+        validation_data = _check_data(model, *validation_data, "validation_data")
+    loss = loss or SoftmaxCrossEntropy()
+    schedule = make_schedule(schedule, lr)
+    rng = np.random.default_rng(seed)
+    params = model.parameters()
+    optimizer = SGD(params, momentum=momentum)
+    steps = -(-len(x) // batch_size)
+    show = progress and sys.stderr.isatty()
+    history = {key: [] for key in ("epoch", "lr", "train_loss", "train_accuracy", "val_loss",
+                                   "val_accuracy", "seconds")}
+    iteration = 0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        order = _epoch_order(y, rng, balance_classes)
+        total_loss, correct = 0.0, 0
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show,
+                   file=sys.stderr)
+        for b in range(steps):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            step_lr = schedule(lr, epoch, iteration)
+            scores = model.forward(x[idx])
+            batch_loss = loss.forward(scores, y[idx])
+            objective = batch_loss + (l2_penalty(params, weight_decay) if weight_decay else 0.0)
+            if not np.isfinite(objective):
+                bar.close()
+                raise TrainingDiverged(f"loss became {objective} at epoch {epoch + 1}, batch {b + 1}; "
+                                       "the model keeps its last finite parameters (try a lower lr)")
+            model.backward(loss.backward())
+            grads = model.gradients()
+            if weight_decay:
+                grads = {k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g
+                         for k, g in grads.items()}
+            optimizer.step(grads, step_lr)
+            total_loss += batch_loss * len(idx)
+            correct += int(np.sum(scores.argmax(axis=1) == y[idx]))
+            iteration += 1
+            bar.set_postfix(loss=f"{batch_loss:.4f}")
+            bar.update()
+        bar.close()
+        history["epoch"].append(epoch + 1)
+        history["lr"].append(step_lr)
+        history["train_loss"].append(total_loss / len(x))
+        history["train_accuracy"].append(correct / len(x))
+        if validation_data is not None:
+            result = evaluate(model, *validation_data, loss=loss)
+            history["val_loss"].append(result["loss"])
+            history["val_accuracy"].append(result["accuracy"])
+        else:
+            history["val_loss"].append(None)
+            history["val_accuracy"].append(None)
+        history["seconds"].append(time.perf_counter() - start)
+        if show:
+            val = "" if validation_data is None else (
+                f", val loss {history['val_loss'][-1]:.4f}, val acc {history['val_accuracy'][-1]:.4f}")
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: train loss {history['train_loss'][-1]:.4f}, "
+                       f"train acc {history['train_accuracy'][-1]:.4f}{val}", file=sys.stderr)
+    return history
+
+
+def evaluate(model, x, y, *, batch_size=512, loss=None):
+    """Loss, accuracy, per-class accuracy and confusion matrix of ``model`` on (x, y).
+
+    Returns
+    -------
+    dict with ``loss`` (float), ``accuracy`` (float), ``per_class_accuracy``
+    (classes,) with NaN for classes absent from y, and ``confusion``
+    (classes, classes): row = true class, column = predicted class.
+    """
+    x, y = _check_data(model, x, y, "evaluation data")
+    loss = loss or SoftmaxCrossEntropy()
+    scores = np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    classes = scores.shape[1]
+    predicted = scores.argmax(axis=1)
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
+    return {
+        "loss": loss.forward(scores, y),
+        "accuracy": float(np.mean(predicted == y)) if len(y) else float("nan"),
+        "per_class_accuracy": per_class,
+        "confusion": confusion,
+    }
