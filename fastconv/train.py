@@ -101,19 +101,22 @@ def fit(model, x, y, *, epochs, batch_size, lr, momentum=0.9, weight_decay=0.0,
         for b in range(steps):
             idx = order[b * batch_size:(b + 1) * batch_size]
             step_lr = schedule(lr, epoch, iteration)
-            scores = model.forward(x[idx])
-            batch_loss = loss.forward(scores, y[idx])
+            # Overflow is detected below and reported as TrainingDiverged.
+            with np.errstate(over="ignore", invalid="ignore"):
+                scores = model.forward(x[idx])
+                batch_loss = loss.forward(scores, y[idx])
             objective = batch_loss + (l2_penalty(params, weight_decay) if weight_decay else 0.0)
             if not np.isfinite(objective):
                 bar.close()
                 raise TrainingDiverged(f"loss became {objective} at epoch {epoch + 1}, batch {b + 1}; "
                                        "the model keeps its last finite parameters (try a lower lr)")
-            model.backward(loss.backward())
-            grads = model.gradients()
-            if weight_decay:
-                grads = {k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g
-                         for k, g in grads.items()}
-            optimizer.step(grads, step_lr)
+            with np.errstate(over="ignore", invalid="ignore"):
+                model.backward(loss.backward())
+                grads = model.gradients()
+                if weight_decay:
+                    grads = {k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g
+                             for k, g in grads.items()}
+                optimizer.step(grads, step_lr)
             total_loss += batch_loss * len(idx)
             correct += int(np.sum(scores.argmax(axis=1) == y[idx]))
             iteration += 1

@@ -1,0 +1,54 @@
+"""The fastconv command: help, a tiny training run, and output safety."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fastconv import cli, nn
+
+
+def test_help_texts(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "train" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--dataset", "--epochs", "--batch-size", "--lr", "--momentum", "--weight-decay",
+                   "--method", "--seed", "--out"):
+        assert option in text
+
+
+def test_tiny_training_run_writes_all_outputs(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = cli.main(["train", "--epochs", "2", "--out", str(out), "--no-progress", "--method", "direct"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed
+    assert sorted(p.name for p in out.iterdir()) == sorted(cli.OUTPUT_FILES)
+    record = json.loads((out / "history.json").read_text())
+    assert record["epoch"] == [1, 2] and 0.5 < record["test_accuracy"] <= 1.0
+    for png in ("learning_curves.png", "confusion_matrix.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = nn.load(out / "model.npz")
+    assert model.layers[0].method == "direct"
+
+
+def test_existing_outputs_are_not_clobbered(tmp_path, capsys):
+    (tmp_path / "history.json").write_text("keep me")
+    assert cli.main(["train", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "history.json").read_text() == "keep me"
+
+
+def test_bad_dataset_is_a_clear_error(capsys, tmp_path):
+    assert cli.main(["train", "--dataset", "imagenet", "--out", str(tmp_path / "x")]) == 1
+    assert "--dataset must be digits, mnist:DIR or cifar10:DIR" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "fastconv", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "train" in result.stdout
