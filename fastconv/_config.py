@@ -5,6 +5,8 @@ the floating-point contract and caching policy are decided once.
 """
 
 import os
+import sys
+import warnings
 
 # Two thread pools share the cores: numba's (OpenMP by default) for the
 # kernels and the BLAS's for the matrix products. GNU OpenMP threads spin
@@ -12,6 +14,12 @@ import os
 # here, training the default ConvNet ran 10x slower because of it. Passive
 # waiting makes the pools take turns. It must be set before numba first loads
 # its OpenMP runtime, so it is set on import; a value the user set wins.
+if "OMP_WAIT_POLICY" not in os.environ and "torch" in sys.modules:
+    # PyTorch ships the same libgomp.so.1 and has already started it, so the
+    # setting below comes too late for numba, which will share that runtime.
+    warnings.warn("fastconv was imported after torch: OpenMP threads will spin and slow fastconv's "
+                  "BLAS calls; import fastconv first or set OMP_WAIT_POLICY=PASSIVE in the environment",
+                  RuntimeWarning, stacklevel=2)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Reassociation and contraction let reductions vectorise and use FMA. We keep
