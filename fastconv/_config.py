@@ -14,7 +14,10 @@ import warnings
 # here, training the default ConvNet ran 10x slower because of it. Passive
 # waiting makes the pools take turns. It must be set before numba first loads
 # its OpenMP runtime, so it is set on import; a value the user set wins.
-if "OMP_WAIT_POLICY" not in os.environ and "torch" in sys.modules:
+# The environment as the user gave it, for child processes that should not
+# inherit fastconv's choice (the PyTorch timings of the benchmark).
+USER_SET_WAIT_POLICY = "OMP_WAIT_POLICY" in os.environ
+if not USER_SET_WAIT_POLICY and "torch" in sys.modules:
     # PyTorch ships the same libgomp.so.1 and has already started it, so the
     # setting below comes too late for numba, which will share that runtime.
     warnings.warn("fastconv was imported after torch: OpenMP threads will spin and slow fastconv's "

@@ -89,6 +89,14 @@ def build_parser():
     train.add_argument("--overwrite", action="store_true", help="replace files a previous run left in --out")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=train_command)
+    bench = sub.add_parser(
+        "bench", help="time every convolution pass and method, against PyTorch if installed",
+        description="Time forward, grad input and grad weight for each shape, dtype and method; print "
+                    "ms, GFLOP/s, peak extra memory and, when PyTorch is importable, its time and the "
+                    "speedup. Compilation is excluded (one warm-up call first).")
+    from .bench import add_arguments, bench_command
+    add_arguments(bench)
+    bench.set_defaults(run=bench_command)
     return parser
 
 

@@ -1,0 +1,228 @@
+"""Benchmark every convolution pass: ``fastconv bench`` or ``python -m fastconv.bench``.
+
+For each shape x dtype x pass x method it prints milliseconds (best of
+``--repeat`` after a warm-up call, so compilation is excluded), GFLOP/s
+counted as 2*N*K*P*Q*(C/groups)*R*S, the peak extra memory the pass allocated
+through NumPy (tracemalloc, result excluded), and, when PyTorch is installed,
+PyTorch's time for the same pass and the speedup torch_ms / fastconv_ms.
+
+PyTorch is timed in a child process with the same thread count: it ships the
+same OpenMP runtime (libgomp.so.1) that numba uses, and fastconv sets that
+runtime's wait policy to passive (see ``fastconv/_config.py``), which would
+slow PyTorch if both ran in one process.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+# (N, C, H, W, K, R, S, stride, padding): the benchmark shape set, in one place.
+SHAPES = {
+    "lecture": (100, 3, 32, 32, 4, 5, 5, 1, 0),
+    "cifar_l1": (64, 3, 32, 32, 16, 5, 5, 1, 0),
+    "mid_3x3": (64, 64, 16, 16, 64, 3, 3, 1, 1),
+    "big_3x3": (32, 128, 28, 28, 128, 3, 3, 1, 1),
+    "pointwise": (32, 256, 14, 14, 256, 1, 1, 1, 0),
+}
+PASSES = ("forward", "grad_input", "grad_weight")
+METHODS = ("direct", "im2col", "auto")
+
+
+def make_operands(shape, dtype, seed=0):
+    """x, weight, grad_output and conv options for one benchmark shape."""
+    N, C, H, W, K, R, S, stride, padding = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    weight = rng.standard_normal((K, C, R, S)).astype(dtype)
+    P = (H + 2 * padding - R) // stride + 1
+    Q = (W + 2 * padding - S) // stride + 1
+    grad_out = rng.standard_normal((N, K, P, Q)).astype(dtype)
+    return x, weight, grad_out, dict(stride=stride, padding=padding)
+
+
+def flops(shape):
+    N, C, H, W, K, R, S, stride, padding = shape
+    P = (H + 2 * padding - R) // stride + 1
+    Q = (W + 2 * padding - S) // stride + 1
+    return 2 * N * K * P * Q * C * R * S
+
+
+def fastconv_call(pass_name, method, x, weight, grad_out, options):
+    """A zero-argument function running one fastconv pass."""
+    import fastconv
+    if pass_name == "forward":
+        return lambda: fastconv.conv2d(x, weight, method=method, **options)
+    if pass_name == "grad_input":
+        return lambda: fastconv.conv2d_grad_input(grad_out, weight, x.shape, method=method, **options)
+    return lambda: fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method=method, **options)
+
+
+def best_time(fn, repeat):
+    """Seconds of the fastest of ``repeat`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def peak_extra_bytes(fn):
+    """Peak NumPy memory a call allocated beyond its result."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return max(0, peak - result.nbytes)
+
+
+def matmul_gflops(dtype, n=2048, repeat=3):
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    return 2 * n ** 3 / best_time(lambda: a @ a, repeat) / 1e9
+
+
+def _torch_times(cases, threads, repeat):
+    """Run PyTorch timings in a child process; {} when torch is not importable."""
+    from . import _config
+    payload = json.dumps({"cases": cases, "threads": threads, "repeat": repeat})
+    env = dict(os.environ)
+    if not _config.USER_SET_WAIT_POLICY:
+        env.pop("OMP_WAIT_POLICY", None)
+    # Run this file, not the package: importing fastconv would set the wait policy.
+    code = (f"import runpy, sys; sys.argv[1:] = ['--torch-worker']; "
+            f"runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True,
+                          env=env)
+    if proc.returncode != 0:
+        return {}
+    return json.loads(proc.stdout)
+
+
+def torch_worker():
+    """Child process: time each requested pass in PyTorch; print JSON."""
+    request = json.loads(sys.stdin.read())
+    try:
+        import torch
+    except ImportError:
+        sys.exit(3)
+    torch.set_num_threads(request["threads"])
+    out = {"version": torch.__version__, "times": {}}
+    for key in request["cases"]:
+        name, dtype, pass_name = key.split("|")
+        x, weight, grad_out, options = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a
+                                        for a in make_operands(SHAPES[name], np.dtype(dtype)))
+        if pass_name == "forward":
+            fn = lambda: torch.nn.functional.conv2d(x, weight, **options)
+        elif pass_name == "grad_input":
+            fn = lambda: torch.nn.grad.conv2d_input(x.shape, weight, grad_out, **options)
+        else:
+            fn = lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, **options)
+        with torch.no_grad():
+            out["times"][key] = best_time(fn, request["repeat"])
+    print(json.dumps(out))
+
+
+def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memory=True):
+    """Measure; return a dict with machine facts and one row per case."""
+    import numba
+
+    import fastconv
+    numba.set_num_threads(threads)
+    rows = []
+    for name in shapes:
+        for dtype in dtypes:
+            x, weight, grad_out, options = make_operands(SHAPES[name], np.dtype(dtype))
+            for pass_name in passes:
+                for method in methods:
+                    fn = fastconv_call(pass_name, method, x, weight, grad_out, options)
+                    seconds = best_time(fn, repeat)
+                    rows.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method,
+                                     ms=seconds * 1e3, gflops=flops(SHAPES[name]) / seconds / 1e9,
+                                     extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
+                                     input_mib=x.nbytes / 2**20))
+    torch_info = {}
+    if with_torch:
+        keys = sorted({f"{r['shape']}|{r['dtype']}|{r['pass_']}" for r in rows})
+        torch_info = _torch_times(keys, threads, repeat)
+    for r in rows:
+        t = torch_info.get("times", {}).get(f"{r['shape']}|{r['dtype']}|{r['pass_']}")
+        r["torch_ms"] = None if t is None else t * 1e3
+        r["speedup"] = None if t is None else t * 1e3 / r["ms"]
+    return {
+        "threads": threads,
+        "threading_layer": numba.threading_layer(),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+                     "fastconv": fastconv.__version__, "torch": torch_info.get("version")},
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "matmul_gflops": {d: matmul_gflops(np.dtype(d)) for d in dtypes},
+        "rows": rows,
+    }
+
+
+def format_table(result):
+    lines = [f"threads {result['threads']}, numba threading layer {result['threading_layer']}, "
+             + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v),
+             "numpy matmul 2048^2 ceiling: " + ", ".join(f"{d} {g:.0f} GFLOP/s"
+                                                         for d, g in result["matmul_gflops"].items()),
+             "",
+             "| shape | dtype | pass | method | ms | GFLOP/s | extra MiB | torch ms | speedup |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        extra = "" if r["extra_mib"] is None else f"{r['extra_mib']:.1f}"
+        torch_ms = "" if r["torch_ms"] is None else f"{r['torch_ms']:.2f}"
+        speedup = "" if r["speedup"] is None else f"{r['speedup']:.2f}x"
+        lines.append(f"| {r['shape']} | {r['dtype']} | {r['pass_']} | {r['method']} | {r['ms']:.2f} | "
+                     f"{r['gflops']:.1f} | {extra} | {torch_ms} | {speedup} |")
+    auto = [r["speedup"] for r in result["rows"] if r["method"] == "auto" and r["speedup"]]
+    if auto:
+        lines.append("")
+        lines.append(f"auto vs PyTorch: geometric mean speedup {np.exp(np.mean(np.log(auto))):.2f}x, "
+                     f"worst {min(auto):.2f}x over {len(auto)} cells")
+    return "\n".join(lines)
+
+
+def add_arguments(parser):
+    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"])
+    parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: all cores)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per case; the best is kept")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+
+
+def bench_command(args):
+    import numba
+
+    from ._atomic import write_atomically
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    result = run(args.shapes, args.dtypes, args.passes, args.methods, threads, args.repeat,
+                 with_torch=not args.no_torch)
+    print(format_table(result))
+    if args.json:
+        write_atomically(args.json, lambda f: f.write(json.dumps(result, indent=2).encode()))
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--torch-worker"]:
+        return torch_worker()
+    parser = argparse.ArgumentParser(prog="python -m fastconv.bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return bench_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
