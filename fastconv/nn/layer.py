@@ -1,5 +1,7 @@
 """The contract every layer follows: explicit forward and backward, no autograd."""
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 
@@ -27,7 +29,7 @@ def float_dtype(dtype):
     return dtype
 
 
-class Layer:
+class Layer(ABC):
     """Base class of the layers in :mod:`fastconv.nn`.
 
     ``forward(x)`` computes the output and keeps what ``backward`` needs;
@@ -41,11 +43,13 @@ class Layer:
         self.params = {}
         self.grads = {}
 
+    @abstractmethod
     def forward(self, x):
-        raise NotImplementedError  # every concrete layer overrides it
+        """Output of the layer for input x; keeps what backward needs."""
 
+    @abstractmethod
     def backward(self, grad, need_input_grad=True):
-        raise NotImplementedError  # every concrete layer overrides it
+        """dL/d(input) from dL/d(output) (None if not needed); fills self.grads."""
 
     def config(self):
         return {}
