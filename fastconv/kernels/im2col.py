@@ -48,8 +48,12 @@ def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left,
             h = p * stride_h + row_off
             for q in range(q_lo):
                 cols[row, start + q] = zero
-            for q in range(q_lo, q_hi):
-                cols[row, start + q] = x[n0 + i, c0 + c, h, q * stride_w + col_off]
+            if stride_w == 1:
+                # Contiguous on both sides: a copy the compiler turns into vector moves.
+                cols[row, start + q_lo:start + q_hi] = x[n0 + i, c0 + c, h, q_lo + col_off:q_hi + col_off]
+            else:
+                for q in range(q_lo, q_hi):
+                    cols[row, start + q] = x[n0 + i, c0 + c, h, q * stride_w + col_off]
             for q in range(q_hi, Q):
                 cols[row, start + q] = zero
 
