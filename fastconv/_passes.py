@@ -9,8 +9,7 @@ that would be large), multiply with NumPy's BLAS, and move on.
 
 import numpy as np
 
-from .kernels.direct import (conv2d_forward_direct, conv2d_grad_input_direct,
-                             conv2d_grad_weight_direct)
+from .kernels.direct import conv2d_forward_direct, conv2d_grad_input_direct, conv2d_grad_weight_direct
 from .kernels.im2col import col2im, im2col
 
 # Upper bound on the column matrix of one chunk. Small enough to stay near the

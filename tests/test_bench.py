@@ -7,6 +7,7 @@ import pytest
 from fastconv import bench, cli
 
 
+@pytest.mark.heavy
 def test_bench_one_case_reports_all_columns(tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = cli.main(["bench", "--shapes", "lecture", "--dtypes", "float64", "--passes", "grad_weight",

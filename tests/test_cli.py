@@ -22,6 +22,7 @@ def test_help_texts(capsys):
         assert option in text
 
 
+@pytest.mark.heavy
 def test_tiny_training_run_writes_all_outputs(tmp_path, capsys):
     out = tmp_path / "run"
     code = cli.main(["train", "--epochs", "2", "--out", str(out), "--no-progress", "--method", "direct"])

@@ -4,12 +4,12 @@ import threading
 
 import numpy as np
 import pytest
+import reference
+from conftest import DTYPES, METHODS, assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv
-import reference
-from conftest import DTYPES, METHODS, assert_close
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 GEOMETRIES = {
@@ -147,6 +147,7 @@ def _all_passes(x, weight, g, method, **options):
             fastconv.conv2d_grad_weight(g, x, weight.shape, method=method, **options))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("method", ["direct", "im2col"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bitwise_repeatable(dtype, method, rng):
@@ -214,6 +215,7 @@ def test_large_batch_is_chunked_and_exact(rng, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("method", ["direct", "im2col"])
 def test_concurrent_calls_from_python_threads(method, rng):
     cases = [make_case(GEOMETRIES["many_channels"], np.float32, rng) for _ in range(4)]

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv.lecture import (grad_input_by_rot180, grad_weight_by_correlation, mf_matrix,
-                              mx_matrix, rot180)
+from fastconv.lecture import grad_input_by_rot180, grad_weight_by_correlation, mf_matrix, mx_matrix, rot180
 
 METHODS = ["direct", "im2col"]
 

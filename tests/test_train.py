@@ -8,6 +8,8 @@ from fastconv.data import load_digits
 from fastconv.nn.default_model import default_convnet
 from fastconv.train import evaluate, fit, l2_penalty
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture(scope="module")
 def digits():

@@ -1,3 +1,4 @@
+# ruff: noqa: I001  (fastconv must be imported before torch: see the comment at the imports)
 """Train the default ConvNet with fastconv and the same network in PyTorch, in one process.
 
 Same data split, same initial weights, same sample order, same hyper-parameters
@@ -12,14 +13,13 @@ import argparse
 import time
 
 import numpy as np
+import torch  # noqa: E402
 
 # fastconv before torch: torch starts the OpenMP runtime that numba shares, and
 # fastconv must set its passive wait policy first (see fastconv/_config.py).
 from fastconv.data import load_digits
 from fastconv.nn.default_model import default_convnet
 from fastconv.train import evaluate, fit
-
-import torch  # noqa: E402
 
 
 def torch_twin(model):
@@ -73,7 +73,8 @@ def main():
     with torch.no_grad():
         torch_pred = net(torch.from_numpy(splits.test[0])).argmax(1).numpy()
     ours, theirs = np.median(history["seconds"]), np.median(torch_seconds)
-    print(f"threads {args.threads}, {args.epochs} epochs, digits train {len(splits.train[1])} / test {len(splits.test[1])}")
+    print(f"threads {args.threads}, {args.epochs} epochs, "
+          f"digits train {len(splits.train[1])} / test {len(splits.test[1])}")
     print(f"fastconv: test accuracy {evaluate(model, *splits.test)['accuracy']:.4f}, median {ours * 1e3:.1f} ms/epoch")
     print(f"pytorch {torch.__version__}: test accuracy {np.mean(torch_pred == splits.test[1]):.4f}, "
           f"median {theirs * 1e3:.1f} ms/epoch")
