@@ -7,6 +7,7 @@ expected and what was given.
 """
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,8 +174,11 @@ def conv_geometry(input_shape, weight_shape, *, stride=1, padding=0, dilation=1,
 def as_float_array(value, name, ndim=None):
     """``value`` as a NumPy float32/float64 array (not yet copied), or a clear error."""
     try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+        with warnings.catch_warnings():
+            # numpy < 1.24 only warns about ragged sequences; treat that as the error it became.
+            warnings.simplefilter("error")
+            array = np.asarray(value)
+    except (ValueError, TypeError, Warning) as exc:
         raise TypeError(f"{name} must be an array of float32 or float64, got {type(value).__name__}: {exc}") from None
     if array.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {array.dtype}")

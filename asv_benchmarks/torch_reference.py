@@ -1,0 +1,47 @@
+"""PyTorch's CPU conv2d on the same passes and shapes: the reference line on the dashboard.
+
+Skipped (setup raises NotImplementedError, asv's skip signal) where torch is not installed.
+"""
+
+import os
+
+from ._common import DTYPES, PASSES, SHAPE_NAMES, ConvBenchmark
+
+
+class TorchConvolution(ConvBenchmark):
+    params = [PASSES, SHAPE_NAMES, DTYPES]
+    param_names = ["pass", "shape", "dtype"]
+
+    def setup(self, pass_name, shape, dtype):
+        from fastconv import _config
+        from fastconv.bench import SHAPES, make_operands
+
+        # fastconv sets a passive OpenMP wait policy on import; PyTorch shares that runtime and is
+        # measured with the environment the user gave instead.
+        if not _config.USER_SET_WAIT_POLICY:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed in this environment") from None
+        torch.set_num_threads(int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count())))
+        x, weight, grad_out, options = (torch.from_numpy(a) if hasattr(a, "dtype") else a
+                                        for a in make_operands(SHAPES[shape], dtype))
+        if pass_name == "forward":
+            self.call = lambda: torch.nn.functional.conv2d(x, weight, **options)
+        elif pass_name == "grad_input":
+            self.call = lambda: torch.nn.grad.conv2d_input(x.shape, weight, grad_out, **options)
+        else:
+            self.call = lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, **options)
+        self.no_grad = torch.no_grad()
+        self.no_grad.__enter__()
+        self.call()
+
+    def teardown(self, pass_name, shape, dtype):
+        self.no_grad.__exit__(None, None, None)
+
+    def time_pass(self, pass_name, shape, dtype):
+        self.call()
+
+    def peakmem_pass(self, pass_name, shape, dtype):
+        self.call()
