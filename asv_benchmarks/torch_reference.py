@@ -25,6 +25,7 @@ class TorchConvolution(ConvBenchmark):
         except ImportError:
             raise NotImplementedError("torch is not installed in this environment") from None
         torch.set_num_threads(int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count())))
+        # Plain tensors (requires_grad=False): no autograd graph is recorded.
         x, weight, grad_out, options = (torch.from_numpy(a) if hasattr(a, "dtype") else a
                                         for a in make_operands(SHAPES[shape], dtype))
         if pass_name == "forward":
@@ -33,12 +34,7 @@ class TorchConvolution(ConvBenchmark):
             self.call = lambda: torch.nn.grad.conv2d_input(x.shape, weight, grad_out, **options)
         else:
             self.call = lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, **options)
-        self.no_grad = torch.no_grad()
-        self.no_grad.__enter__()
         self.call()
-
-    def teardown(self, pass_name, shape, dtype):
-        self.no_grad.__exit__(None, None, None)
 
     def time_pass(self, pass_name, shape, dtype):
         self.call()
