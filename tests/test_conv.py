@@ -29,6 +29,8 @@ GEOMETRIES = {
     "kernel_full_height_1d": (2, 1, 5, 20, 3, 5, 3, 1, 0, 1, 1),
     "odd_nonsquare_mixed": (3, 2, 11, 9, 3, 2, 4, (3, 2), (2, 0), (1, 2), 1),
     "stride_exceeds_kernel": (2, 2, 10, 11, 3, 2, 2, 3, 0, 1, 1),
+    "padding_exceeds_kernel": (2, 3, 5, 4, 2, 1, 2, 1, (2, 1), 1, 1),
+    "same_grouped_dilated": (2, 6, 9, 8, 4, 3, 3, 1, "same", (1, 2), 2),
     "many_channels": (2, 40, 6, 6, 16, 3, 3, 1, 1, 1, 1),
 }
 
@@ -78,7 +80,8 @@ def geometries(draw):
     K = groups * draw(st.integers(1, 3))
     R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    # Half the draws at stride 1, which has kernels of its own.
+    stride = (1, 1) if draw(st.booleans()) else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
     min_h = max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0])
     min_w = max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1])

@@ -9,6 +9,14 @@ dilation added); columns likewise. Padding is never materialised:
 
 Each prange iteration writes only to output elements that no other iteration
 touches, so there are no races and results do not depend on scheduling.
+
+Stride 1 has faster "row" kernels. They take the zero-padded input with each
+(H, W) plane flattened to one row of length H*W. Output pixel (p, q) of a
+filter tap then reads element ``p*W + q + tap_offset`` of that row, so the
+whole output plane is one contiguous run ``i = p*W + q`` (with W - Q unused
+columns per row, later dropped): one long unit-stride loop per tap, which the
+compiler vectorises. Every such loop runs over a slice starting at the tap's
+offset, so the index is a plain non-negative loop counter.
 """
 
 import numpy as np
@@ -121,4 +129,63 @@ def conv2d_grad_weight_direct(grad_out, x, grad_weight, stride_h, stride_w, pad_
                         h = p * stride_h + row_off
                         for q in range(q_lo, q_hi):
                             acc += grad_out[n, k, p, q] * x[n, ci, h, q * stride_w + col_off]
+                grad_weight[k, c, r, s] = acc
+
+
+@njit(**PARALLEL_OPTIONS)
+def conv2d_forward_rows(xp, weight, out, width, dilation_h, dilation_w, groups):
+    """Stride-1 forward on flattened padded planes; one (n, k) output plane per iteration.
+
+    xp (N, C, Hp*Wp) with ``width`` = Wp, weight (K, C/groups, R, S),
+    out (N, K, P, Q) with P = Hp - dilation_h*(R-1), Q = Wp - dilation_w*(S-1), overwritten.
+    """
+    N, C = xp.shape[0], xp.shape[1]
+    K, Cg, R, S = weight.shape
+    P, Q = out.shape[2], out.shape[3]
+    run = (P - 1) * width + Q
+    Kg = K // groups
+    for nk in prange(N * K):
+        n = nk // K
+        k = nk - n * K
+        c0 = (k // Kg) * Cg
+        acc = np.zeros(run, dtype=out.dtype)
+        for c in range(Cg):
+            for r in range(R):
+                for s in range(S):
+                    offset = r * dilation_h * width + s * dilation_w
+                    src = xp[n, c0 + c, offset:offset + run]
+                    w = weight[k, c, r, s]
+                    for i in range(run):
+                        acc[i] += w * src[i]
+        for p in range(P):
+            out[n, k, p] = acc[p * width:p * width + Q]
+
+
+@njit(**PARALLEL_OPTIONS)
+def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, dilation_w, groups):
+    """Stride-1 weight gradient: grad_weight[k, c, r, s] = sum_n <G[n, k], X[n, c] shifted by the tap>.
+
+    grad_rows (N, K, P*Wp): each output-gradient row padded with zeros from
+    column Q to ``width`` = Wp; xp (N, C, Hp*Wp); grad_weight (K, C/groups, R, S),
+    overwritten. One (k, c) filter plane per iteration, batch summed in order.
+    """
+    N, K = grad_rows.shape[0], grad_rows.shape[1]
+    Cg, R, S = grad_weight.shape[1], grad_weight.shape[2], grad_weight.shape[3]
+    P = grad_rows.shape[2] // width
+    run = (P - 1) * width + Q
+    Kg = K // groups
+    zero = grad_weight.dtype.type(0)
+    for kc in prange(K * Cg):
+        k = kc // Cg
+        c = kc - k * Cg
+        ci = (k // Kg) * Cg + c
+        for r in range(R):
+            for s in range(S):
+                offset = r * dilation_h * width + s * dilation_w
+                acc = zero
+                for n in range(N):
+                    g = grad_rows[n, k]
+                    src = xp[n, ci, offset:offset + run]
+                    for i in range(run):
+                        acc += g[i] * src[i]
                 grad_weight[k, c, r, s] = acc
