@@ -39,12 +39,6 @@ def _fill_columns(x, cols, n0, c0, geom):
     im2col(x, cols, n0, c0, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)
 
 
-def _to_rows(a, n0, n1, k0, k1):
-    """a[n0:n1, k0:k1] (nb, Kg, P, Q) as a contiguous (Kg, nb*P*Q) matrix."""
-    block = a[n0:n1, k0:k1]
-    return np.ascontiguousarray(block.reshape(n1 - n0, k1 - k0, -1).transpose(1, 0, 2)).reshape(k1 - k0, -1)
-
-
 def _embed_rows(a, top, left, height, width):
     """a (N, C, h, w) placed at (top, left) in zeros (N, C, height, width), as (N, C, height*width).
 
@@ -104,18 +98,54 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
     conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, geom.Q, *geom.dilation, geom.groups)
 
 
+class _Workspace:
+    """Scratch buffers kept from call to call.
+
+    A fresh multi-megabyte array costs a page fault per 4 KiB the first time it
+    is written, which measured here as a third of an im2col pass. Kernel
+    launches are serialised by the lock in :mod:`fastconv.conv`, so one set of
+    buffers serves every call; it holds about :data:`COLUMN_BUDGET_BYTES` plus
+    one chunk of output between calls.
+    """
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, name, shape, dtype):
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.nbytes < nbytes:
+            buffer = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+    def clear(self):
+        """Drop every buffer (the benchmark does, to count them in a pass's memory)."""
+        self._buffers.clear()
+
+
+_workspace = _Workspace()
+
+
+def _rows_of(a, n0, n1, k0, k1):
+    """a[n0:n1, k0:k1] (nb, Kg, P, Q) copied into a workspace (Kg, nb*P*Q) matrix."""
+    nb, kg = n1 - n0, k1 - k0
+    rows = _workspace.get("rows", (kg, nb, a.shape[2] * a.shape[3]), a.dtype)
+    rows[...] = a[n0:n1, k0:k1].reshape(nb, kg, -1).transpose(1, 0, 2)
+    return rows.reshape(kg, -1)
+
+
 def forward_im2col(x, weight, out, geom):
-    """out[n, group k] = weight[group k] (Kg, Cg*R*S) @ cols (Cg*R*S, P*Q)."""
+    """out[n, group k] = weight[group k] (Kg, Cg*R*S) @ cols (Cg*R*S, nb*P*Q), chunk by chunk."""
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     w2 = weight.reshape(geom.K, -1)
     PQ = geom.P * geom.Q
     for n0, n1 in _chunks(geom, x.itemsize):
-        cols = np.empty((w2.shape[1], (n1 - n0) * PQ), dtype=x.dtype)
+        cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * PQ), x.dtype)
+        product = _workspace.get("product", (Kg, (n1 - n0) * PQ), x.dtype)
         for g in range(geom.groups):
             _fill_columns(x, cols, n0, g * Cg, geom)
-            product = w2[g * Kg:(g + 1) * Kg] @ cols
-            out[n0:n1, g * Kg:(g + 1) * Kg] = (
-                product.reshape(Kg, n1 - n0, geom.P, geom.Q).transpose(1, 0, 2, 3))
+            np.matmul(w2[g * Kg:(g + 1) * Kg], cols, out=product)
+            out[n0:n1, g * Kg:(g + 1) * Kg] = product.reshape(Kg, n1 - n0, geom.P, geom.Q).transpose(1, 0, 2, 3)
 
 
 def grad_weight_im2col(grad_out, x, grad_weight, geom):
@@ -124,11 +154,10 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
     gw2 = grad_weight.reshape(geom.K, -1)
     gw2[...] = 0
     for n0, n1 in _chunks(geom, x.itemsize):
-        cols = np.empty((gw2.shape[1], (n1 - n0) * geom.P * geom.Q), dtype=x.dtype)
+        cols = _workspace.get("cols", (gw2.shape[1], (n1 - n0) * geom.P * geom.Q), x.dtype)
         for g in range(geom.groups):
             _fill_columns(x, cols, n0, g * Cg, geom)
-            rows = _to_rows(grad_out, n0, n1, g * Kg, (g + 1) * Kg)
-            gw2[g * Kg:(g + 1) * Kg] += rows @ cols.T
+            gw2[g * Kg:(g + 1) * Kg] += _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg) @ cols.T
 
 
 def grad_input_im2col(grad_out, weight, grad_x, geom):
@@ -136,9 +165,10 @@ def grad_input_im2col(grad_out, weight, grad_x, geom):
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     w2 = weight.reshape(geom.K, -1)
     for n0, n1 in _chunks(geom, grad_out.itemsize):
+        cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * geom.P * geom.Q), grad_out.dtype)
         for g in range(geom.groups):
-            rows = _to_rows(grad_out, n0, n1, g * Kg, (g + 1) * Kg)
-            cols = w2[g * Kg:(g + 1) * Kg].T @ rows
+            rows = _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg)
+            np.matmul(w2[g * Kg:(g + 1) * Kg].T, rows, out=cols)
             col2im(cols, grad_x, n0, g * Cg, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)
 
 

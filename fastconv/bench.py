@@ -76,7 +76,9 @@ def best_time(fn, repeat):
 
 
 def peak_extra_bytes(fn):
-    """Peak NumPy memory a call allocated beyond its result."""
+    """Peak NumPy memory a call allocated beyond its result, scratch buffers included."""
+    from ._passes import _workspace
+    _workspace.clear()
     tracemalloc.start()
     try:
         result = fn()

@@ -139,7 +139,7 @@ def conv2d_forward_rows(xp, weight, out, width, dilation_h, dilation_w, groups):
     xp (N, C, Hp*Wp) with ``width`` = Wp, weight (K, C/groups, R, S),
     out (N, K, P, Q) with P = Hp - dilation_h*(R-1), Q = Wp - dilation_w*(S-1), overwritten.
     """
-    N, C = xp.shape[0], xp.shape[1]
+    N = xp.shape[0]
     K, Cg, R, S = weight.shape
     P, Q = out.shape[2], out.shape[3]
     run = (P - 1) * width + Q

@@ -86,6 +86,13 @@ def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_le
                 for p in range(p_lo, p_hi):
                     h = p * stride_h + row_off
                     start = base + p * Q
-                    for q in range(q_lo, q_hi):
-                        acc[h, q * stride_w + col_off] += cols[row, start + q]
+                    if stride_w == 1:
+                        # Slices make the indices plain non-negative counters: the loop vectorises.
+                        dst = acc[h, q_lo + col_off:q_hi + col_off]
+                        src = cols[row, start + q_lo:start + q_hi]
+                        for j in range(q_hi - q_lo):
+                            dst[j] += src[j]
+                    else:
+                        for q in range(q_lo, q_hi):
+                            acc[h, q * stride_w + col_off] += cols[row, start + q]
         grad_x[n0 + i, c0 + c] = acc
