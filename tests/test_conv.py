@@ -24,6 +24,7 @@ GEOMETRIES = {
     "groups2": (2, 4, 6, 6, 6, 3, 3, 1, 1, 1, 2),
     "depthwise": (2, 3, 5, 5, 6, 3, 3, 1, 1, 1, 3),
     "pointwise": (2, 5, 4, 3, 7, 1, 1, 1, 0, 1, 1),
+    "pointwise_grouped": (2, 6, 4, 5, 4, 1, 1, 1, 0, 1, 2),
     "pointwise_stride2_padded": (2, 3, 5, 4, 2, 1, 1, 2, 2, 1, 1),
     "kernel_fills_input": (2, 3, 5, 4, 2, 5, 4, 1, 0, 1, 1),
     "kernel_full_height_1d": (2, 1, 5, 20, 3, 5, 3, 1, 0, 1, 1),
