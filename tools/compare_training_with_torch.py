@@ -13,13 +13,14 @@ import argparse
 import time
 
 import numpy as np
-import torch  # noqa: E402
 
 # fastconv before torch: torch starts the OpenMP runtime that numba shares, and
 # fastconv must set its passive wait policy first (see fastconv/_config.py).
 from fastconv.data import load_digits
 from fastconv.nn.default_model import default_convnet
 from fastconv.train import evaluate, fit
+
+import torch
 
 
 def torch_twin(model):
