@@ -208,11 +208,11 @@ def test_empty_batch(method, rng):
 
 def test_large_batch_is_chunked_and_exact(rng, monkeypatch):
     """im2col over many small chunks gives the same result as one big chunk."""
-    from fastconv import _passes
+    from fastconv import _im2col_passes
     x, weight, _, g, options = make_case((7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1), np.float64, rng)
     whole = _all_passes(x, weight, g, "im2col", **options)
-    monkeypatch.setattr(_passes, "COLUMN_BUDGET_BYTES", 1)
-    chunk = _passes.images_per_chunk(
+    monkeypatch.setattr(_im2col_passes, "COLUMN_BUDGET_BYTES", 1)
+    chunk = _im2col_passes.images_per_chunk(
         fastconv._geometry.conv_geometry(x.shape, weight.shape, padding=1), x.itemsize)
     assert chunk == 1
     for a, b in zip(_all_passes(x, weight, g, "im2col", **options), whole):

@@ -1,0 +1,134 @@
+"""The im2col passes: column matrix of a chunk of images, then a BLAS product.
+
+Each takes C-contiguous arrays of one dtype, a checked
+:class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and fills
+the result, building the columns of a chunk of images at a time (never the
+whole batch when that would be large).
+"""
+
+import numpy as np
+
+from .kernels.im2col import col2im, im2col
+
+# Upper bound on the column matrix of one chunk. Small enough to stay near the
+# caches and to keep memory flat for large batches; at least one image always.
+COLUMN_BUDGET_BYTES = 8 * 2**20
+
+
+def images_per_chunk(geom, itemsize):
+    """How many images' columns fit in :data:`COLUMN_BUDGET_BYTES` (at least 1)."""
+    per_image = (geom.C // geom.groups) * geom.R * geom.S * geom.P * geom.Q * itemsize
+    return max(1, min(geom.N, COLUMN_BUDGET_BYTES // max(per_image, 1)))
+
+
+def _chunks(geom, itemsize):
+    step = images_per_chunk(geom, itemsize)
+    for n0 in range(0, geom.N, step):
+        yield n0, min(n0 + step, geom.N)
+
+
+def _fill_columns(x, cols, n0, c0, geom):
+    im2col(x, cols, n0, c0, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)
+
+
+class _Workspace:
+    """Scratch buffers kept from call to call.
+
+    A fresh multi-megabyte array costs a page fault per 4 KiB the first time it
+    is written, which measured here as a third of an im2col pass. Kernel
+    launches are serialised by the lock in :mod:`fastconv.conv`, so one set of
+    buffers serves every call; it holds about :data:`COLUMN_BUDGET_BYTES` plus
+    one chunk of output between calls.
+    """
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, name, shape, dtype):
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.nbytes < nbytes:
+            buffer = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+    def clear(self):
+        """Drop every buffer (the benchmark does, to count them in a pass's memory)."""
+        self._buffers.clear()
+
+
+_workspace = _Workspace()
+
+
+def _rows_of(a, n0, n1, k0, k1):
+    """a[n0:n1, k0:k1] (nb, Kg, P, Q) copied into a workspace (Kg, nb*P*Q) matrix."""
+    nb, kg = n1 - n0, k1 - k0
+    rows = _workspace.get("rows", (kg, nb, a.shape[2] * a.shape[3]), a.dtype)
+    rows[...] = a[n0:n1, k0:k1].reshape(nb, kg, -1).transpose(1, 0, 2)
+    return rows.reshape(kg, -1)
+
+
+def _is_pointwise(geom):
+    """1x1 filters, stride 1, no padding: an image's column matrix is the image itself."""
+    return (geom.R, geom.S, geom.stride, geom.pad_top, geom.pad_bottom, geom.pad_left, geom.pad_right) == (
+        1, 1, (1, 1), 0, 0, 0, 0)
+
+
+def _pointwise_views(a, b, geom):
+    """(N, channels, H*W) views of two NCHW arrays and the group sizes (Kg, Cg)."""
+    return (a.reshape(a.shape[0], a.shape[1], -1), b.reshape(b.shape[0], b.shape[1], -1),
+            geom.K // geom.groups, geom.C // geom.groups)
+
+
+def forward_im2col(x, weight, out, geom):
+    """out[n, group k] = weight[group k] (Kg, Cg*R*S) @ cols (Cg*R*S, nb*P*Q), chunk by chunk."""
+    if _is_pointwise(geom):
+        x3, out3, Kg, Cg = _pointwise_views(x, out, geom)
+        for g in range(geom.groups):
+            np.matmul(weight[g * Kg:(g + 1) * Kg, :, 0, 0], x3[:, g * Cg:(g + 1) * Cg],
+                      out=out3[:, g * Kg:(g + 1) * Kg])
+        return
+    Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
+    w2 = weight.reshape(geom.K, -1)
+    PQ = geom.P * geom.Q
+    for n0, n1 in _chunks(geom, x.itemsize):
+        cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * PQ), x.dtype)
+        product = _workspace.get("product", (Kg, (n1 - n0) * PQ), x.dtype)
+        for g in range(geom.groups):
+            _fill_columns(x, cols, n0, g * Cg, geom)
+            np.matmul(w2[g * Kg:(g + 1) * Kg], cols, out=product)
+            out[n0:n1, g * Kg:(g + 1) * Kg] = product.reshape(Kg, n1 - n0, geom.P, geom.Q).transpose(1, 0, 2, 3)
+
+
+def grad_weight_im2col(grad_out, x, grad_weight, geom):
+    """grad_weight[group k] = sum over chunks of G (Kg, nb*P*Q) @ cols.T (the lecture's G M_X^im)."""
+    Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
+    gw2 = grad_weight.reshape(geom.K, -1)
+    gw2[...] = 0
+    if _is_pointwise(geom):
+        g3, x3, Kg, Cg = _pointwise_views(grad_out, x, geom)
+        for g in range(geom.groups):
+            for n in range(geom.N):
+                gw2[g * Kg:(g + 1) * Kg] += g3[n, g * Kg:(g + 1) * Kg] @ x3[n, g * Cg:(g + 1) * Cg].T
+        return
+    for n0, n1 in _chunks(geom, x.itemsize):
+        cols = _workspace.get("cols", (gw2.shape[1], (n1 - n0) * geom.P * geom.Q), x.dtype)
+        for g in range(geom.groups):
+            _fill_columns(x, cols, n0, g * Cg, geom)
+            gw2[g * Kg:(g + 1) * Kg] += _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg) @ cols.T
+
+
+def grad_input_im2col(grad_out, weight, grad_x, geom):
+    """grad_x = col2im(weight[group].T (Cg*R*S, Kg) @ G (Kg, nb*P*Q)), chunk by chunk."""
+    Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
+    w2 = weight.reshape(geom.K, -1)
+    if _is_pointwise(geom):
+        g3, gx3, Kg, Cg = _pointwise_views(grad_out, grad_x, geom)
+        for g in range(geom.groups):
+            np.matmul(w2[g * Kg:(g + 1) * Kg].T, g3[:, g * Kg:(g + 1) * Kg], out=gx3[:, g * Cg:(g + 1) * Cg])
+        return
+    for n0, n1 in _chunks(geom, grad_out.itemsize):
+        cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * geom.P * geom.Q), grad_out.dtype)
+        for g in range(geom.groups):
+            rows = _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg)
+            np.matmul(w2[g * Kg:(g + 1) * Kg].T, rows, out=cols)
+            col2im(cols, grad_x, n0, g * Cg, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)
