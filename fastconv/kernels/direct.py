@@ -179,13 +179,17 @@ def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, di
         k = kc // Cg
         c = kc - k * Cg
         ci = (k // Kg) * Cg + c
-        for r in range(R):
-            for s in range(S):
-                offset = r * dilation_h * width + s * dilation_w
-                acc = zero
-                for n in range(N):
-                    g = grad_rows[n, k]
+        # Image by image, all taps at once: the G row and the input plane stay
+        # in L1 while the R*S dot products read them.
+        acc = np.zeros(R * S, dtype=grad_weight.dtype)
+        for n in range(N):
+            g = grad_rows[n, k]
+            for r in range(R):
+                for s in range(S):
+                    offset = r * dilation_h * width + s * dilation_w
                     src = xp[n, ci, offset:offset + run]
+                    dot = zero
                     for i in range(run):
-                        acc += g[i] * src[i]
-                grad_weight[k, c, r, s] = acc
+                        dot += g[i] * src[i]
+                    acc[r * S + s] += dot
+        grad_weight[k, c] = acc.reshape(R, S)
