@@ -18,8 +18,9 @@ class TorchConvolution(ConvBenchmark):
 
         # fastconv sets a passive OpenMP wait policy on import; PyTorch shares that runtime and is
         # measured with the environment the user gave instead.
-        if not _config.USER_SET_WAIT_POLICY:
-            os.environ.pop("OMP_WAIT_POLICY", None)
+        env = _config.user_thread_environment(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
         try:
             import torch
         except ImportError:

@@ -9,21 +9,38 @@ import sys
 import warnings
 
 # Two thread pools share the cores: numba's (OpenMP by default) for the
-# kernels and the BLAS's for the matrix products. GNU OpenMP threads spin
-# after each parallel loop and starve the BLAS threads that run next; measured
-# here, training the default ConvNet ran 10x slower because of it. Passive
-# waiting makes the pools take turns. It must be set before numba first loads
-# its OpenMP runtime, so it is set on import; a value the user set wins.
-# The environment as the user gave it, for child processes that should not
+# kernels and the BLAS's for the matrix products. Each pool's idle threads spin
+# after a parallel region and starve the other pool's threads that run next.
+# Measured here: GNU OpenMP's spinning made training the default ConvNet 10x
+# slower; OpenBLAS's spinning (up to ~2^28 cycles after each product) made the
+# direct kernel that followed an im2col GEMM 1.9x slower. Passive waiting makes
+# the pools take turns. Both runtimes read these variables when they load, so
+# they are set on import (effective when numpy and numba's OpenMP are not
+# loaded yet, as with the `fastconv` command); values the user set win.
+THREAD_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+# The variables as the user gave them (None: unset), for code that should not
 # inherit fastconv's choice (the PyTorch timings of the benchmark).
-USER_SET_WAIT_POLICY = "OMP_WAIT_POLICY" in os.environ
-if not USER_SET_WAIT_POLICY and "torch" in sys.modules:
+USER_THREAD_ENV = {name: os.environ.get(name) for name in THREAD_POLICY}
+if USER_THREAD_ENV["OMP_WAIT_POLICY"] is None and "torch" in sys.modules:
     # PyTorch ships the same libgomp.so.1 and has already started it, so the
     # setting below comes too late for numba, which will share that runtime.
     warnings.warn("fastconv was imported after torch: OpenMP threads will spin and slow fastconv's "
                   "BLAS calls; import fastconv first or set OMP_WAIT_POLICY=PASSIVE in the environment",
                   RuntimeWarning, stacklevel=2)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+for _name, _value in THREAD_POLICY.items():
+    os.environ.setdefault(_name, _value)
+
+
+def user_thread_environment(environ):
+    """A copy of ``environ`` with the thread-policy variables as the user had them."""
+    environ = dict(environ)
+    for name, value in USER_THREAD_ENV.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    return environ
 
 # Reassociation and contraction let reductions vectorise and use FMA. We keep
 # "nnan"/"ninf" off on purpose: a NaN or inf in the data must propagate to the

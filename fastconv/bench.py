@@ -97,9 +97,7 @@ def _torch_times(cases, threads, repeat):
     """Run PyTorch timings in a child process; {} when torch is not importable."""
     from . import _config
     payload = json.dumps({"cases": cases, "threads": threads, "repeat": repeat})
-    env = dict(os.environ)
-    if not _config.USER_SET_WAIT_POLICY:
-        env.pop("OMP_WAIT_POLICY", None)
+    env = _config.user_thread_environment(os.environ)
     # Run this file, not the package: importing fastconv would set the wait policy.
     code = (f"import runpy, sys; sys.argv[1:] = ['--torch-worker']; "
             f"runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')")
