@@ -44,7 +44,7 @@ def _kernel_array(array, dtype):
 
 
 def _run(pass_name, method, geom, result, *operands):
-    method = check_method(method)
+    """Fill ``result`` with one pass; ``method`` was checked before any array was copied."""
     if method == "auto":
         method = choose_method(geom, pass_name)
     if result.size and geom.N:
@@ -80,6 +80,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
     -------
     out : array (N, K, P, Q)
     """
+    method = check_method(method)
     x = as_float_array(x, "x", 4)
     weight = as_float_array(weight, "weight", 4)
     geom = conv_geometry(x.shape, weight.shape, stride=stride, padding=padding,
@@ -116,6 +117,7 @@ def conv2d_grad_input(grad_output, weight, input_shape, *, stride=1, padding=0, 
     -------
     grad_input : array (N, C, H, W)
     """
+    method = check_method(method)
     grad_output = as_float_array(grad_output, "grad_output", 4)
     weight = as_float_array(weight, "weight", 4)
     input_shape = shape4(input_shape, "input_shape")
@@ -145,6 +147,7 @@ def conv2d_grad_weight(grad_output, x, weight_shape, *, stride=1, padding=0, dil
     -------
     grad_weight : array (K, C/groups, R, S)
     """
+    method = check_method(method)
     grad_output = as_float_array(grad_output, "grad_output", 4)
     x = as_float_array(x, "x", 4)
     weight_shape = shape4(weight_shape, "weight_shape")
