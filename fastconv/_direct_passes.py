@@ -2,12 +2,17 @@
 
 Each takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and fills
-the result. At stride 1 the input is zero-padded into flattened rows for the
-fast row kernels; other strides use the general loops.
+the result. At stride 1 the input is zero-padded into flat planes (kept in the
+workspace) for the register-blocked tiles of :mod:`.kernels.tiled`, or, with
+one output channel per group (depthwise layers, where a tile of channels
+would be mostly empty), for the row kernels. Other strides use the general
+loops.
 """
 
 import numpy as np
 
+from ._workspace import workspace
+from .kernels._simd import FORWARD_MAX_VECTORS, WEIGHT_ROWS, WEIGHT_TAPS, forward_rows, lanes
 from .kernels.direct import (
     conv2d_forward_direct,
     conv2d_forward_rows,
@@ -15,24 +20,18 @@ from .kernels.direct import (
     conv2d_grad_weight_direct,
     conv2d_grad_weight_rows,
 )
+from .kernels.tiled import (
+    conv2d_forward_tiled,
+    conv2d_grad_weight_tiled,
+    embed_grad_rows,
+    embed_planes,
+    pack_forward_weight,
+    tap_offsets,
+)
 
-
-def _embed_rows(a, top, left, height, width):
-    """a (N, C, h, w) placed at (top, left) in zeros (N, C, height, width), as (N, C, height*width).
-
-    Negative offsets crop. No copy when nothing moves.
-    """
-    N, C, h, w = a.shape
-    if (top, left, h, w) == (0, 0, height, width):
-        return a.reshape(N, C, h * w)
-    out = np.zeros((N, C, height, width), dtype=a.dtype)
-    r_src, c_src = max(0, -top), max(0, -left)
-    r_dst, c_dst = max(0, top), max(0, left)
-    rows = min(h - r_src, height - r_dst)
-    cols = min(w - c_src, width - c_dst)
-    if rows > 0 and cols > 0:
-        out[:, :, r_dst:r_dst + rows, c_dst:c_dst + cols] = a[:, :, r_src:r_src + rows, c_src:c_src + cols]
-    return out.reshape(N, C, height * width)
+# Images whose padded planes the weight-gradient tiles sum together, so that
+# they stay in cache while every tile reads them.
+WEIGHT_GROUP_BYTES = 4 * 2**20
 
 
 def _rotated_transposed(weight, groups):
@@ -45,18 +44,41 @@ def _rotated_transposed(weight, groups):
     return np.ascontiguousarray(per_group.transpose(0, 2, 1, 3, 4)).reshape(groups * Cg, K // groups, R, S)
 
 
-def _padded_input_rows(x, geom):
-    """The zero-padded input as flattened rows (N, C, Hp*Wp), and Wp."""
-    height, width = geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
-    return _embed_rows(x, geom.pad_top, geom.pad_left, height, width), width
+def _flat_planes(name, a, top, left, height, width, span_w):
+    """a (N, C, h, w) placed at (top, left) in zero (height, width) planes, flat, plus zero slack.
+
+    The slack covers the tiles' overrun past the last plane. A workspace buffer.
+    """
+    N, C = a.shape[:2]
+    slack = FORWARD_MAX_VECTORS * lanes(a.dtype) + span_w
+    flat = workspace.get(name, (N * C * height * width + slack,), a.dtype)
+    embed_planes(a, flat, top, left, height, width)
+    return flat
+
+
+def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups):
+    """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
+    N, C = x.shape[:2]
+    R, S = weight.shape[2:]
+    flat = _flat_planes("planes", x, top, left, height, width, dilation[1] * (S - 1))
+    if weight.shape[0] == groups:
+        planes = flat[:N * C * height * width].reshape(N, C, height * width)
+        conv2d_forward_rows(planes, weight, out, width, *dilation, groups)
+        return
+    offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
+    packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
+    conv2d_forward_tiled(flat, packed, offsets, out, C, height * width, width)
+
+
+def _padded_size(geom):
+    return geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
 
 
 def forward_direct(x, weight, out, geom):
     if geom.stride != (1, 1):
         conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
         return
-    xp, width = _padded_input_rows(x, geom)
-    conv2d_forward_rows(xp, weight, out, width, *geom.dilation, geom.groups)
+    _forward_stride1(x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.dilation, geom.groups)
 
 
 def grad_input_direct(grad_out, weight, grad_x, geom):
@@ -65,16 +87,30 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
         conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
         return
     span_h, span_w = geom.dilation[0] * (geom.R - 1), geom.dilation[1] * (geom.S - 1)
-    height, width = geom.H + span_h, geom.W + span_w
-    gp = _embed_rows(grad_out, span_h - geom.pad_top, span_w - geom.pad_left, height, width)
-    conv2d_forward_rows(gp, _rotated_transposed(weight, geom.groups), grad_x, width, *geom.dilation,
-                        geom.groups)
+    _forward_stride1(grad_out, _rotated_transposed(weight, geom.groups), grad_x, span_h - geom.pad_top,
+                     span_w - geom.pad_left, geom.H + span_h, geom.W + span_w, geom.dilation, geom.groups)
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
     if geom.stride != (1, 1):
         conv2d_grad_weight_direct(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
         return
-    xp, width = _padded_input_rows(x, geom)
-    grad_rows = _embed_rows(grad_out, 0, 0, geom.P, width)
-    conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, geom.Q, *geom.dilation, geom.groups)
+    height, width = _padded_size(geom)
+    span_w = geom.dilation[1] * (geom.S - 1)
+    flat = _flat_planes("planes", x, geom.pad_top, geom.pad_left, height, width, span_w)
+    N, K, P, Q = grad_out.shape
+    if K == geom.groups:
+        planes = flat[:N * geom.C * height * width].reshape(N, geom.C, height * width)
+        rows = _flat_planes("grad_rows", grad_out, 0, 0, P, width, 0)[:N * K * P * width].reshape(N, K, -1)
+        conv2d_grad_weight_rows(rows, planes, grad_weight, width, Q, *geom.dilation, geom.groups)
+        return
+    step = lanes(x.dtype)
+    run = -(-(P * width) // step) * step
+    Kg = K // geom.groups
+    rows = workspace.get("grad_rows", (N, geom.groups, -(-Kg // WEIGHT_ROWS) * WEIGHT_ROWS, run), x.dtype)
+    embed_grad_rows(grad_out, rows, geom.groups, width, run)
+    offsets = tap_offsets(geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation,
+                          WEIGHT_TAPS)
+    image_bytes = geom.C * height * width * x.itemsize
+    conv2d_grad_weight_tiled(rows, flat, offsets, grad_weight, geom.C, height * width,
+                             max(1, WEIGHT_GROUP_BYTES // image_bytes))

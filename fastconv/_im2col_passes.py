@@ -8,6 +8,7 @@ whole batch when that would be large).
 
 import numpy as np
 
+from ._workspace import workspace as _workspace
 from .kernels.im2col import col2im, im2col
 
 # Upper bound on the column matrix of one chunk. Small enough to stay near the
@@ -31,32 +32,6 @@ def _fill_columns(x, cols, n0, c0, geom):
     im2col(x, cols, n0, c0, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)
 
 
-class _Workspace:
-    """Scratch buffers kept from call to call.
-
-    A fresh multi-megabyte array costs a page fault per 4 KiB the first time it
-    is written, which measured here as a third of an im2col pass. Kernel
-    launches are serialised by the lock in :mod:`fastconv.conv`, so one set of
-    buffers serves every call; it holds about :data:`COLUMN_BUDGET_BYTES` plus
-    one chunk of output between calls.
-    """
-
-    def __init__(self):
-        self._buffers = {}
-
-    def get(self, name, shape, dtype):
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.nbytes < nbytes:
-            buffer = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
-        return buffer[:nbytes].view(dtype).reshape(shape)
-
-    def clear(self):
-        """Drop every buffer (the benchmark does, to count them in a pass's memory)."""
-        self._buffers.clear()
-
-
-_workspace = _Workspace()
 
 
 def _rows_of(a, n0, n1, k0, k1):

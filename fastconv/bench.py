@@ -77,7 +77,7 @@ def best_time(fn, repeat):
 
 def peak_extra_bytes(fn):
     """Peak NumPy memory a call allocated beyond its result, scratch buffers included."""
-    from ._im2col_passes import _workspace
+    from ._workspace import workspace as _workspace
     _workspace.clear()
     tracemalloc.start()
     try:

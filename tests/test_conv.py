@@ -33,6 +33,11 @@ GEOMETRIES = {
     "padding_exceeds_kernel": (2, 3, 5, 4, 2, 1, 2, 1, (2, 1), 1, 1),
     "same_grouped_dilated": (2, 6, 9, 8, 4, 3, 3, 1, "same", (1, 2), 2),
     "many_channels": (2, 40, 6, 6, 16, 3, 3, 1, 1, 1, 1),
+    # the direct tiles: 2, 4 and 8 output channels per tile, with partial blocks
+    "two_channels_per_group": (2, 3, 7, 9, 2, 3, 3, 1, 1, 1, 1),
+    "five_output_channels": (2, 4, 8, 7, 5, 3, 2, 1, (1, 0), 1, 1),
+    "nine_channels_dilated": (2, 9, 12, 11, 9, 3, 3, 1, 2, 2, 1),
+    "seven_per_group_tall": (1, 12, 19, 5, 14, 2, 3, 1, 1, 1, 2),
 }
 
 
@@ -217,6 +222,18 @@ def test_large_batch_is_chunked_and_exact(rng, monkeypatch):
     assert chunk == 1
     for a, b in zip(_all_passes(x, weight, g, "im2col", **options), whole):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+def test_scratch_buffers_never_leak_into_results(method, rng):
+    """Reused scratch buffers full of NaN from an earlier call change nothing."""
+    from fastconv._workspace import workspace
+    x, weight, _, g, options = make_case(GEOMETRIES["nine_channels_dilated"], np.float64, rng)
+    clean = _all_passes(x, weight, g, method, **options)
+    for buffer in workspace._buffers.values():
+        buffer[:] = 0xFF  # every float in it is now NaN
+    for a, b in zip(_all_passes(x, weight, g, method, **options), clean):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.heavy

@@ -1,0 +1,32 @@
+"""Scratch buffers reused from call to call."""
+
+import numpy as np
+
+
+class Workspace:
+    """Scratch buffers kept from call to call.
+
+    A fresh multi-megabyte array costs a page fault per 4 KiB the first time it
+    is written, which measured here as a third of an im2col pass. Kernel
+    launches are serialised by the lock in :mod:`fastconv.conv`, so one set of
+    buffers serves every call. Between calls it holds the largest buffers
+    the passes asked for: an im2col chunk (about 8 MiB) and one chunk of
+    products, and the direct passes' zero-padded input and output gradient.
+    """
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, name, shape, dtype):
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.nbytes < nbytes:
+            buffer = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+    def clear(self):
+        """Drop every buffer (the benchmark does, to count them in a pass's memory)."""
+        self._buffers.clear()
+
+
+workspace = Workspace()

@@ -1,0 +1,204 @@
+"""Register-blocked inner loops ("tiles") written as LLVM vector code.
+
+Numba's loop vectoriser handles one long loop at a time: every multiply-add
+then loads and stores its accumulator, and a convolution runs at a quarter of
+the machine's arithmetic rate. These two tiles keep a block of accumulators in
+vector registers for the whole reduction instead, as a GEMM micro-kernel does.
+They are numba intrinsics: each call site is inlined into the calling kernel
+and compiled (and cached) with it.
+
+All arrays are one-dimensional and C-contiguous, indexed by plain element
+offsets computed by the caller, who guarantees every access is in bounds.
+A vector holds LANES[itemsize] elements (64 bytes: one AVX-512 register, two
+AVX2 registers).
+"""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+VECTOR_BYTES = 64
+
+# Forward tiles: ``rows`` output channels x 24 // rows vectors of output
+# positions = 24 accumulators, plus one register per input vector: at most 27
+# of the 32 AVX-512 registers. Wide tiles (8 rows) reuse each input load most;
+# narrow ones waste less on layers with few output channels.
+FORWARD_ACCUMULATORS = 24
+FORWARD_MAX_VECTORS = 12
+
+# Weight-gradient tile: WEIGHT_ROWS output channels x WEIGHT_TAPS filter taps.
+WEIGHT_ROWS = 4
+WEIGHT_TAPS = 6
+
+
+def lanes(dtype):
+    """Elements per vector for a numpy dtype."""
+    return VECTOR_BYTES // dtype.itemsize
+
+
+class _Vectors:
+    """Helpers that emit vector loads, broadcasts and FMAs for one element type."""
+
+    def __init__(self, context, builder, dtype):
+        self.builder = builder
+        self.element = context.get_data_type(dtype)
+        self.align = dtype.bitwidth // 8
+        self.count = VECTOR_BYTES // self.align
+        self.type = ir.VectorType(self.element, self.count)
+        name = f"llvm.fma.v{self.count}f{8 * self.align}"
+        self.fma_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.type, [self.type] * 3),
+                                                     name)
+        self.zero = ir.Constant(self.type, [ir.Constant(self.element, 0)] * self.count)
+
+    def load(self, base, index):
+        address = self.builder.bitcast(self.builder.gep(base, [index]), self.type.as_pointer())
+        return self.builder.load(address, align=self.align)
+
+    def store(self, value, base, index):
+        address = self.builder.bitcast(self.builder.gep(base, [index]), self.type.as_pointer())
+        self.builder.store(value, address, align=self.align)
+
+    def broadcast(self, base, index):
+        scalar = self.builder.load(self.builder.gep(base, [index]), align=self.align)
+        one = self.builder.insert_element(ir.Constant(self.type, ir.Undefined), scalar,
+                                          ir.Constant(ir.IntType(32), 0))
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), self.count), [0] * self.count)
+        return self.builder.shuffle_vector(one, ir.Constant(self.type, ir.Undefined), mask)
+
+    def fma(self, a, b, c):
+        return self.builder.call(self.fma_fn, [a, b, c])
+
+    def registers(self, count):
+        """``count`` accumulator slots; LLVM promotes them to registers."""
+        return [cgutils.alloca_once(self.builder, self.type) for _ in range(count)]
+
+
+def _data(context, builder, array_type, value):
+    return context.make_array(array_type)(context, builder, value).data
+
+
+def _const(builder, value):
+    return ir.Constant(cgutils.intp_t, value)
+
+
+def _forward_tile(rows):
+    """The forward tile for ``rows`` output channels and 24 // rows vectors of positions."""
+    vectors = FORWARD_ACCUMULATORS // rows
+
+    @intrinsic
+    def forward_tile(typingctx, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride,
+                     rows_valid):
+        sig = types.void(x, types.intp, offsets, types.intp, w, types.intp, out, types.intp, types.intp,
+                         types.intp)
+
+        def codegen(context, builder, signature, args):
+            (x_val, x0, off_val, taps, w_val, w0, out_val, o0, o_stride, valid) = args
+            vec = _Vectors(context, builder, x.dtype)
+            x_ptr = _data(context, builder, x, x_val)
+            w_ptr = _data(context, builder, w, w_val)
+            off_ptr = _data(context, builder, offsets, off_val)
+            out_ptr = _data(context, builder, out, out_val)
+            acc = vec.registers(rows * vectors)
+            for slot in acc:
+                builder.store(vec.zero, slot)
+            with cgutils.for_range(builder, taps) as loop:
+                t = loop.index
+                start = builder.add(x0, builder.load(builder.gep(off_ptr, [t])))
+                inputs = [vec.load(x_ptr, builder.add(start, _const(builder, v * vec.count)))
+                          for v in range(vectors)]
+                w_row = builder.add(w0, builder.mul(t, _const(builder, rows)))
+                for i in range(rows):
+                    weight = vec.broadcast(w_ptr, builder.add(w_row, _const(builder, i)))
+                    for v in range(vectors):
+                        slot = acc[i * vectors + v]
+                        builder.store(vec.fma(inputs[v], weight, builder.load(slot)), slot)
+            for i in range(rows):
+                row_ok = builder.icmp_signed("<", _const(builder, i), valid)
+                with builder.if_then(row_ok):
+                    row = builder.add(o0, builder.mul(_const(builder, i), o_stride))
+                    for v in range(vectors):
+                        vec.store(builder.load(acc[i * vectors + v]), out_ptr,
+                                  builder.add(row, _const(builder, v * vec.count)))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return forward_tile
+
+
+# out[out_start + i*out_row_stride + j] = sum_t w[w_start + t*rows + i] * x[x_start + offsets[t] + j]
+# for i < rows_valid output rows (of ``rows``) and j < (24 // rows) * lanes
+# consecutive positions: a block of output channels times a run of output
+# pixels, summed over all ``n_taps`` (input channel, filter tap) pairs, with
+# the weights packed tap-major, ``rows`` per tap. Arguments:
+# (x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid).
+forward_tile_8 = _forward_tile(8)
+forward_tile_4 = _forward_tile(4)
+forward_tile_2 = _forward_tile(2)
+
+
+def forward_rows(channels):
+    """Output channels per forward tile for a layer with ``channels`` per group: the least waste."""
+    return 8 if channels >= 6 else 4 if channels >= 3 else 2
+
+
+@intrinsic
+def weight_tile(typingctx, g, g_start, g_row_stride, x, x_start, image_stride, n_images, offsets, t_start,
+                n_vectors, acc, acc_start):
+    """acc[a + (i*TAPS + t)*lanes + l] += sum_m,v g[gm + i*g_row_stride + j] * x[xm + offsets[t_start + t] + j].
+
+    With a = acc_start, over images m < n_images (gm = g_start + m*image_stride[0], xm = x_start +
+    m*image_stride[1]) and j = v*lanes + l for v < n_vectors: WEIGHT_ROWS
+    output-gradient rows times WEIGHT_TAPS shifted input rows, as lane-wise
+    partial dot products (the caller sums the lanes at the end).
+    """
+    sig = types.void(g, types.intp, types.intp, x, types.intp, types.UniTuple(types.intp, 2), types.intp,
+                     offsets, types.intp, types.intp, acc, types.intp)
+
+    def codegen(context, builder, signature, args):
+        (g_val, g0, g_stride, x_val, x0, strides, images, off_val, t0, count, acc_val, a0) = args
+        vec = _Vectors(context, builder, x.dtype)
+        g_ptr = _data(context, builder, g, g_val)
+        x_ptr = _data(context, builder, x, x_val)
+        off_ptr = _data(context, builder, offsets, off_val)
+        acc_ptr = _data(context, builder, acc, acc_val)
+        g_image, x_image = (builder.extract_value(strides, i) for i in range(2))
+        slots = vec.registers(WEIGHT_ROWS * WEIGHT_TAPS)
+        for k, slot in enumerate(slots):
+            builder.store(vec.load(acc_ptr, builder.add(a0, _const(builder, k * vec.count))), slot)
+        shifts = [builder.load(builder.gep(off_ptr, [builder.add(t0, _const(builder, t))]))
+                  for t in range(WEIGHT_TAPS)]
+        with cgutils.for_range(builder, images) as image:
+            gm = builder.add(g0, builder.mul(image.index, g_image))
+            xm = builder.add(x0, builder.mul(image.index, x_image))
+            g_rows = [builder.add(gm, builder.mul(_const(builder, i), g_stride)) for i in range(WEIGHT_ROWS)]
+            x_rows = [builder.add(xm, shift) for shift in shifts]
+            with cgutils.for_range(builder, count) as loop:
+                j = builder.mul(loop.index, _const(builder, vec.count))
+                grads = [vec.load(g_ptr, builder.add(row, j)) for row in g_rows]
+                for t in range(WEIGHT_TAPS):
+                    shifted = vec.load(x_ptr, builder.add(x_rows[t], j))
+                    for i in range(WEIGHT_ROWS):
+                        slot = slots[i * WEIGHT_TAPS + t]
+                        builder.store(vec.fma(grads[i], shifted, builder.load(slot)), slot)
+        for k, slot in enumerate(slots):
+            vec.store(builder.load(slot), acc_ptr, builder.add(a0, _const(builder, k * vec.count)))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def copy_run(typingctx, dst, dst_start, src, src_start, count):
+    """dst[dst_start:dst_start + count] = src[src_start:src_start + count], as one memcpy."""
+    sig = types.void(dst, types.intp, src, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        (dst_val, d0, src_val, s0, n) = args
+        dst_ptr = builder.gep(_data(context, builder, dst, dst_val), [d0])
+        src_ptr = builder.gep(_data(context, builder, src, src_val), [s0])
+        cgutils.raw_memcpy(builder, dst_ptr, src_ptr, n, context.get_abi_sizeof(context.get_data_type(dst.dtype)))
+        return context.get_dummy_value()
+
+    return sig, codegen
