@@ -23,15 +23,15 @@ from .kernels.direct import (
 from .kernels.tiled import (
     conv2d_forward_tiled,
     conv2d_grad_weight_tiled,
-    embed_grad_rows,
     embed_planes,
     pack_forward_weight,
     tap_offsets,
 )
 
-# Images whose padded planes the weight-gradient tiles sum together, so that
-# they stay in cache while every tile reads them.
-WEIGHT_GROUP_BYTES = 4 * 2**20
+# The tiles read the zero-padded planes of this many bytes of images at a
+# time (at least one image), so the planes stay near the caches and the
+# scratch buffer stays small.
+CHUNK_BYTES = 4 * 2**20
 
 
 def _rotated_transposed(weight, groups):
@@ -44,30 +44,38 @@ def _rotated_transposed(weight, groups):
     return np.ascontiguousarray(per_group.transpose(0, 2, 1, 3, 4)).reshape(groups * Cg, K // groups, R, S)
 
 
-def _flat_planes(name, a, top, left, height, width, span_w):
-    """a (N, C, h, w) placed at (top, left) in zero (height, width) planes, flat, plus zero slack.
+def _slack(dtype, span_w):
+    """Zero elements after the last plane for the tiles' overrun."""
+    return FORWARD_MAX_VECTORS * lanes(dtype) + span_w
 
-    The slack covers the tiles' overrun past the last plane. A workspace buffer.
-    """
+
+def _flat_planes(a, top, left, height, width, span_w):
+    """a (N, C, h, w) placed at (top, left) in zero (height, width) planes, flat, plus zero slack."""
     N, C = a.shape[:2]
-    slack = FORWARD_MAX_VECTORS * lanes(a.dtype) + span_w
-    flat = workspace.get(name, (N * C * height * width + slack,), a.dtype)
+    flat = workspace.get("planes", (N * C * height * width + _slack(a.dtype, span_w),), a.dtype)
     embed_planes(a, flat, top, left, height, width)
-    return flat
+    return flat[:N * C * height * width].reshape(N, C, height * width)
+
+
+def _chunk(a, height, width, span_w):
+    """Images per chunk, and the scratch buffer for their padded planes."""
+    N, C = a.shape[:2]
+    images = max(1, min(N, CHUNK_BYTES // (C * height * width * a.itemsize)))
+    return images, workspace.get("planes", (images * C * height * width + _slack(a.dtype, span_w),), a.dtype)
 
 
 def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups):
     """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
-    N, C = x.shape[:2]
     R, S = weight.shape[2:]
-    flat = _flat_planes("planes", x, top, left, height, width, dilation[1] * (S - 1))
+    span_w = dilation[1] * (S - 1)
     if weight.shape[0] == groups:
-        planes = flat[:N * C * height * width].reshape(N, C, height * width)
-        conv2d_forward_rows(planes, weight, out, width, *dilation, groups)
+        conv2d_forward_rows(_flat_planes(x, top, left, height, width, span_w), weight, out, width, *dilation,
+                            groups)
         return
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
     packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
-    conv2d_forward_tiled(flat, packed, offsets, out, C, height * width, width)
+    images, planes = _chunk(x, height, width, span_w)
+    conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images)
 
 
 def _padded_size(geom):
@@ -97,20 +105,19 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
         return
     height, width = _padded_size(geom)
     span_w = geom.dilation[1] * (geom.S - 1)
-    flat = _flat_planes("planes", x, geom.pad_top, geom.pad_left, height, width, span_w)
     N, K, P, Q = grad_out.shape
     if K == geom.groups:
-        planes = flat[:N * geom.C * height * width].reshape(N, geom.C, height * width)
-        rows = _flat_planes("grad_rows", grad_out, 0, 0, P, width, 0)[:N * K * P * width].reshape(N, K, -1)
-        conv2d_grad_weight_rows(rows, planes, grad_weight, width, Q, *geom.dilation, geom.groups)
+        planes = _flat_planes(x, geom.pad_top, geom.pad_left, height, width, span_w)
+        rows = np.zeros((N, K, P, width), dtype=x.dtype)
+        rows[..., :Q] = grad_out
+        conv2d_grad_weight_rows(rows.reshape(N, K, -1), planes, grad_weight, width, Q, *geom.dilation, geom.groups)
         return
     step = lanes(x.dtype)
     run = -(-(P * width) // step) * step
-    Kg = K // geom.groups
-    rows = workspace.get("grad_rows", (N, geom.groups, -(-Kg // WEIGHT_ROWS) * WEIGHT_ROWS, run), x.dtype)
-    embed_grad_rows(grad_out, rows, geom.groups, width, run)
+    Kg_pad = -(-(K // geom.groups) // WEIGHT_ROWS) * WEIGHT_ROWS
+    images, planes = _chunk(x, height, width, span_w)
+    rows = workspace.get("grad_rows", (images, geom.groups, Kg_pad, run), x.dtype)
     offsets = tap_offsets(geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation,
                           WEIGHT_TAPS)
-    image_bytes = geom.C * height * width * x.itemsize
-    conv2d_grad_weight_tiled(rows, flat, offsets, grad_weight, geom.C, height * width,
-                             max(1, WEIGHT_GROUP_BYTES // image_bytes))
+    conv2d_grad_weight_tiled(grad_out, x, grad_weight, geom.pad_top, geom.pad_left, height, width, offsets,
+                             planes, rows)

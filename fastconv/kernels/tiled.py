@@ -31,31 +31,37 @@ from ._simd import (
 )
 
 
+@njit(**NJIT_OPTIONS)
+def _embed_plane(source, start, h, w, flat, base, top, left, height, width):
+    """The (h, w) plane source[start:start + h*w] placed at (top, left) in the zero (height, width) plane at flat[base].
+
+    Negative offsets crop.
+    """
+    r_src, c_src = max(0, -top), max(0, -left)
+    r_dst, c_dst = max(0, top), max(0, left)
+    rows = max(0, min(h - r_src, height - r_dst))
+    cols = max(0, min(w - c_src, width - c_dst))
+    if rows < height or cols < width:
+        flat[base:base + height * width] = 0
+    if cols == w and cols == width:
+        copy_run(flat, base + r_dst * width, source, start + r_src * w, rows * w)
+    elif cols > 0:
+        for i in range(rows):
+            copy_run(flat, base + (r_dst + i) * width + c_dst, source, start + (r_src + i) * w + c_src, cols)
+
+
 @njit(**PARALLEL_OPTIONS)
 def embed_planes(a, flat, top, left, height, width):
     """Each (h, w) plane of a (N, C, h, w) placed at (top, left) in zero (height, width) planes.
 
     flat (>= N*C*height*width): the planes one after another, then zeros to
-    the end. Negative offsets crop.
+    the end.
     """
     N, C, h, w = a.shape
-    plane = height * width
-    zero = flat.dtype.type(0)
-    r_src, c_src = max(0, -top), max(0, -left)
-    r_dst, c_dst = max(0, top), max(0, left)
-    rows = max(0, min(h - r_src, height - r_dst))
-    cols = max(0, min(w - c_src, width - c_dst))
     source = a.reshape(-1)
     for nc in prange(N * C):
-        base = nc * plane
-        if rows < height or cols < width:
-            flat[base:base + plane] = zero
-        if cols == w and cols == width:
-            copy_run(flat, base + r_dst * width, source, (nc * h + r_src) * w, rows * w)
-        elif cols > 0:
-            for i in range(rows):
-                copy_run(flat, base + (r_dst + i) * width + c_dst, source, (nc * h + r_src + i) * w + c_src, cols)
-    flat[N * C * plane:] = zero
+        _embed_plane(source, nc * h * w, h, w, flat, nc * height * width, top, left, height, width)
+    flat[N * C * height * width:] = 0
 
 
 @njit(**NJIT_OPTIONS)
@@ -86,81 +92,73 @@ def pack_forward_weight(weight, groups, rows):
 
 
 @njit(**PARALLEL_OPTIONS)
-def conv2d_forward_tiled(xflat, packed, offsets, out, channels, plane, width):
-    """out[n, k, p, q] = sum_t packed[.., t, k] * xflat[image n + p*width + q + offsets[t]].
+def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images_per_chunk):
+    """out[n, k, p, q] = sum_t packed[g, k // rows, t, k % rows] * planes[image n + p*width + q + offsets[t]].
 
-    xflat: the zero-padded input planes (see :func:`embed_planes`), ``channels``
-    planes of ``plane`` elements per image; packed from
+    x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
+    ``images_per_chunk`` images at a time, in the scratch ``planes`` (at least
+    images_per_chunk*C*height*width elements plus the slack of
+    :mod:`fastconv.kernels`); packed (groups, blocks, Cg*R*S, rows) from
     :func:`pack_forward_weight`; offsets from :func:`tap_offsets` for one
     group's channels; out (N, K, P, Q), overwritten.
     """
-    N, K, P, Q = out.shape
+    N, C, h, w = x.shape
+    K, P, Q = out.shape[1], out.shape[2], out.shape[3]
     groups, blocks, taps, tile_rows = packed.shape
-    Kg = K // groups
-    Cg = channels // groups
+    Kg, Cg = K // groups, C // groups
+    plane = height * width
     tile = FORWARD_ACCUMULATORS // tile_rows * (64 // out.itemsize)
     run = -(-(P * width) // tile) * tile
-    weights = packed.reshape(-1)
-    outputs = out.reshape(-1)
-    for task in prange(N * groups * blocks):
-        n = task // (groups * blocks)
-        g = (task // blocks) % groups
-        b = task % blocks
-        k0 = g * Kg + b * tile_rows
-        rows = min(tile_rows, Kg - b * tile_rows)
-        result = np.empty(tile_rows * run, dtype=out.dtype)
-        image = (n * channels + g * Cg) * plane
-        w0 = (g * blocks + b) * taps * tile_rows
-        for j in range(0, run, tile):
-            if tile_rows == 8:
-                forward_tile_8(xflat, image + j, offsets, taps, weights, w0, result, j, run, rows)
-            elif tile_rows == 4:
-                forward_tile_4(xflat, image + j, offsets, taps, weights, w0, result, j, run, rows)
-            else:
-                forward_tile_2(xflat, image + j, offsets, taps, weights, w0, result, j, run, rows)
-        for i in range(rows):
-            for p in range(P):
-                copy_run(outputs, ((n * K + k0 + i) * P + p) * Q, result, i * run + p * width, Q)
+    source, weights, outputs = x.reshape(-1), packed.reshape(-1), out.reshape(-1)
+    for n0 in range(0, N, images_per_chunk):
+        m = min(images_per_chunk, N - n0)
+        for nc in prange(m * C):
+            _embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
+        planes[m * C * plane:] = 0
+        for task in prange(m * groups * blocks):
+            i = task // (groups * blocks)
+            g = (task // blocks) % groups
+            b = task % blocks
+            k0 = g * Kg + b * tile_rows
+            rows = min(tile_rows, Kg - b * tile_rows)
+            result = np.empty(tile_rows * run, dtype=out.dtype)
+            image = (i * C + g * Cg) * plane
+            w0 = (g * blocks + b) * taps * tile_rows
+            for j in range(0, run, tile):
+                if tile_rows == 8:
+                    forward_tile_8(planes, image + j, offsets, taps, weights, w0, result, j, run, rows)
+                elif tile_rows == 4:
+                    forward_tile_4(planes, image + j, offsets, taps, weights, w0, result, j, run, rows)
+                else:
+                    forward_tile_2(planes, image + j, offsets, taps, weights, w0, result, j, run, rows)
+            first = ((n0 + i) * K + k0) * P * Q
+            for r in range(rows):
+                if width == Q:
+                    copy_run(outputs, first + r * P * Q, result, r * run, P * Q)
+                else:
+                    for p in range(P):
+                        copy_run(outputs, first + (r * P + p) * Q, result, r * run + p * width, Q)
 
 
 @njit(**PARALLEL_OPTIONS)
-def embed_grad_rows(grad_out, flat, groups, width, run):
-    """grad_out (N, K, P, Q) as rows of length ``run`` >= P*width, each output row widened to ``width``.
+def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width, offsets, planes, grad_rows):
+    """grad_weight[k, c, r, s] = sum_n sum_j G[n, k, j] * planes[image n + j + offsets[(c, r, s)]].
 
-    flat (N, groups, Kg rounded up to WEIGHT_ROWS, run), zeros wherever grad_out
-    has no element (extra columns, tail, padding rows).
+    grad_out (N, K, P, Q); x (N, C, h, w) placed at (top, left) in zero
+    (height, width) planes, a group of images at a time, in the scratch
+    ``planes`` (see :func:`conv2d_forward_tiled`); the same images' output
+    gradient rows widened to ``width`` in the scratch grad_rows (images per
+    group, groups, Kg rounded up to WEIGHT_ROWS, run >= P*width, a multiple of
+    the vector length); offsets from :func:`tap_offsets` padded to a multiple
+    of WEIGHT_TAPS; grad_weight (K, Cg, R, S), overwritten. The group's planes
+    stay in cache while every tile reads them.
     """
     N, K, P, Q = grad_out.shape
+    C, h, w = x.shape[1], x.shape[2], x.shape[3]
+    Cg, R, S = grad_weight.shape[1], grad_weight.shape[2], grad_weight.shape[3]
+    group, groups, Kg_pad, run = grad_rows.shape
     Kg = K // groups
-    rows = flat.shape[2]
-    zero = flat.dtype.type(0)
-    lines = flat.reshape(-1)
-    source = grad_out.reshape(-1)
-    for task in prange(N * groups * rows):
-        n = task // (groups * rows)
-        g = (task // rows) % groups
-        i = task % rows
-        start = task * run
-        lines[start:start + run] = zero
-        if i < Kg:
-            first = (n * K + g * Kg + i) * P * Q
-            for p in range(P):
-                copy_run(lines, start + p * width, source, first + p * Q, Q)
-
-
-@njit(**PARALLEL_OPTIONS)
-def conv2d_grad_weight_tiled(grad_flat, xflat, offsets, grad_weight, channels, plane, images_per_group):
-    """grad_weight[k, c, r, s] = sum_n sum_j G[n, k, j] * xflat[image n + j + offsets[(c, r, s)]].
-
-    grad_flat (N, groups, Kg_pad, run) from :func:`embed_grad_rows`; xflat the
-    zero-padded input planes; offsets from :func:`tap_offsets` padded to a
-    multiple of WEIGHT_TAPS; grad_weight (K, Cg, R, S), overwritten. Images
-    are summed ``images_per_group`` at a time, so each group's rows stay in
-    cache while every tile reads them.
-    """
-    N, groups, Kg_pad, run = grad_flat.shape
-    K, Cg, R, S = grad_weight.shape
-    Kg = K // groups
+    plane = height * width
     lanes = 64 // grad_weight.itemsize
     taps = Cg * R * S
     row_blocks = Kg_pad // WEIGHT_ROWS
@@ -168,17 +166,29 @@ def conv2d_grad_weight_tiled(grad_flat, xflat, offsets, grad_weight, channels, p
     tile_size = WEIGHT_ROWS * WEIGHT_TAPS * lanes
     tiles = groups * row_blocks * tap_blocks
     acc = np.zeros(tiles * tile_size, dtype=grad_weight.dtype)
-    grads = grad_flat.reshape(-1)
+    source, grads, lines = x.reshape(-1), grad_out.reshape(-1), grad_rows.reshape(-1)
     g_image = groups * Kg_pad * run
-    for n0 in range(0, N, images_per_group):
-        count = min(images_per_group, N - n0)
+    for n0 in range(0, N, group):
+        m = min(group, N - n0)
+        for nc in prange(m * C):
+            _embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
+        planes[m * C * plane:] = 0
+        for line in prange(m * g_image // run):
+            i = line // (groups * Kg_pad)
+            g = (line // Kg_pad) % groups
+            k = line % Kg_pad
+            start = line * run
+            lines[start:start + run] = 0
+            if k < Kg:
+                first = ((n0 + i) * K + g * Kg + k) * P * Q
+                for p in range(P):
+                    copy_run(lines, start + p * width, grads, first + p * Q, Q)
         for tile in prange(tiles):
             g = tile // (row_blocks * tap_blocks)
             b = (tile // tap_blocks) % row_blocks
             tb = tile % tap_blocks
-            weight_tile(grads, n0 * g_image + (g * Kg_pad + b * WEIGHT_ROWS) * run, run,
-                        xflat, (n0 * channels + g * Cg) * plane, (g_image, channels * plane), count,
-                        offsets, tb * WEIGHT_TAPS, run // lanes, acc, tile * tile_size)
+            weight_tile(lines, (g * Kg_pad + b * WEIGHT_ROWS) * run, run, planes, g * Cg * plane,
+                        (g_image, C * plane), m, offsets, tb * WEIGHT_TAPS, run // lanes, acc, tile * tile_size)
     flat = grad_weight.reshape(K, taps)
     for k in prange(K):
         g = k // Kg
