@@ -8,7 +8,7 @@ import os
 ALL_SHAPE_NAMES = ["lecture", "cifar_l1", "mid_3x3", "big_3x3", "pointwise"]
 SHAPE_NAMES = [s for s in os.environ.get("FASTCONV_ASV_SHAPES", ",".join(ALL_SHAPE_NAMES)).split(",") if s]
 DTYPES = ["float32", "float64"]
-METHODS = ["direct", "im2col", "auto"]
+METHODS = ["direct", "im2col", "winograd", "auto"]
 PASSES = ["forward", "grad_input", "grad_weight"]
 
 

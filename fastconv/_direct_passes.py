@@ -20,10 +20,10 @@ from .kernels.direct import (
     conv2d_grad_weight_direct,
     conv2d_grad_weight_rows,
 )
+from .kernels.planes import embed_planes
 from .kernels.tiled import (
     conv2d_forward_tiled,
     conv2d_grad_weight_tiled,
-    embed_planes,
     pack_forward_weight,
     tap_offsets,
 )

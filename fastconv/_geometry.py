@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-METHODS = ("auto", "direct", "im2col")
+METHODS = ("auto", "direct", "im2col", "winograd")
 
 
 @dataclass(frozen=True)

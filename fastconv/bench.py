@@ -32,7 +32,13 @@ SHAPES = {
     "pointwise": (32, 256, 14, 14, 256, 1, 1, 1, 0),
 }
 PASSES = ("forward", "grad_input", "grad_weight")
-METHODS = ("direct", "im2col", "auto")
+METHODS = ("direct", "im2col", "winograd", "auto")
+
+
+def method_applies(method, shape):
+    """Whether ``method`` can compute a benchmark shape (winograd: 3x3 filters at stride 1 only)."""
+    N, C, H, W, K, R, S, stride, padding = shape
+    return method != "winograd" or (R, S, stride) == (3, 3, 1)
 
 
 def make_operands(shape, dtype, seed=0):
@@ -143,7 +149,7 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
         for dtype in dtypes:
             x, weight, grad_out, options = make_operands(SHAPES[name], np.dtype(dtype))
             for pass_name in passes:
-                for method in methods:
+                for method in (m for m in methods if method_applies(m, SHAPES[name])):
                     fn = fastconv_call(pass_name, method, x, weight, grad_out, options)
                     seconds = best_time(fn, repeat)
                     rows.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method,

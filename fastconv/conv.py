@@ -28,7 +28,7 @@ import threading
 import numpy as np
 
 from ._geometry import as_float_array, check_method, conv_geometry, shape4
-from ._method import choose_method
+from ._method import resolve_method
 from ._passes import PASSES
 
 _LAUNCH_LOCK = threading.Lock()
@@ -44,9 +44,7 @@ def _kernel_array(array, dtype):
 
 
 def _run(pass_name, method, geom, result, *operands):
-    """Fill ``result`` with one pass; ``method`` was checked before any array was copied."""
-    if method == "auto":
-        method = choose_method(geom, pass_name)
+    """Fill ``result`` with one pass; ``method`` was resolved before any array was copied."""
     if result.size and geom.N:
         with _LAUNCH_LOCK:
             PASSES[pass_name, method](*operands, result, geom)
@@ -74,7 +72,10 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
         total is odd.
     groups : int
         C and K are split into ``groups`` independent convolutions.
-    method : {"auto", "direct", "im2col"}
+    method : {"auto", "direct", "im2col", "winograd"}
+        How to compute it; "auto" picks the fastest measured (see
+        ``fastconv._method``). "winograd" (F(2x2, 3x3)) takes only 3x3
+        filters at stride 1 and dilation 1.
 
     Returns
     -------
@@ -85,6 +86,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
     weight = as_float_array(weight, "weight", 4)
     geom = conv_geometry(x.shape, weight.shape, stride=stride, padding=padding,
                          dilation=dilation, groups=groups)
+    method = resolve_method(method, geom, "forward")
     operands = [x, weight]
     if bias is not None:
         bias = as_float_array(bias, "bias", 1)
@@ -124,6 +126,7 @@ def conv2d_grad_input(grad_output, weight, input_shape, *, stride=1, padding=0, 
     geom = conv_geometry(input_shape, weight.shape, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, input_name="input_shape")
     _check_grad_output(grad_output, geom)
+    method = resolve_method(method, geom, "grad_input")
     dtype = np.result_type(grad_output, weight)
     grad_x = np.zeros(input_shape, dtype=dtype)
     return _run("grad_input", method, geom, grad_x,
@@ -154,6 +157,7 @@ def conv2d_grad_weight(grad_output, x, weight_shape, *, stride=1, padding=0, dil
     geom = conv_geometry(x.shape, weight_shape, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, weight_name="weight_shape")
     _check_grad_output(grad_output, geom)
+    method = resolve_method(method, geom, "grad_weight")
     dtype = np.result_type(grad_output, x)
     grad_weight = np.zeros(weight_shape, dtype=dtype)
     return _run("grad_weight", method, geom, grad_weight,

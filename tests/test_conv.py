@@ -52,9 +52,19 @@ def make_case(geometry, dtype, rng):
     return x, weight, bias, grad_out, options
 
 
-@pytest.mark.parametrize("method", METHODS)
+def winograd_applies(geometry):
+    """F(2x2, 3x3): 3x3 filters, stride 1, dilation 1."""
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    return (R, S, stride, dilation) == (3, 3, 1, 1)
+
+
+# Every geometry with every method that can compute it.
+CASES = [(name, method) for name in GEOMETRIES for method in METHODS + ["winograd"]
+         if method != "winograd" or winograd_applies(GEOMETRIES[name])]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", GEOMETRIES)
+@pytest.mark.parametrize(("name", "method"), CASES)
 class TestAgainstReference:
     def test_forward(self, name, dtype, method, rng):
         x, weight, bias, _, options = make_case(GEOMETRIES[name], dtype, rng)
@@ -97,10 +107,13 @@ def geometries(draw):
     return (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 
 
-@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 @settings(max_examples=40, deadline=None)
 @given(geometry=geometries(), seed=st.integers(0, 2**32 - 1))
 def test_random_geometries_all_passes(method, geometry, seed):
+    if method == "winograd":  # the same draw with what winograd takes: 3x3 filters, stride 1, dilation 1
+        N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+        geometry = (N, C, H + 2, W + 2, K, 3, 3, 1, padding, 1, groups)
     rng = np.random.default_rng(seed)
     x, weight, bias, grad_out, options = make_case(geometry, np.float64, rng)
     assert_close(fastconv.conv2d(x, weight, bias, method=method, **options),
@@ -111,8 +124,9 @@ def test_random_geometries_all_passes(method, geometry, seed):
                  reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), np.float64)
 
 
-@pytest.mark.parametrize("method", ["direct", "im2col"])
-@pytest.mark.parametrize("name", ["basic", "stride2_pad1", "groups2", "odd_nonsquare_mixed"])
+@pytest.mark.parametrize(("name", "method"), [(name, method) for method in ["direct", "im2col"] for name in
+                                              ["basic", "stride2_pad1", "groups2", "odd_nonsquare_mixed"]]
+                         + [("basic", "winograd"), ("groups2", "winograd")])
 def test_numerical_gradients(name, method, rng):
     """Centred differences of L = 0.5*sum(conv2d(x, w)**2) match both analytic gradients."""
     x, weight, _, _, options = make_case(GEOMETRIES[name], np.float64, rng)
@@ -157,7 +171,7 @@ def _all_passes(x, weight, g, method, **options):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bitwise_repeatable(dtype, method, rng):
     x, weight, _, g, options = make_case((9, 8, 13, 12, 16, 3, 3, 1, 1, 1, 1), dtype, rng)
@@ -167,10 +181,11 @@ def test_bitwise_repeatable(dtype, method, rng):
             assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 def test_layouts_and_inputs_untouched(method, rng):
     """Fortran-ordered, strided and read-only inputs give the C-contiguous result; nothing is modified."""
-    x, weight, bias, g, options = make_case(GEOMETRIES["stride2_pad1"], np.float64, rng)
+    x, weight, bias, g, options = make_case(GEOMETRIES["basic" if method == "winograd" else "stride2_pad1"],
+                                            np.float64, rng)
     expected = _all_passes(x, weight, g, method, **options)
     big_x = np.zeros((x.shape[0] * 2,) + x.shape[1:])
     big_x[::2] = x
@@ -200,7 +215,7 @@ def test_mixed_dtypes_promote_like_numpy(rng):
     assert fastconv.conv2d_grad_weight(g, x.astype(np.float64), weight.shape).dtype == np.float64
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", METHODS + ["winograd"])
 def test_empty_batch(method, rng):
     weight = rng.uniform(-1, 1, (4, 3, 3, 3))
     x = np.zeros((0, 3, 8, 8))
@@ -211,24 +226,32 @@ def test_empty_batch(method, rng):
     np.testing.assert_array_equal(gw, np.zeros_like(weight))
 
 
-def test_large_batch_is_chunked_and_exact(rng, monkeypatch):
-    """im2col over many small chunks gives the same result as one big chunk."""
-    from fastconv import _im2col_passes
+@pytest.mark.parametrize(("method", "module", "budgets"), [
+    ("im2col", "_im2col_passes", ["COLUMN_BUDGET_BYTES"]),
+    ("direct", "_direct_passes", ["CHUNK_BYTES"]),
+    ("winograd", "_winograd_passes", ["CHUNK_BYTES", "GRADIENT_CHUNK_BYTES"]),
+])
+def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypatch):
+    """One image per chunk gives the same result as the whole batch in one chunk."""
+    import importlib
+    passes = importlib.import_module(f"fastconv.{module}")
     x, weight, _, g, options = make_case((7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1), np.float64, rng)
-    whole = _all_passes(x, weight, g, "im2col", **options)
-    monkeypatch.setattr(_im2col_passes, "COLUMN_BUDGET_BYTES", 1)
-    chunk = _im2col_passes.images_per_chunk(
-        fastconv._geometry.conv_geometry(x.shape, weight.shape, padding=1), x.itemsize)
-    assert chunk == 1
-    for a, b in zip(_all_passes(x, weight, g, "im2col", **options), whole):
+    whole = _all_passes(x, weight, g, method, **options)
+    for budget in budgets:
+        monkeypatch.setattr(passes, budget, 1)
+    for a, b in zip(_all_passes(x, weight, g, method, **options), whole):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    if method == "im2col":
+        geom = fastconv._geometry.conv_geometry(x.shape, weight.shape, padding=1)
+        assert passes.images_per_chunk(geom, x.itemsize) == 1
 
 
-@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 def test_scratch_buffers_never_leak_into_results(method, rng):
     """Reused scratch buffers full of NaN from an earlier call change nothing."""
     from fastconv._workspace import workspace
-    x, weight, _, g, options = make_case(GEOMETRIES["nine_channels_dilated"], np.float64, rng)
+    name = "many_channels" if method == "winograd" else "nine_channels_dilated"
+    x, weight, _, g, options = make_case(GEOMETRIES[name], np.float64, rng)
     clean = _all_passes(x, weight, g, method, **options)
     for buffer in workspace._buffers.values():
         buffer[:] = 0xFF  # every float in it is now NaN

@@ -40,6 +40,9 @@ G = np.zeros((2, 6, 6, 6), dtype=np.float32)
     (dict(padding="same", stride=2), ValueError, "padding='same' needs stride=1"),
     (dict(method="fast"), ValueError, "method must be one of"),
     (dict(method=None), ValueError, "method must be one of"),
+    (dict(method="winograd", stride=2), ValueError, "method='winograd' needs 3x3 filters, stride 1"),
+    (dict(method="winograd", dilation=2, padding=2), ValueError, r"method='winograd' .* dilation \(2, 2\)"),
+    (dict(method="winograd", weight=np.zeros((6, 4, 5, 3), np.float32)), ValueError, "got filters 5x3"),
     (dict(weight=np.zeros((6, 4, 9, 3), np.float32)), ValueError, "larger than the padded input"),
     (dict(weight=np.zeros((6, 4, 3, 3), np.float32), dilation=4), ValueError, "dilated size 9x9"),
     (dict(weight=np.zeros((0, 4, 3, 3), np.float32)), ValueError, "weight must have every dimension >= 1"),
@@ -69,6 +72,8 @@ def test_kernel_fits_once_padded():
     (lambda: fastconv.conv2d_grad_weight(G, X, (6, 4, 3)), "weight_shape must be a tuple of 4 ints"),
     (lambda: fastconv.conv2d_grad_weight(G, X, (6, 4, 3, 3), method="gemm"), "method must be one of"),
     (lambda: fastconv.conv2d_grad_weight(G.astype(np.int8), X, W.shape), "grad_output must have dtype"),
+    (lambda: fastconv.conv2d_grad_input(G[:, :, :4, :4], W, X.shape, dilation=2, method="winograd"),
+     "method='winograd' needs 3x3 filters"),
     (lambda: fastconv.conv2d_grad_bias(G[0]), "grad_output must be 4-D"),
     (lambda: fastconv.conv2d_grad_bias(G.astype(complex)), "grad_output must have dtype"),
 ])

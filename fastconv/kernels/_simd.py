@@ -13,8 +13,9 @@ A vector holds LANES[itemsize] elements (64 bytes: one AVX-512 register, two
 AVX2 registers).
 """
 
+import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import config, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -202,3 +203,36 @@ def copy_run(typingctx, dst, dst_start, src, src_start, count):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+# With NUMBA_DISABLE_JIT=1 (the coverage run) the kernels run as Python and
+# call these NumPy versions instead, which state what each tile computes.
+if config.DISABLE_JIT:
+    def _forward_tile_python(rows):
+        def forward_tile(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid):
+            width = FORWARD_ACCUMULATORS // rows * lanes(x.dtype)
+            for i in range(rows_valid):
+                acc = np.zeros(width, dtype=out.dtype)
+                for t in range(n_taps):
+                    start = x_start + offsets[t]
+                    acc += w[w_start + t * rows + i] * x[start:start + width]
+                row = out_start + i * out_row_stride
+                out[row:row + width] = acc
+        return forward_tile
+
+    forward_tile_8, forward_tile_4, forward_tile_2 = (_forward_tile_python(rows) for rows in (8, 4, 2))
+
+    def weight_tile(g, g_start, g_row_stride, x, x_start, image_stride, n_images, offsets, t_start, n_vectors,
+                    acc, acc_start):
+        count = lanes(x.dtype)
+        run = n_vectors * count
+        for i in range(WEIGHT_ROWS):
+            for t in range(WEIGHT_TAPS):
+                slot = acc_start + (i * WEIGHT_TAPS + t) * count
+                for m in range(n_images):
+                    gm = g_start + m * image_stride[0] + i * g_row_stride
+                    xm = x_start + m * image_stride[1] + offsets[t_start + t]
+                    acc[slot:slot + count] += (g[gm:gm + run] * x[xm:xm + run]).reshape(-1, count).sum(axis=0)
+
+    def copy_run(dst, dst_start, src, src_start, count):
+        dst[dst_start:dst_start + count] = src[src_start:src_start + count]

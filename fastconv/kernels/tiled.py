@@ -29,39 +29,7 @@ from ._simd import (
     forward_tile_8,
     weight_tile,
 )
-
-
-@njit(**NJIT_OPTIONS)
-def _embed_plane(source, start, h, w, flat, base, top, left, height, width):
-    """The (h, w) plane source[start:start + h*w] placed at (top, left) in the zero (height, width) plane at flat[base].
-
-    Negative offsets crop.
-    """
-    r_src, c_src = max(0, -top), max(0, -left)
-    r_dst, c_dst = max(0, top), max(0, left)
-    rows = max(0, min(h - r_src, height - r_dst))
-    cols = max(0, min(w - c_src, width - c_dst))
-    if rows < height or cols < width:
-        flat[base:base + height * width] = 0
-    if cols == w and cols == width:
-        copy_run(flat, base + r_dst * width, source, start + r_src * w, rows * w)
-    elif cols > 0:
-        for i in range(rows):
-            copy_run(flat, base + (r_dst + i) * width + c_dst, source, start + (r_src + i) * w + c_src, cols)
-
-
-@njit(**PARALLEL_OPTIONS)
-def embed_planes(a, flat, top, left, height, width):
-    """Each (h, w) plane of a (N, C, h, w) placed at (top, left) in zero (height, width) planes.
-
-    flat (>= N*C*height*width): the planes one after another, then zeros to
-    the end.
-    """
-    N, C, h, w = a.shape
-    source = a.reshape(-1)
-    for nc in prange(N * C):
-        _embed_plane(source, nc * h * w, h, w, flat, nc * height * width, top, left, height, width)
-    flat[N * C * height * width:] = 0
+from .planes import embed_plane
 
 
 @njit(**NJIT_OPTIONS)
@@ -113,7 +81,7 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     for n0 in range(0, N, images_per_chunk):
         m = min(images_per_chunk, N - n0)
         for nc in prange(m * C):
-            _embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
+            embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
         planes[m * C * plane:] = 0
         for task in prange(m * groups * blocks):
             i = task // (groups * blocks)
@@ -171,7 +139,7 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
     for n0 in range(0, N, group):
         m = min(group, N - n0)
         for nc in prange(m * C):
-            _embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
+            embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
         planes[m * C * plane:] = 0
         for line in prange(m * g_image // run):
             i = line // (groups * Kg_pad)

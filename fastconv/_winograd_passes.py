@@ -1,0 +1,122 @@
+"""The Winograd passes: F(2x2, 3x3) transforms around 16 BLAS products per chunk.
+
+For 3x3 filters at stride 1 and dilation 1 (see :mod:`.kernels.winograd`).
+Each pass takes C-contiguous arrays of one dtype, a checked
+:class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and
+fills the result, a chunk of images at a time. Rounding differs slightly
+from the direct sums (the transforms add and halve before multiplying); in
+float32 the error stays within a few units in the last place of the direct
+result's scale.
+"""
+
+import numpy as np
+
+from ._workspace import workspace
+from .kernels._simd import FORWARD_ACCUMULATORS, WEIGHT_ROWS, forward_rows, lanes
+from .kernels.winograd import (
+    grad_transform,
+    input_transform,
+    output_transform,
+    transformed_gradient_products,
+    transformed_products,
+)
+
+# The transformed inputs and products of one chunk stay below this (at least one image).
+CHUNK_BYTES = 8 * 2**20
+GRADIENT_CHUNK_BYTES = 8 * 2**20
+# Bytes of transformed input columns one product task keeps in cache.
+SPAN_BYTES = 96 * 2**10
+
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def applies(geom):
+    """Whether F(2x2, 3x3) computes this geometry: 3x3 filters, stride 1, dilation 1."""
+    return (geom.R, geom.S, geom.stride, geom.dilation) == (3, 3, (1, 1), (1, 1))
+
+
+def _tiles(P, Q):
+    return -(-P // 2), -(-Q // 2)
+
+
+def _chunk(N, channels, tiles, itemsize, budget=None):
+    """Images per chunk: transformed operand and result of ``channels`` rows each."""
+    return max(1, min(N, (budget or CHUNK_BYTES) // (16 * channels * tiles * itemsize)))
+
+
+def _columns(n, step, itemsize):
+    """n rounded up to a multiple of ``step``, and one step more if rows would be 2 KiB-aligned.
+
+    Rows of the transformed arrays whose stride is a multiple of 2 KiB fall
+    into the same few L1 cache sets and evict each other (measured: a product
+    with 1024 float32 columns ran at 99 GFLOP/s, with 1056 at 189).
+    """
+    columns = -(-n // step) * step
+    return columns + step if columns * itemsize % 2048 == 0 else columns
+
+
+def _packed_filters(weight, groups, rows):
+    """G g G^T for every filter, in blocks of ``rows`` output channels: (16, groups, blocks, Cg, rows)."""
+    K, Cg = weight.shape[:2]
+    Kg = K // groups
+    U = np.einsum("ai,kcij,bj->abkc", _G, weight, _G).reshape(16, groups, Kg, Cg)
+    blocks = -(-Kg // rows)
+    padded = np.zeros((16, groups, blocks * rows, Cg), dtype=weight.dtype)
+    padded[:, :, :Kg] = U
+    return np.ascontiguousarray(padded.reshape(16, groups, blocks, rows, Cg).transpose(0, 1, 2, 4, 3))
+
+
+def _forward(x, weight, out, top, left, groups):
+    """Stride-1 3x3 forward of x placed at (top, left) in zero planes."""
+    N, C = x.shape[:2]
+    K, P, Q = out.shape[1:]
+    tiles_h, tiles_w = _tiles(P, Q)
+    tiles = tiles_h * tiles_w
+    rows = forward_rows(K // groups)
+    packed = _packed_filters(weight, groups, rows)
+    tile = FORWARD_ACCUMULATORS // rows * lanes(x.dtype)
+    span = max(tile, SPAN_BYTES // ((C // groups) * x.itemsize) // tile * tile)
+    step = _chunk(N, C + K, tiles, x.itemsize)
+    for n0 in range(0, N, step):
+        m = min(step, N - n0)
+        columns = _columns(m * tiles, tile, x.itemsize)
+        V = workspace.get("winograd_in", (16, C, columns), x.dtype)
+        M = workspace.get("winograd_out", (16, K, columns), x.dtype)
+        input_transform(x, n0, m, top, left, tiles_h, tiles_w, V)
+        transformed_products(packed, V, M, span)
+        output_transform(M, out, n0, m, tiles_h, tiles_w)
+
+
+def forward_winograd(x, weight, out, geom):
+    _forward(x, weight, out, geom.pad_top, geom.pad_left, geom.groups)
+
+
+def grad_input_winograd(grad_out, weight, grad_x, geom):
+    """The lecture's dL/dX = G zero-padded (*) rot180(F), as a Winograd forward pass."""
+    K, Cg = weight.shape[:2]
+    g = geom.groups
+    rotated = np.ascontiguousarray(
+        weight.reshape(g, K // g, Cg, 3, 3)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)).reshape(g * Cg, K // g, 3, 3)
+    _forward(grad_out, rotated, grad_x, 2 - geom.pad_top, 2 - geom.pad_left, g)
+
+
+def grad_weight_winograd(grad_out, x, grad_weight, geom):
+    """dW = G^T [sum over blocks (A dy A^T) * (B^T d B)] G; the sum over blocks is a product."""
+    N, C = x.shape[:2]
+    K, P, Q = grad_out.shape[1:]
+    g = geom.groups
+    tiles_h, tiles_w = _tiles(P, Q)
+    tiles = tiles_h * tiles_w
+    S = np.zeros((16, g, K // g, C // g), dtype=x.dtype)
+    step = _chunk(N, C + K, tiles, x.itemsize, GRADIENT_CHUNK_BYTES)
+    for n0 in range(0, N, step):
+        m = min(step, N - n0)
+        columns = _columns(m * tiles, lanes(x.dtype), x.itemsize)
+        V = workspace.get("winograd_in", (16, C, columns), x.dtype)
+        Z = workspace.get("winograd_out", (16 * K + WEIGHT_ROWS, columns), x.dtype)
+        Z[16 * K:] = 0
+        input_transform(x, n0, m, geom.pad_top, geom.pad_left, tiles_h, tiles_w, V)
+        grad_transform(grad_out, n0, m, tiles_h, tiles_w, Z[:16 * K].reshape(16, K, columns))
+        transformed_gradient_products(Z, V, S)
+    grad_weight[...] = np.einsum("ai,abgkc,bj->gkcij", _G, S.reshape(4, 4, g, K // g, C // g), _G).reshape(
+        grad_weight.shape)

@@ -1,0 +1,39 @@
+"""Zero-padded copies of image planes, for the kernels that read whole padded rows."""
+
+from numba import njit, prange
+
+from .._config import NJIT_OPTIONS, PARALLEL_OPTIONS
+from ._simd import copy_run
+
+
+@njit(**NJIT_OPTIONS)
+def embed_plane(source, start, h, w, flat, base, top, left, height, width):
+    """The (h, w) plane source[start:start + h*w] placed at (top, left) in the zero (height, width) plane at flat[base].
+
+    Negative offsets crop.
+    """
+    r_src, c_src = max(0, -top), max(0, -left)
+    r_dst, c_dst = max(0, top), max(0, left)
+    rows = max(0, min(h - r_src, height - r_dst))
+    cols = max(0, min(w - c_src, width - c_dst))
+    if rows < height or cols < width:
+        flat[base:base + height * width] = 0
+    if cols == w and cols == width:
+        copy_run(flat, base + r_dst * width, source, start + r_src * w, rows * w)
+    elif cols > 0:
+        for i in range(rows):
+            copy_run(flat, base + (r_dst + i) * width + c_dst, source, start + (r_src + i) * w + c_src, cols)
+
+
+@njit(**PARALLEL_OPTIONS)
+def embed_planes(a, flat, top, left, height, width):
+    """Each (h, w) plane of a (N, C, h, w) placed at (top, left) in zero (height, width) planes.
+
+    flat (>= N*C*height*width): the planes one after another, then zeros to
+    the end.
+    """
+    N, C, h, w = a.shape
+    source = a.reshape(-1)
+    for nc in prange(N * C):
+        embed_plane(source, nc * h * w, h, w, flat, nc * height * width, top, left, height, width)
+    flat[N * C * height * width:] = 0
