@@ -36,7 +36,9 @@ def applies(geom):
 
 
 def _tiles(P, Q):
-    return -(-P // 2), -(-Q // 2)
+    """Tiles down and across, and slots per image (one unused slot per band of tiles)."""
+    tiles_h, tiles_w = -(-P // 2), -(-Q // 2)
+    return tiles_h, tiles_w, tiles_h * (tiles_w + 1)
 
 
 def _chunk(N, channels, tiles, itemsize, budget=None):
@@ -70,8 +72,7 @@ def _forward(x, weight, out, top, left, groups):
     """Stride-1 3x3 forward of x placed at (top, left) in zero planes."""
     N, C = x.shape[:2]
     K, P, Q = out.shape[1:]
-    tiles_h, tiles_w = _tiles(P, Q)
-    tiles = tiles_h * tiles_w
+    tiles_h, tiles_w, tiles = _tiles(P, Q)
     rows = forward_rows(K // groups)
     packed = _packed_filters(weight, groups, rows)
     tile = FORWARD_ACCUMULATORS // rows * lanes(x.dtype)
@@ -105,8 +106,7 @@ def grad_weight_winograd(grad_out, x, grad_weight, geom):
     N, C = x.shape[:2]
     K, P, Q = grad_out.shape[1:]
     g = geom.groups
-    tiles_h, tiles_w = _tiles(P, Q)
-    tiles = tiles_h * tiles_w
+    tiles_h, tiles_w, tiles = _tiles(P, Q)
     S = np.zeros((16, g, K // g, C // g), dtype=x.dtype)
     step = _chunk(N, C + K, tiles, x.itemsize, GRADIENT_CHUNK_BYTES)
     for n0 in range(0, N, step):

@@ -32,6 +32,28 @@ SHAPES = {
     "pointwise": (32, 256, 14, 14, 256, 1, 1, 1, 0),
 }
 PASSES = ("forward", "grad_input", "grad_weight")
+
+
+def shape_of(name):
+    """A benchmark shape by name, or from a spec "N,C,H,W,K,R,S,stride,padding" (ValueError otherwise)."""
+    if name in SHAPES:
+        return SHAPES[name]
+    try:
+        shape = tuple(int(v) for v in name.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 9 or min(shape[:8]) < 1 or shape[8] < 0:
+        raise ValueError(f"shape must be one of {', '.join(SHAPES)} or N,C,H,W,K,R,S,stride,padding "
+                         f"(positive ints, padding >= 0); got {name!r}")
+    return shape
+
+
+def _shape_argument(name):
+    try:
+        shape_of(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return name
 METHODS = ("direct", "im2col", "winograd", "auto")
 
 
@@ -126,7 +148,7 @@ def torch_worker():
     for key in request["cases"]:
         name, dtype, pass_name = key.split("|")
         x, weight, grad_out, options = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a
-                                        for a in make_operands(SHAPES[name], np.dtype(dtype)))
+                                        for a in make_operands(shape_of(name), np.dtype(dtype)))
         if pass_name == "forward":
             fn = lambda: torch.nn.functional.conv2d(x, weight, **options)
         elif pass_name == "grad_input":
@@ -147,13 +169,13 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
     rows = []
     for name in shapes:
         for dtype in dtypes:
-            x, weight, grad_out, options = make_operands(SHAPES[name], np.dtype(dtype))
+            x, weight, grad_out, options = make_operands(shape_of(name), np.dtype(dtype))
             for pass_name in passes:
-                for method in (m for m in methods if method_applies(m, SHAPES[name])):
+                for method in (m for m in methods if method_applies(m, shape_of(name))):
                     fn = fastconv_call(pass_name, method, x, weight, grad_out, options)
                     seconds = best_time(fn, repeat)
                     rows.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method,
-                                     ms=seconds * 1e3, gflops=flops(SHAPES[name]) / seconds / 1e9,
+                                     ms=seconds * 1e3, gflops=flops(shape_of(name)) / seconds / 1e9,
                                      extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
                                      input_mib=x.nbytes / 2**20))
     torch_info = {}
@@ -198,7 +220,8 @@ def format_table(result):
 
 
 def add_arguments(parser):
-    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
+    parser.add_argument("--shapes", nargs="+", type=_shape_argument, default=list(SHAPES), metavar="SHAPE",
+                        help=f"names ({', '.join(SHAPES)}) or N,C,H,W,K,R,S,stride,padding specs")
     parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"])
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))

@@ -38,6 +38,9 @@ GEOMETRIES = {
     "five_output_channels": (2, 4, 8, 7, 5, 3, 2, 1, (1, 0), 1, 1),
     "nine_channels_dilated": (2, 9, 12, 11, 9, 3, 3, 1, 2, 2, 1),
     "seven_per_group_tall": (1, 12, 19, 5, 14, 2, 3, 1, 1, 1, 2),
+    # output rows of whole vectors (16 float32, 8 float64), written straight into the result
+    "rows_of_whole_vectors": (2, 5, 16, 16, 9, 3, 3, 1, 1, 1, 1),
+    "wide_rows_of_vectors": (1, 3, 7, 36, 4, 3, 5, 1, (1, 0), 1, 1),
 }
 
 

@@ -15,9 +15,11 @@ AVX2 registers).
 
 import numpy as np
 from llvmlite import ir
-from numba import config, types
+from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .._config import NJIT_OPTIONS
 
 VECTOR_BYTES = 64
 
@@ -89,25 +91,28 @@ def _forward_tile(rows):
 
     @intrinsic
     def forward_tile(typingctx, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride,
-                     rows_valid):
+                     rows_valid, x_vectors, out_vectors):
         sig = types.void(x, types.intp, offsets, types.intp, w, types.intp, out, types.intp, types.intp,
-                         types.intp)
+                         types.intp, x_vectors, out_vectors)
 
         def codegen(context, builder, signature, args):
-            (x_val, x0, off_val, taps, w_val, w0, out_val, o0, o_stride, valid) = args
+            (x_val, x0, off_val, taps, w_val, w0, out_val, o0, o_stride, valid, xv_val, ov_val) = args
             vec = _Vectors(context, builder, x.dtype)
             x_ptr = _data(context, builder, x, x_val)
             w_ptr = _data(context, builder, w, w_val)
             off_ptr = _data(context, builder, offsets, off_val)
             out_ptr = _data(context, builder, out, out_val)
+            xv_ptr = _data(context, builder, x_vectors, xv_val)
+            ov_ptr = _data(context, builder, out_vectors, ov_val)
+            x_shift = [builder.load(builder.gep(xv_ptr, [_const(builder, v)])) for v in range(vectors)]
+            o_shift = [builder.load(builder.gep(ov_ptr, [_const(builder, v)])) for v in range(vectors)]
             acc = vec.registers(rows * vectors)
             for slot in acc:
                 builder.store(vec.zero, slot)
             with cgutils.for_range(builder, taps) as loop:
                 t = loop.index
                 start = builder.add(x0, builder.load(builder.gep(off_ptr, [t])))
-                inputs = [vec.load(x_ptr, builder.add(start, _const(builder, v * vec.count)))
-                          for v in range(vectors)]
+                inputs = [vec.load(x_ptr, builder.add(start, x_shift[v])) for v in range(vectors)]
                 w_row = builder.add(w0, builder.mul(t, _const(builder, rows)))
                 for i in range(rows):
                     weight = vec.broadcast(w_ptr, builder.add(w_row, _const(builder, i)))
@@ -119,8 +124,7 @@ def _forward_tile(rows):
                 with builder.if_then(row_ok):
                     row = builder.add(o0, builder.mul(_const(builder, i), o_stride))
                     for v in range(vectors):
-                        vec.store(builder.load(acc[i * vectors + v]), out_ptr,
-                                  builder.add(row, _const(builder, v * vec.count)))
+                        vec.store(builder.load(acc[i * vectors + v]), out_ptr, builder.add(row, o_shift[v]))
             return context.get_dummy_value()
 
         return sig, codegen
@@ -128,15 +132,32 @@ def _forward_tile(rows):
     return forward_tile
 
 
-# out[out_start + i*out_row_stride + j] = sum_t w[w_start + t*rows + i] * x[x_start + offsets[t] + j]
-# for i < rows_valid output rows (of ``rows``) and j < (24 // rows) * lanes
-# consecutive positions: a block of output channels times a run of output
-# pixels, summed over all ``n_taps`` (input channel, filter tap) pairs, with
-# the weights packed tap-major, ``rows`` per tap. Arguments:
-# (x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid).
+# out[out_start + i*out_row_stride + out_vectors[v] + l]
+#     = sum_t w[w_start + t*rows + i] * x[x_start + offsets[t] + x_vectors[v] + l]
+# for i < rows_valid output rows (of ``rows``), v < 24 // rows vectors and
+# lanes l: a block of output channels times a few vectors of output pixels,
+# summed over all ``n_taps`` (input channel, filter tap) pairs, with the
+# weights packed tap-major, ``rows`` per tap. Arguments: (x, x_start, offsets,
+# n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors,
+# out_vectors).
 forward_tile_8 = _forward_tile(8)
 forward_tile_4 = _forward_tile(4)
 forward_tile_2 = _forward_tile(2)
+
+
+@njit(**NJIT_OPTIONS)
+def forward_tile(rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
+                 x_vectors, out_vectors):
+    """The forward tile for ``rows`` (8, 4 or 2) output channels; arguments as above."""
+    if rows == 8:
+        forward_tile_8(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
+                       x_vectors, out_vectors)
+    elif rows == 4:
+        forward_tile_4(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
+                       x_vectors, out_vectors)
+    else:
+        forward_tile_2(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
+                       x_vectors, out_vectors)
 
 
 def forward_rows(channels):
@@ -209,15 +230,17 @@ def copy_run(typingctx, dst, dst_start, src, src_start, count):
 # call these NumPy versions instead, which state what each tile computes.
 if config.DISABLE_JIT:
     def _forward_tile_python(rows):
-        def forward_tile(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid):
-            width = FORWARD_ACCUMULATORS // rows * lanes(x.dtype)
+        def forward_tile(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
+                         x_vectors, out_vectors):
+            count = lanes(x.dtype)
             for i in range(rows_valid):
-                acc = np.zeros(width, dtype=out.dtype)
-                for t in range(n_taps):
-                    start = x_start + offsets[t]
-                    acc += w[w_start + t * rows + i] * x[start:start + width]
-                row = out_start + i * out_row_stride
-                out[row:row + width] = acc
+                for v in range(FORWARD_ACCUMULATORS // rows):
+                    acc = np.zeros(count, dtype=out.dtype)
+                    for t in range(n_taps):
+                        start = x_start + offsets[t] + x_vectors[v]
+                        acc += w[w_start + t * rows + i] * x[start:start + count]
+                    row = out_start + i * out_row_stride + out_vectors[v]
+                    out[row:row + count] = acc
         return forward_tile
 
     forward_tile_8, forward_tile_4, forward_tile_2 = (_forward_tile_python(rows) for rows in (8, 4, 2))

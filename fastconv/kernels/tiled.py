@@ -24,9 +24,7 @@ from ._simd import (
     WEIGHT_ROWS,
     WEIGHT_TAPS,
     copy_run,
-    forward_tile_2,
-    forward_tile_4,
-    forward_tile_8,
+    forward_tile,
     weight_tile,
 )
 from .planes import embed_plane
@@ -75,7 +73,9 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     groups, blocks, taps, tile_rows = packed.shape
     Kg, Cg = K // groups, C // groups
     plane = height * width
-    tile = FORWARD_ACCUMULATORS // tile_rows * (64 // out.itemsize)
+    lanes = 64 // out.itemsize
+    vectors = FORWARD_ACCUMULATORS // tile_rows
+    tile = vectors * lanes
     run = -(-(P * width) // tile) * tile
     source, weights, outputs = x.reshape(-1), packed.reshape(-1), out.reshape(-1)
     for n0 in range(0, N, images_per_chunk):
@@ -87,23 +87,34 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
             i = task // (groups * blocks)
             g = (task // blocks) % groups
             b = task % blocks
-            k0 = g * Kg + b * tile_rows
             rows = min(tile_rows, Kg - b * tile_rows)
-            result = np.empty(tile_rows * run, dtype=out.dtype)
             image = (i * C + g * Cg) * plane
             w0 = (g * blocks + b) * taps * tile_rows
-            for j in range(0, run, tile):
-                if tile_rows == 8:
-                    forward_tile_8(planes, image + j, offsets, taps, weights, w0, result, j, run, rows)
-                elif tile_rows == 4:
-                    forward_tile_4(planes, image + j, offsets, taps, weights, w0, result, j, run, rows)
-                else:
-                    forward_tile_2(planes, image + j, offsets, taps, weights, w0, result, j, run, rows)
-            first = ((n0 + i) * K + k0) * P * Q
-            for r in range(rows):
-                if width == Q:
-                    copy_run(outputs, first + r * P * Q, result, r * run, P * Q)
-                else:
+            first = ((n0 + i) * K + g * Kg + b * tile_rows) * P * Q
+            x_vectors = np.empty(vectors, dtype=np.intp)
+            out_vectors = np.empty(vectors, dtype=np.intp)
+            if Q % lanes == 0:
+                # Each vector is part of one output row: the tile writes straight into out.
+                per_row = Q // lanes
+                slots = P * per_row
+                for s0 in range(0, slots, vectors):
+                    for v in range(vectors):
+                        s = min(s0 + v, slots - 1)  # a short last tile repeats its last vector
+                        p, q = s // per_row, (s % per_row) * lanes
+                        x_vectors[v] = p * width + q
+                        out_vectors[v] = p * Q + q
+                    forward_tile(tile_rows, planes, image, offsets, taps, weights, w0, outputs, first, P * Q, rows,
+                                 x_vectors, out_vectors)
+            else:
+                # Runs of whole padded rows (the last width - Q columns unused) into a buffer.
+                for v in range(vectors):
+                    x_vectors[v] = v * lanes
+                    out_vectors[v] = v * lanes
+                result = np.empty(tile_rows * run, dtype=out.dtype)
+                for j in range(0, run, tile):
+                    forward_tile(tile_rows, planes, image + j, offsets, taps, weights, w0, result, j, run, rows,
+                                 x_vectors, out_vectors)
+                for r in range(rows):
                     for p in range(P):
                         copy_run(outputs, first + (r * P + p) * Q, result, r * run + p * width, Q)
 

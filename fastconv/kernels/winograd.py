@@ -14,144 +14,160 @@ The weight gradient uses the transposed maps: for one output-gradient block
 dy (2x2), ``dW += G^T [(A dy A^T) * (B^T d B)] G``.
 
 Transformed arrays are (16, channels, columns): element ``xi = 4*a + b`` of
-the 4x4 transform, then the channel, then the tile ``(i*tiles_h + ty)*tiles_w
-+ tx`` of image i of the chunk, whose outputs are rows 2ty..2ty+1 and columns
-2tx..2tx+1. Columns past the last tile are padding for the product tiles and
-hold zeros. Each transform runs one prange task per (image, channel) plane,
-one band of tiles at a time with unit-stride loops: no races.
+the 4x4 transform, then the channel, then the slot ``i*slots + ty*(tiles_w +
+1) + tx`` of tile (ty, tx) of image i of the chunk, whose outputs are rows
+2ty..2ty+1 and columns 2tx..2tx+1. Each band of tiles has one unused slot
+(tx = tiles_w): with it, the even and odd rows and columns of a plane are
+four grids of the same shape as the slots, and every transform is a few
+unit-stride loops over all tiles of a plane at once. Columns past the last
+slot are padding for the product tiles and hold zeros. One prange task per
+(image, channel) plane: no races.
 """
 
 import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import WEIGHT_ROWS, WEIGHT_TAPS, forward_tile_2, forward_tile_4, forward_tile_8, weight_tile
+from ._simd import WEIGHT_ROWS, WEIGHT_TAPS, forward_tile, weight_tile
 from .planes import embed_plane
 
 
 @njit(**NJIT_OPTIONS)
-def _split_columns(plane, height, width, split):
-    """split[0, r, j] = plane[r*width + 2j] and split[1, r, j] = plane[r*width + 2j + 1] (width even)."""
-    for r in range(height):
-        row = plane[r * width:(r + 1) * width]
-        even, odd = split[0, r], split[1, r]
-        for j in range(width // 2):
-            even[j] = row[2 * j]
-            odd[j] = row[2 * j + 1]
+def _polyphase(plane, rows, half, parts):
+    """parts[a, b, Y*half + X] = plane[(2Y + a)*2*half + 2X + b]: the plane's four even/odd sub-grids.
+
+    plane (2*rows, 2*half) flat; parts (2, 2, rows*half).
+    """
+    width = 2 * half
+    for y in range(2 * rows):
+        line = plane[y * width:(y + 1) * width]
+        even, odd = parts[y % 2, 0, (y // 2) * half:], parts[y % 2, 1, (y // 2) * half:]
+        for j in range(half):
+            even[j] = line[2 * j]
+            odd[j] = line[2 * j + 1]
 
 
 @njit(**PARALLEL_OPTIONS)
 def input_transform(x, n0, images, top, left, tiles_h, tiles_w, V):
-    """V[:, c, tile] = B^T d B for each 4x4 patch d of images n0..n0+images-1.
+    """V[:, c, i*slots + ty*(tiles_w+1) + tx] = B^T d B for the 4x4 patch d of tile (ty, tx) of image n0+i.
 
     x (N, C, h, w) is read as if placed at (top, left) in zero planes of
-    (2*tiles_h + 2, 2*tiles_w + 2); patch (ty, tx) starts at (2ty, 2tx).
-    V (16, C, columns >= images*tiles_h*tiles_w), overwritten (padding zeroed).
+    (2*tiles_h + 2, 2*tiles_w + 2); patch (ty, tx) starts at (2ty, 2tx). Each
+    band of tiles has one extra slot (tx = tiles_w), transformed like the
+    others and never used. V (16, C, columns >= images*slots) with slots =
+    tiles_h*(tiles_w + 1), overwritten, zero past the last slot.
     """
     N, C, h, w = x.shape
-    height, width, half = 2 * tiles_h + 2, 2 * tiles_w + 2, tiles_w + 1
-    tiles = tiles_h * tiles_w
+    half = tiles_w + 1
+    height, width, slots = 2 * tiles_h + 2, 2 * half, tiles_h * half
     source = x.reshape(-1)
     for task in prange(images * C):
         i = task // C
         c = task % C
         plane = np.empty(height * width, dtype=x.dtype)
         embed_plane(source, ((n0 + i) * C + c) * h * w, h, w, plane, 0, top, left, height, width)
-        # even and odd columns apart, so that every loop below has unit stride
-        split = np.empty((2, height, half), dtype=x.dtype)
-        _split_columns(plane, height, width, split)
-        t = np.empty((2, 4, half), dtype=x.dtype)
-        for ty in range(tiles_h):
-            for e in range(2):  # t = B^T d on the band's even, then odd, columns
-                d0, d1, d2, d3 = split[e, 2 * ty], split[e, 2 * ty + 1], split[e, 2 * ty + 2], split[e, 2 * ty + 3]
-                for j in range(half):
-                    t[e, 0, j] = d0[j] - d2[j]
-                    t[e, 1, j] = d1[j] + d2[j]
-                    t[e, 2, j] = d2[j] - d1[j]
-                    t[e, 3, j] = d1[j] - d3[j]
-            col = i * tiles + ty * tiles_w
-            for a in range(4):  # row a of t times B: columns 2tx .. 2tx+3 are even/odd tx, tx+1
-                ev, od = t[0, a], t[1, a]
-                v0, v1 = V[4 * a, c, col:col + tiles_w], V[4 * a + 1, c, col:col + tiles_w]
-                v2, v3 = V[4 * a + 2, c, col:col + tiles_w], V[4 * a + 3, c, col:col + tiles_w]
-                for tx in range(tiles_w):
-                    v0[tx] = ev[tx] - ev[tx + 1]
-                    v1[tx] = od[tx] + ev[tx + 1]
-                    v2[tx] = ev[tx + 1] - od[tx]
-                    v3[tx] = od[tx] - od[tx + 1]
-    V[:, :, images * tiles:] = 0
+        # Even/odd rows and columns apart: every loop below runs over all tiles at unit stride.
+        parts = np.empty((2, 2, (tiles_h + 1) * half), dtype=x.dtype)
+        _polyphase(plane, tiles_h + 1, half, parts)
+        t = np.zeros((2, 4, slots + 1), dtype=x.dtype)
+        for e in range(2):  # t = B^T d: patch rows 0..3 are even/odd rows of bands ty and ty+1
+            d0, d1 = parts[0, e, :slots], parts[1, e, :slots]
+            d2, d3 = parts[0, e, half:half + slots], parts[1, e, half:half + slots]
+            t0, t1, t2, t3 = t[e, 0], t[e, 1], t[e, 2], t[e, 3]
+            for k in range(slots):
+                t0[k] = d0[k] - d2[k]
+                t1[k] = d1[k] + d2[k]
+                t2[k] = d2[k] - d1[k]
+                t3[k] = d1[k] - d3[k]
+        col = i * slots
+        for a in range(4):  # row a of t times B: patch columns 0..3 are even/odd columns of tx and tx+1
+            ev, od = t[0, a], t[1, a]
+            v0, v1 = V[4 * a, c, col:col + slots], V[4 * a + 1, c, col:col + slots]
+            v2, v3 = V[4 * a + 2, c, col:col + slots], V[4 * a + 3, c, col:col + slots]
+            for k in range(slots):
+                v0[k] = ev[k] - ev[k + 1]
+                v1[k] = od[k] + ev[k + 1]
+                v2[k] = ev[k + 1] - od[k]
+                v3[k] = od[k] - od[k + 1]
+    V[:, :, images * slots:] = 0
 
 
 @njit(**PARALLEL_OPTIONS)
 def grad_transform(grad_out, n0, images, tiles_h, tiles_w, Z):
-    """Z[:, k, tile] = A dy A^T for each 2x2 block dy of grad_out (zero beyond P, Q).
+    """Z[:, k, i*slots + ty*(tiles_w+1) + tx] = A dy A^T for each 2x2 block dy of grad_out[n0+i, k].
 
-    grad_out (N, K, P, Q); Z (16, K, columns >= images*tiles_h*tiles_w),
-    overwritten (padding zeroed).
+    grad_out (N, K, P, Q), read as zero beyond P, Q (so the extra slot of each
+    band is zero); Z (16, K, columns >= images*slots), overwritten, zero past
+    the last slot.
     """
     K, P, Q = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    tiles = tiles_h * tiles_w
-    height, width = 2 * tiles_h, 2 * tiles_w
+    half = tiles_w + 1
+    height, width, slots = 2 * tiles_h, 2 * half, tiles_h * half
     source = grad_out.reshape(-1)
     for task in prange(images * K):
         i = task // K
         k = task % K
         plane = np.empty(height * width, dtype=Z.dtype)
         embed_plane(source, ((n0 + i) * K + k) * P * Q, P, Q, plane, 0, 0, 0, height, width)
-        split = np.empty((2, height, tiles_w), dtype=Z.dtype)
-        _split_columns(plane, height, width, split)
-        r = np.empty((2, 4, tiles_w), dtype=Z.dtype)
-        for ty in range(tiles_h):
-            for e in range(2):  # r = A dy on the band's even, then odd, columns
-                g0, g1 = split[e, 2 * ty], split[e, 2 * ty + 1]
-                for j in range(tiles_w):
-                    r[e, 0, j] = g0[j]
-                    r[e, 1, j] = g0[j] + g1[j]
-                    r[e, 2, j] = g0[j] - g1[j]
-                    r[e, 3, j] = -g1[j]
-            col = i * tiles + ty * tiles_w
-            for a in range(4):  # row a of r times A^T
-                u0, u1 = r[0, a], r[1, a]
-                z0, z1 = Z[4 * a, k, col:col + tiles_w], Z[4 * a + 1, k, col:col + tiles_w]
-                z2, z3 = Z[4 * a + 2, k, col:col + tiles_w], Z[4 * a + 3, k, col:col + tiles_w]
-                for tx in range(tiles_w):
-                    z0[tx] = u0[tx]
-                    z1[tx] = u0[tx] + u1[tx]
-                    z2[tx] = u0[tx] - u1[tx]
-                    z3[tx] = -u1[tx]
-    Z[:, :, images * tiles:] = 0
+        g = np.empty((2, 2, slots), dtype=Z.dtype)
+        _polyphase(plane, tiles_h, half, g)
+        r = np.empty((4, 2, slots), dtype=Z.dtype)  # r = A dy, for both columns b of the block
+        for b in range(2):
+            g0, g1 = g[0, b], g[1, b]
+            r0, r1, r2, r3 = r[0, b], r[1, b], r[2, b], r[3, b]
+            for s in range(slots):
+                r0[s] = g0[s]
+                r1[s] = g0[s] + g1[s]
+                r2[s] = g0[s] - g1[s]
+                r3[s] = -g1[s]
+        col = i * slots
+        for a in range(4):  # row a of r times A^T
+            u, v = r[a, 0], r[a, 1]
+            z0, z1 = Z[4 * a, k, col:col + slots], Z[4 * a + 1, k, col:col + slots]
+            z2, z3 = Z[4 * a + 2, k, col:col + slots], Z[4 * a + 3, k, col:col + slots]
+            for s in range(slots):
+                z0[s] = u[s]
+                z1[s] = u[s] + v[s]
+                z2[s] = u[s] - v[s]
+                z3[s] = -v[s]
+    Z[:, :, images * slots:] = 0
 
 
 @njit(**PARALLEL_OPTIONS)
 def output_transform(M, out, n0, images, tiles_h, tiles_w):
-    """out[n0 + i, k, 2ty:2ty+2, 2tx:2tx+2] = A^T m A for m = M[:, k, tile], clipped to (P, Q).
+    """out[n0 + i, k, 2ty:2ty+2, 2tx:2tx+2] = A^T m A for m = M[:, k, i*slots + ty*(tiles_w+1) + tx].
 
-    M (16, K, columns >= images*tiles_h*tiles_w); out (N, K, P, Q).
+    M (16, K, columns >= images*slots) as from :func:`transformed_products`;
+    out (N, K, P, Q), clipped to P, Q.
     """
     K, P, Q = out.shape[1], out.shape[2], out.shape[3]
-    tiles = tiles_h * tiles_w
+    half = tiles_w + 1
+    slots = tiles_h * half
     for task in prange(images * K):
         i = task // K
         k = task % K
-        y = out[n0 + i, k]
-        t = np.empty((2, 4, tiles_w), dtype=out.dtype)
-        pair = np.empty((2, tiles_w), dtype=out.dtype)
-        for ty in range(tiles_h):
-            col = i * tiles + ty * tiles_w
-            for j in range(4):  # t = A^T m, all tiles of the band
-                m0, m1 = M[j, k, col:col + tiles_w], M[4 + j, k, col:col + tiles_w]
-                m2, m3 = M[8 + j, k, col:col + tiles_w], M[12 + j, k, col:col + tiles_w]
-                for tx in range(tiles_w):
-                    t[0, j, tx] = m0[tx] + m1[tx] + m2[tx]
-                    t[1, j, tx] = m1[tx] - m2[tx] - m3[tx]
-            for a in range(min(2, P - 2 * ty)):  # row a of t times A, then columns interleaved
-                ta = t[a]
-                for tx in range(tiles_w):
-                    pair[0, tx] = ta[0, tx] + ta[1, tx] + ta[2, tx]
-                    pair[1, tx] = ta[1, tx] - ta[2, tx] - ta[3, tx]
-                row = y[2 * ty + a]
-                for q in range(Q):
-                    row[q] = pair[q % 2, q // 2]
+        col = i * slots
+        t = np.empty((2, 4, slots), dtype=out.dtype)
+        for j in range(4):  # t = A^T m, all tiles at once
+            m0, m1 = M[j, k, col:col + slots], M[4 + j, k, col:col + slots]
+            m2, m3 = M[8 + j, k, col:col + slots], M[12 + j, k, col:col + slots]
+            ta, tb = t[0, j], t[1, j]
+            for s in range(slots):
+                ta[s] = m0[s] + m1[s] + m2[s]
+                tb[s] = m1[s] - m2[s] - m3[s]
+        y = np.empty((2, 2, slots), dtype=out.dtype)  # y[a, b]: output rows 2ty+a, columns 2tx+b
+        for a in range(2):
+            r0, r1, r2, r3 = t[a, 0], t[a, 1], t[a, 2], t[a, 3]
+            ya, yb = y[a, 0], y[a, 1]
+            for s in range(slots):
+                ya[s] = r0[s] + r1[s] + r2[s]
+                yb[s] = r1[s] - r2[s] - r3[s]
+        result = out[n0 + i, k]
+        for p in range(P):
+            row, part = result[p], y[p % 2]
+            base = (p // 2) * half
+            for q in range(Q):
+                row[q] = part[q % 2, base + q // 2]
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -167,7 +183,9 @@ def transformed_products(packed, V, M, span):
     _, groups, blocks, Cg, rows = packed.shape
     K, columns = M.shape[1], M.shape[2]
     Kg = K // groups
-    tile = 24 // rows * (64 // M.itemsize)
+    lanes = 64 // M.itemsize
+    tile = 24 // rows * lanes
+    contiguous = np.arange(24 // rows) * lanes  # the tile's vectors side by side
     spans = -(-columns // span)
     offsets = np.arange(Cg) * columns
     weights, inputs, outputs = packed.reshape(-1), V.reshape(-1), M.reshape(-1)
@@ -182,12 +200,8 @@ def transformed_products(packed, V, M, span):
             o0 = (xi * K + g * Kg + b * rows) * columns
             x0 = (xi * groups + g) * Cg * columns
             for j in range(j0, j1, tile):
-                if rows == 8:
-                    forward_tile_8(inputs, x0 + j, offsets, Cg, weights, w0, outputs, o0 + j, columns, valid)
-                elif rows == 4:
-                    forward_tile_4(inputs, x0 + j, offsets, Cg, weights, w0, outputs, o0 + j, columns, valid)
-                else:
-                    forward_tile_2(inputs, x0 + j, offsets, Cg, weights, w0, outputs, o0 + j, columns, valid)
+                forward_tile(rows, inputs, x0 + j, offsets, Cg, weights, w0, outputs, o0 + j, columns, valid,
+                             contiguous, contiguous)
 
 
 @njit(**PARALLEL_OPTIONS)
