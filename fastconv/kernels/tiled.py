@@ -119,6 +119,10 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
                         copy_run(outputs, first + (r * P + p) * Q, result, r * run + p * width, Q)
 
 
+# Output-gradient rows that one band of weight-gradient tiles keeps in cache.
+BAND_BYTES = 393216
+
+
 @njit(**PARALLEL_OPTIONS)
 def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width, offsets, planes, grad_rows):
     """grad_weight[k, c, r, s] = sum_n sum_j G[n, k, j] * planes[image n + j + offsets[(c, r, s)]].
@@ -130,7 +134,8 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
     group, groups, Kg rounded up to WEIGHT_ROWS, run >= P*width, a multiple of
     the vector length); offsets from :func:`tap_offsets` padded to a multiple
     of WEIGHT_TAPS; grad_weight (K, Cg, R, S), overwritten. The group's planes
-    stay in cache while every tile reads them.
+    stay in cache while every tile reads them; each tile adds its group's sums
+    to the entries of grad_weight it owns.
     """
     N, K, P, Q = grad_out.shape
     C, h, w = x.shape[1], x.shape[2], x.shape[3]
@@ -144,7 +149,8 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
     tap_blocks = offsets.shape[0] // WEIGHT_TAPS
     tile_size = WEIGHT_ROWS * WEIGHT_TAPS * lanes
     tiles = groups * row_blocks * tap_blocks
-    acc = np.zeros(tiles * tile_size, dtype=grad_weight.dtype)
+    flat = grad_weight.reshape(K, taps)
+    flat[:] = 0
     source, grads, lines = x.reshape(-1), grad_out.reshape(-1), grad_rows.reshape(-1)
     g_image = groups * Kg_pad * run
     for n0 in range(0, N, group):
@@ -166,13 +172,11 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
             g = tile // (row_blocks * tap_blocks)
             b = (tile // tap_blocks) % row_blocks
             tb = tile % tap_blocks
+            acc = np.zeros(tile_size, dtype=grad_weight.dtype)
             weight_tile(lines, (g * Kg_pad + b * WEIGHT_ROWS) * run, run, planes, g * Cg * plane,
-                        (g_image, C * plane), m, offsets, tb * WEIGHT_TAPS, run // lanes, acc, tile * tile_size)
-    flat = grad_weight.reshape(K, taps)
-    for k in prange(K):
-        g = k // Kg
-        b, i = (k % Kg) // WEIGHT_ROWS, (k % Kg) % WEIGHT_ROWS
-        for t in range(taps):
-            tile = (g * row_blocks + b) * tap_blocks + t // WEIGHT_TAPS
-            start = tile * tile_size + (i * WEIGHT_TAPS + t % WEIGHT_TAPS) * lanes
-            flat[k, t] = acc[start:start + lanes].sum()
+                        (g_image, C * plane), m, offsets, tb * WEIGHT_TAPS, run // lanes, acc, 0)
+            # the tile owns these entries of grad_weight: add its lane sums
+            for i in range(min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS)):
+                for t in range(min(WEIGHT_TAPS, taps - tb * WEIGHT_TAPS)):
+                    start = (i * WEIGHT_TAPS + t) * lanes
+                    flat[g * Kg + b * WEIGHT_ROWS + i, tb * WEIGHT_TAPS + t] += acc[start:start + lanes].sum()
