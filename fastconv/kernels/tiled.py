@@ -119,9 +119,6 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
                         copy_run(outputs, first + (r * P + p) * Q, result, r * run + p * width, Q)
 
 
-# Output-gradient rows that one band of weight-gradient tiles keeps in cache.
-BAND_BYTES = 393216
-
 
 @njit(**PARALLEL_OPTIONS)
 def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width, offsets, planes, grad_rows):
