@@ -86,7 +86,6 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
     weight = as_float_array(weight, "weight", 4)
     geom = conv_geometry(x.shape, weight.shape, stride=stride, padding=padding,
                          dilation=dilation, groups=groups)
-    method = resolve_method(method, geom, "forward")
     operands = [x, weight]
     if bias is not None:
         bias = as_float_array(bias, "bias", 1)
@@ -94,6 +93,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
             raise ValueError(f"bias must have shape ({geom.K},) to match weight, got {bias.shape}")
         operands.append(bias)
     dtype = np.result_type(*operands)
+    method = resolve_method(method, geom, "forward", dtype)
     out = np.empty(geom.output_shape, dtype=dtype)
     _run("forward", method, geom, out, _kernel_array(x, dtype), _kernel_array(weight, dtype))
     if bias is not None:
@@ -126,8 +126,8 @@ def conv2d_grad_input(grad_output, weight, input_shape, *, stride=1, padding=0, 
     geom = conv_geometry(input_shape, weight.shape, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, input_name="input_shape")
     _check_grad_output(grad_output, geom)
-    method = resolve_method(method, geom, "grad_input")
     dtype = np.result_type(grad_output, weight)
+    method = resolve_method(method, geom, "grad_input", dtype)
     grad_x = np.zeros(input_shape, dtype=dtype)
     return _run("grad_input", method, geom, grad_x,
                 _kernel_array(grad_output, dtype), _kernel_array(weight, dtype))
@@ -157,8 +157,8 @@ def conv2d_grad_weight(grad_output, x, weight_shape, *, stride=1, padding=0, dil
     geom = conv_geometry(x.shape, weight_shape, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, weight_name="weight_shape")
     _check_grad_output(grad_output, geom)
-    method = resolve_method(method, geom, "grad_weight")
     dtype = np.result_type(grad_output, x)
+    method = resolve_method(method, geom, "grad_weight", dtype)
     grad_weight = np.zeros(weight_shape, dtype=dtype)
     return _run("grad_weight", method, geom, grad_weight,
                 _kernel_array(grad_output, dtype), _kernel_array(x, dtype))

@@ -119,7 +119,6 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
                         copy_run(outputs, first + (r * P + p) * Q, result, r * run + p * width, Q)
 
 
-
 @njit(**PARALLEL_OPTIONS)
 def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width, offsets, planes, grad_rows):
     """grad_weight[k, c, r, s] = sum_n sum_j G[n, k, j] * planes[image n + j + offsets[(c, r, s)]].
