@@ -5,4 +5,13 @@ C-contiguous arrays and plain integers. Kernels trust their inputs: all checks
 happen in :mod:`fastconv.conv` before a kernel is called. Importing this
 package compiles nothing; each kernel compiles (or loads from numba's cache)
 on its first call with a given dtype.
+
+* ``_simd``: register-blocked inner loops ("tiles") emitted as LLVM vector
+  code through numba intrinsics, inlined into the kernels that call them.
+* ``tiled``: stride-1 direct convolution on those tiles (forward, and the
+  weight gradient); ``direct``: the general loops for any stride, and row
+  kernels for depthwise layers.
+* ``im2col``: column matrices for the BLAS products; ``winograd``: the
+  F(2x2, 3x3) transforms and their products on the tiles.
+* ``planes``: zero-padded copies of image planes; ``pool``: max pooling.
 """
