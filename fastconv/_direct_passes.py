@@ -34,7 +34,7 @@ from .kernels.tiled import (
 CHUNK_BYTES = 4 * 2**20
 
 
-def _rotated_transposed(weight, groups):
+def rotated_transposed(weight, groups):
     """The lecture's rot180 filters with input and output channels swapped, per group.
 
     weight (K, C/groups, R, S) -> (C, K/groups, R, S), contiguous.
@@ -95,7 +95,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
         conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
         return
     span_h, span_w = geom.dilation[0] * (geom.R - 1), geom.dilation[1] * (geom.S - 1)
-    _forward_stride1(grad_out, _rotated_transposed(weight, geom.groups), grad_x, span_h - geom.pad_top,
+    _forward_stride1(grad_out, rotated_transposed(weight, geom.groups), grad_x, span_h - geom.pad_top,
                      span_w - geom.pad_left, geom.H + span_h, geom.W + span_w, geom.dilation, geom.groups)
 
 

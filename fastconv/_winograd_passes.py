@@ -1,16 +1,17 @@
-"""The Winograd passes: F(2x2, 3x3) transforms around 16 BLAS products per chunk.
+"""The Winograd passes: F(2x2, 3x3) transforms around 16 matrix products per chunk of images.
 
 For 3x3 filters at stride 1 and dilation 1 (see :mod:`.kernels.winograd`).
 Each pass takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and
-fills the result, a chunk of images at a time. Rounding differs slightly
-from the direct sums (the transforms add and halve before multiplying); in
-float32 the error stays within a few units in the last place of the direct
-result's scale.
+fills the result, a chunk of images at a time; the products run on the
+register tiles of :mod:`.kernels._simd`. Rounding differs slightly from the
+direct sums (the transforms add and halve before multiplying): in float32 a
+few units in the last place of the result's magnitude.
 """
 
 import numpy as np
 
+from ._direct_passes import rotated_transposed
 from ._workspace import workspace
 from .kernels._simd import FORWARD_ACCUMULATORS, WEIGHT_ROWS, forward_rows, lanes
 from .kernels.winograd import (
@@ -23,7 +24,6 @@ from .kernels.winograd import (
 
 # The transformed inputs and products of one chunk stay below this (at least one image).
 CHUNK_BYTES = 8 * 2**20
-GRADIENT_CHUNK_BYTES = 8 * 2**20
 # Bytes of transformed input columns one product task keeps in cache.
 SPAN_BYTES = 96 * 2**10
 
@@ -41,9 +41,9 @@ def _tiles(P, Q):
     return tiles_h, tiles_w, tiles_h * (tiles_w + 1)
 
 
-def _chunk(N, channels, tiles, itemsize, budget=None):
+def _chunk(N, channels, tiles, itemsize):
     """Images per chunk: transformed operand and result of ``channels`` rows each."""
-    return max(1, min(N, (budget or CHUNK_BYTES) // (16 * channels * tiles * itemsize)))
+    return max(1, min(N, CHUNK_BYTES // (16 * channels * tiles * itemsize)))
 
 
 def _columns(n, step, itemsize):
@@ -94,11 +94,8 @@ def forward_winograd(x, weight, out, geom):
 
 def grad_input_winograd(grad_out, weight, grad_x, geom):
     """The lecture's dL/dX = G zero-padded (*) rot180(F), as a Winograd forward pass."""
-    K, Cg = weight.shape[:2]
-    g = geom.groups
-    rotated = np.ascontiguousarray(
-        weight.reshape(g, K // g, Cg, 3, 3)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)).reshape(g * Cg, K // g, 3, 3)
-    _forward(grad_out, rotated, grad_x, 2 - geom.pad_top, 2 - geom.pad_left, g)
+    _forward(grad_out, rotated_transposed(weight, geom.groups), grad_x, 2 - geom.pad_top, 2 - geom.pad_left,
+             geom.groups)
 
 
 def grad_weight_winograd(grad_out, x, grad_weight, geom):
@@ -108,7 +105,7 @@ def grad_weight_winograd(grad_out, x, grad_weight, geom):
     g = geom.groups
     tiles_h, tiles_w, tiles = _tiles(P, Q)
     S = np.zeros((16, g, K // g, C // g), dtype=x.dtype)
-    step = _chunk(N, C + K, tiles, x.itemsize, GRADIENT_CHUNK_BYTES)
+    step = _chunk(N, C + K, tiles, x.itemsize)
     for n0 in range(0, N, step):
         m = min(step, N - n0)
         columns = _columns(m * tiles, lanes(x.dtype), x.itemsize)

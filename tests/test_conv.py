@@ -232,7 +232,7 @@ def test_empty_batch(method, rng):
 @pytest.mark.parametrize(("method", "module", "budgets"), [
     ("im2col", "_im2col_passes", ["COLUMN_BUDGET_BYTES"]),
     ("direct", "_direct_passes", ["CHUNK_BYTES"]),
-    ("winograd", "_winograd_passes", ["CHUNK_BYTES", "GRADIENT_CHUNK_BYTES"]),
+    ("winograd", "_winograd_passes", ["CHUNK_BYTES"]),
 ])
 def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypatch):
     """One image per chunk gives the same result as the whole batch in one chunk."""

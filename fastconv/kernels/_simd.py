@@ -2,15 +2,16 @@
 
 Numba's loop vectoriser handles one long loop at a time: every multiply-add
 then loads and stores its accumulator, and a convolution runs at a quarter of
-the machine's arithmetic rate. These two tiles keep a block of accumulators in
-vector registers for the whole reduction instead, as a GEMM micro-kernel does.
-They are numba intrinsics: each call site is inlined into the calling kernel
-and compiled (and cached) with it.
+the machine's arithmetic rate. The forward and weight-gradient tiles keep a
+block of accumulators in vector registers for the whole reduction instead, as
+a GEMM micro-kernel does. They are numba intrinsics: each call site is inlined
+into the calling kernel and compiled (and cached) with it, for the host CPU.
 
-All arrays are one-dimensional and C-contiguous, indexed by plain element
-offsets computed by the caller, who guarantees every access is in bounds.
-A vector holds LANES[itemsize] elements (64 bytes: one AVX-512 register, two
-AVX2 registers).
+All arrays are one-dimensional, C-contiguous and of one float dtype, indexed
+by plain element offsets computed by the caller, who guarantees every access
+is in bounds. A vector holds ``lanes(dtype)`` elements: 64 bytes, one AVX-512
+register (on a CPU with only AVX2, LLVM splits it in two and some
+accumulators spill: still correct, slower).
 """
 
 import numpy as np

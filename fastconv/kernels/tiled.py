@@ -6,7 +6,9 @@ image's planes, with ``j = p*Wp + q`` and ``offsets[t] = c*Hp*Wp +
 r*dilation_h*Wp + s*dilation_w``: a convolution is a sum over taps of shifted
 contiguous runs, the form the tiles compute. Each output plane is computed as
 P rows of length Wp (the last Wp - Q columns of each are unused) and rounded
-up to whole tiles; buffers carry enough zero slack for the overrun.
+up to whole tiles, or, when Q is a whole number of vectors, as exactly the
+output rows, written straight into the result. The planes buffer ends in zero
+slack for the overrun: FORWARD_MAX_VECTORS vectors plus (S-1)*dilation_w.
 
 Forward (and the input gradient, which is the lecture's forward pass of the
 zero-padded output gradient with rot180 filters): one prange task per (image,
@@ -63,8 +65,8 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
 
     x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
     ``images_per_chunk`` images at a time, in the scratch ``planes`` (at least
-    images_per_chunk*C*height*width elements plus the slack of
-    :mod:`fastconv.kernels`); packed (groups, blocks, Cg*R*S, rows) from
+    images_per_chunk*C*height*width elements plus the slack described
+    above); packed (groups, blocks, Cg*R*S, rows) from
     :func:`pack_forward_weight`; offsets from :func:`tap_offsets` for one
     group's channels; out (N, K, P, Q), overwritten.
     """
