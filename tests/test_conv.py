@@ -287,3 +287,21 @@ def test_concurrent_calls_from_python_threads(method, rng):
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)
 
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
+def test_nan_and_inf_inputs_are_never_hidden(method, rng):
+    """Every result the reference makes NaN/inf is non-finite here too (fastmath keeps NaN and inf)."""
+    x, weight, _, g, options = make_case(GEOMETRIES["basic"], np.float64, rng)
+    x[0, 1, 2, 3], x[1, 0, 5, 1], g[1, 2, 0, 0] = np.nan, np.inf, np.nan
+    expected = (reference.conv2d(x, weight, None, **options),
+                reference.conv2d_grad_input(g, weight, x.shape, **options),
+                reference.conv2d_grad_weight(g, x, weight.shape, **options))
+    with np.errstate(invalid="ignore"):
+        got = _all_passes(x, weight, g, method, **options)
+    for a, want in zip(got, expected):
+        assert not np.isfinite(a[~np.isfinite(want)]).any()
+        # and finite where the reference is finite, except that the Winograd transforms spread a
+        # non-finite input over its 2x2 block and the direct weight gradient sums padding columns
+        if method == "im2col" or (method == "direct" and a is not got[2]):
+            np.testing.assert_allclose(a[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-10, atol=1e-10)
