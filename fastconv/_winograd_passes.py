@@ -18,16 +18,16 @@ from .kernels.winograd import (
     grad_transform,
     input_transform,
     output_transform,
+    pack_filters,
     transformed_gradient_products,
     transformed_products,
+    unpack_filter_gradients,
 )
 
 # The transformed inputs and products of one chunk stay below this (at least one image).
 CHUNK_BYTES = 8 * 2**20
 # Bytes of transformed input columns one product task keeps in cache.
 SPAN_BYTES = 96 * 2**10
-
-_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
 def applies(geom):
@@ -57,24 +57,13 @@ def _columns(n, step, itemsize):
     return columns + step if columns * itemsize % 2048 == 0 else columns
 
 
-def _packed_filters(weight, groups, rows):
-    """G g G^T for every filter, in blocks of ``rows`` output channels: (16, groups, blocks, Cg, rows)."""
-    K, Cg = weight.shape[:2]
-    Kg = K // groups
-    U = np.einsum("ai,kcij,bj->abkc", _G, weight, _G).reshape(16, groups, Kg, Cg)
-    blocks = -(-Kg // rows)
-    padded = np.zeros((16, groups, blocks * rows, Cg), dtype=weight.dtype)
-    padded[:, :, :Kg] = U
-    return np.ascontiguousarray(padded.reshape(16, groups, blocks, rows, Cg).transpose(0, 1, 2, 4, 3))
-
-
 def _forward(x, weight, out, top, left, groups):
     """Stride-1 3x3 forward of x placed at (top, left) in zero planes."""
     N, C = x.shape[:2]
     K, P, Q = out.shape[1:]
     tiles_h, tiles_w, tiles = _tiles(P, Q)
     rows = forward_rows(K // groups)
-    packed = _packed_filters(weight, groups, rows)
+    packed = pack_filters(weight, groups, rows)
     tile = FORWARD_ACCUMULATORS // rows * lanes(x.dtype)
     span = max(tile, SPAN_BYTES // ((C // groups) * x.itemsize) // tile * tile)
     step = _chunk(N, C + K, tiles, x.itemsize)
@@ -115,5 +104,4 @@ def grad_weight_winograd(grad_out, x, grad_weight, geom):
         input_transform(x, n0, m, geom.pad_top, geom.pad_left, tiles_h, tiles_w, V)
         grad_transform(grad_out, n0, m, tiles_h, tiles_w, Z[:16 * K].reshape(16, K, columns))
         transformed_gradient_products(Z, V, S)
-    grad_weight[...] = np.einsum("ai,abgkc,bj->gkcij", _G, S.reshape(4, 4, g, K // g, C // g), _G).reshape(
-        grad_weight.shape)
+    unpack_filter_gradients(S, grad_weight)

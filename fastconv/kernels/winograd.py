@@ -32,6 +32,61 @@ from ._simd import WEIGHT_ROWS, WEIGHT_TAPS, forward_tile, weight_tile
 from .planes import embed_plane
 
 
+@njit(**PARALLEL_OPTIONS)
+def pack_filters(weight, groups, rows):
+    """U = G g G^T of every 3x3 filter, in blocks of ``rows`` output channels.
+
+    weight (K, Cg, 3, 3) -> (16, groups, ceil(Kg/rows), Cg, rows), xi = 4*a + b
+    first, zero for the padding channels of the last block (the layout of
+    :func:`transformed_products`).
+    """
+    K, Cg = weight.shape[0], weight.shape[1]
+    Kg = K // groups
+    blocks = -(-Kg // rows)
+    packed = np.zeros((16, groups, blocks, Cg, rows), dtype=weight.dtype)
+    half = weight.dtype.type(0.5)
+    for kc in prange(K * Cg):
+        k, c = kc // Cg, kc % Cg
+        g, b, i = k // Kg, (k % Kg) // rows, (k % Kg) % rows
+        f = weight[k, c]
+        t = np.empty((4, 3), dtype=weight.dtype)  # t = G f
+        for s in range(3):
+            t[0, s] = f[0, s]
+            t[1, s] = half * (f[0, s] + f[1, s] + f[2, s])
+            t[2, s] = half * (f[0, s] - f[1, s] + f[2, s])
+            t[3, s] = f[2, s]
+        for a in range(4):  # U = t G^T
+            packed[4 * a, g, b, c, i] = t[a, 0]
+            packed[4 * a + 1, g, b, c, i] = half * (t[a, 0] + t[a, 1] + t[a, 2])
+            packed[4 * a + 2, g, b, c, i] = half * (t[a, 0] - t[a, 1] + t[a, 2])
+            packed[4 * a + 3, g, b, c, i] = t[a, 2]
+    return packed
+
+
+@njit(**PARALLEL_OPTIONS)
+def unpack_filter_gradients(S, grad_weight):
+    """grad_weight[g*Kg + k, c] = G^T S[:, g, k, c] G (4x4 -> 3x3), overwritten.
+
+    S (16, groups, Kg, Cg) summed products; grad_weight (K, Cg, 3, 3).
+    """
+    _, groups, Kg, Cg = S.shape
+    half = S.dtype.type(0.5)
+    for kc in prange(groups * Kg * Cg):
+        gk, c = kc // Cg, kc % Cg
+        g, k = gk // Kg, gk % Kg
+        t = np.empty((3, 4), dtype=S.dtype)  # t = G^T S
+        for b in range(4):
+            s0, s1, s2, s3 = S[b, g, k, c], S[4 + b, g, k, c], S[8 + b, g, k, c], S[12 + b, g, k, c]
+            t[0, b] = s0 + half * (s1 + s2)
+            t[1, b] = half * (s1 - s2)
+            t[2, b] = half * (s1 + s2) + s3
+        out = grad_weight[gk, c]
+        for r in range(3):  # t G
+            out[r, 0] = t[r, 0] + half * (t[r, 1] + t[r, 2])
+            out[r, 1] = half * (t[r, 1] - t[r, 2])
+            out[r, 2] = half * (t[r, 1] + t[r, 2]) + t[r, 3]
+
+
 @njit(**NJIT_OPTIONS)
 def _polyphase(plane, rows, half, parts):
     """parts[a, b, Y*half + X] = plane[(2Y + a)*2*half + 2X + b]: the plane's four even/odd sub-grids.
