@@ -8,40 +8,50 @@
   multiplications but whose transforms cost more per pixel than the tiles'.
 * Every other stride-1 layer, and every weight gradient at stride 1: direct.
 
-Milliseconds, 2 threads (``fastconv bench --methods direct winograd
---shapes N,C,H,W,K,3,3,1,1 ...``, this project's machine); the winning
-column is the one auto uses:
+Milliseconds, 2 threads (one run of ``fastconv bench --methods direct
+winograd --shapes N,C,H,W,K,3,3,1,1 ...`` on this project's machine):
 
-=============================  =======  ==========  ======  ========
-N, C, HxW, K (3x3, padding 1)  dtype    pass        direct  winograd
-=============================  =======  ==========  ======  ========
-64, 64, 16x16, 64 (mid_3x3)    float32  forward       6.77      7.50
-32, 64, 32x32, 64              float32  forward      11.97     12.91
-32, 96, 28x28, 96              float32  forward      22.13     21.01
-32, 96, 28x28, 96 (again)      float32  forward      23.09     26.68
-32, 128, 14x14, 128            float32  forward      10.48     12.26
-32, 128, 28x28, 128 (big_3x3)  float32  forward      37.38     32.43
-16, 64, 56x56, 64              float32  forward      18.28     17.11
-32, 64, 56x56, 64              float32  forward      36.88     36.15
-16, 256, 14x14, 256            float32  forward      21.27     27.92
-64, 64, 16x16, 64 (mid_3x3)    float64  forward      12.19     12.99
-32, 64, 32x32, 64              float64  forward      23.39     26.53
-32, 128, 14x14, 128            float64  forward      20.93     18.06
-32, 128, 28x28, 128 (big_3x3)  float64  forward      72.20     52.48
-16, 64, 56x56, 64              float64  forward      36.09     29.04
-16, 256, 14x14, 256            float64  forward      42.29     39.74
-32, 128, 28x28, 128 (big_3x3)  float64  grad_weight  77.70     89.85
-16, 64, 56x56, 64              float32  grad_weight  19.03     22.79
-=============================  =======  ==========  ======  ========
+=================================  =======  ===========  ======  ========
+N, C, HxW, K (3x3, padding 1)      dtype    pass         direct  winograd
+=================================  =======  ===========  ======  ========
+64, 32, 32x32, 32                  float32  forward        6.84      8.91
+64, 64, 16x16, 64 (mid_3x3)        float32  forward        8.26      9.63
+32, 64, 32x32, 64                  float32  forward       13.03     13.59
+16, 64, 56x56, 64                  float32  forward       18.67     16.68
+32, 96, 28x28, 96                  float32  forward       23.57     33.90
+32, 128, 14x14, 128                float32  forward       11.48     10.57
+32, 128, 28x28, 128 (big_3x3)      float32  forward       39.19     32.43
+16, 256, 7x7, 256                  float32  forward        9.22     11.27
+16, 256, 14x14, 256                float32  forward       21.20     16.30
+64, 32, 32x32, 32                  float64  forward       14.99     25.69
+64, 64, 16x16, 64 (mid_3x3)        float64  forward       13.61     15.59
+32, 64, 32x32, 64                  float64  forward       24.80     27.61
+16, 64, 56x56, 64                  float64  forward       36.25     31.92
+32, 96, 28x28, 96                  float64  forward       45.32     37.63
+32, 128, 14x14, 128                float64  forward       22.84     16.88
+32, 128, 28x28, 128 (big_3x3)      float64  forward       85.01     56.16
+16, 256, 7x7, 256                  float64  forward       14.70     18.06
+16, 256, 14x14, 256                float64  forward       43.05     31.04
+16, 64, 56x56, 64                  float32  grad_weight   19.49     19.87
+32, 128, 28x28, 128 (big_3x3)      float32  grad_weight   40.65     50.31
+16, 256, 14x14, 256                float32  grad_weight   21.68     29.88
+16, 64, 56x56, 64                  float64  grad_weight   38.95     33.77
+32, 128, 28x28, 128 (big_3x3)      float64  grad_weight   80.74     94.19
+16, 256, 14x14, 256                float64  grad_weight   44.29     59.46
+=================================  =======  ===========  ======  ========
 
-In float32 only big_3x3's width wins clearly; 96 channels and 56x56 images
-are ties within the machine's run-to-run noise and stay direct. The input
-gradient follows the forward pass within a few percent (it is a
-forward pass of the output gradient). The Winograd weight gradient won only
-for float64 on 56x56 images (34.2 ms vs 38.0) and lost by 15-100% elsewhere,
-so auto never picks it. The direct tiles beat im2col at stride 1 everywhere
-measured (mid_3x3 float32 forward 6.8 vs 10.2 ms; cifar_l1 0.9 vs 2.0 ms);
-pointwise layers ran 5.0 ms with im2col's plain product and 5.3 direct.
+Winograd wins from 128 channels (96 in float64) on 14x14 images and up, and
+from 64 channels on 56x56 images: below that, its transforms and the unused
+slot of each band of tiles cost more than the 2.25x fewer multiplications
+save. The 96-channel float32 layer swung between runs (17.9 ms with
+winograd against 23.0 direct in the run before this one) and stays direct.
+The input gradient is a forward pass of the output gradient and followed
+the forward column within a few percent in every row. The Winograd weight
+gradient won only for 64 channels on 56x56 images in float64, so auto
+keeps the weight gradient direct. The direct tiles beat im2col at stride 1
+everywhere measured (mid_3x3 float32 forward 6.8 vs 10.6 ms, cifar_l1 0.9
+vs 2.0 ms); pointwise layers run 4.7-5.1 ms with im2col's plain product and
+5.4-6.6 ms direct (float32 forward).
 """
 
 import numpy as np
@@ -51,7 +61,7 @@ from ._winograd_passes import applies as winograd_applies
 # (fewest input and output channels, fewest output pixels P*Q) pairs from
 # which the Winograd forward pass beats the direct tiles (table above).
 WINOGRAD_FROM = {
-    np.dtype(np.float32): ((128, 28 * 28),),
+    np.dtype(np.float32): ((128, 14 * 14), (64, 48 * 48)),
     np.dtype(np.float64): ((96, 14 * 14), (64, 48 * 48)),
 }
 

@@ -35,7 +35,9 @@ def test_wide_3x3_layers_use_winograd_except_for_the_weight_gradient(dtype):
     assert choice((32, 128, 28, 28), (128, 64, 3, 3), "forward", dtype, padding=1, groups=2) == "direct"
 
 
-def test_winograd_threshold_differs_by_dtype():
-    shape = ((32, 128, 14, 14), (128, 128, 3, 3))
+def test_winograd_threshold_differs_by_dtype_and_needs_large_images():
+    assert choice((16, 256, 7, 7), (256, 256, 3, 3), dtype=np.float64, padding=1) == "direct"
+    assert choice((16, 64, 56, 56), (64, 64, 3, 3), dtype=np.float32, padding=1) == "winograd"
+    shape = ((32, 96, 28, 28), (96, 96, 3, 3))
     assert choice(*shape, dtype=np.float32, padding=1) == "direct"
     assert choice(*shape, dtype=np.float64, padding=1) == "winograd"
