@@ -4,9 +4,9 @@
   are plain BLAS calls; the direct loops have no tiles for strides (3-5
   GFLOP/s).
 * 3x3 filters at stride 1 and dilation 1, no groups, many channels and
-  large images, forward and input gradient: winograd, which does 2.25x fewer
-  multiplications but whose transforms cost more per pixel than the tiles'.
-* Every other stride-1 layer, and every weight gradient at stride 1: direct.
+  large images: winograd, which does 2.25x fewer multiplications but whose
+  transforms cost more per pixel than the tiles'.
+* Every other stride-1 layer: direct.
 
 Milliseconds, 2 threads (one run of ``fastconv bench --methods direct
 winograd --shapes N,C,H,W,K,3,3,1,1 ...`` on this project's machine):
@@ -32,12 +32,14 @@ N, C, HxW, K (3x3, padding 1)      dtype    pass         direct  winograd
 32, 128, 28x28, 128 (big_3x3)      float64  forward       85.01     56.16
 16, 256, 7x7, 256                  float64  forward       14.70     18.06
 16, 256, 14x14, 256                float64  forward       43.05     31.04
-16, 64, 56x56, 64                  float32  grad_weight   19.49     19.87
-32, 128, 28x28, 128 (big_3x3)      float32  grad_weight   40.65     50.31
-16, 256, 14x14, 256                float32  grad_weight   21.68     29.88
-16, 64, 56x56, 64                  float64  grad_weight   38.95     33.77
-32, 128, 28x28, 128 (big_3x3)      float64  grad_weight   80.74     94.19
-16, 256, 14x14, 256                float64  grad_weight   44.29     59.46
+64, 64, 16x16, 64 (mid_3x3)        float32  grad_weight    7.11      7.64
+16, 64, 56x56, 64                  float32  grad_weight   18.94     18.17
+32, 128, 28x28, 128 (big_3x3)      float32  grad_weight   37.53     35.93
+16, 256, 14x14, 256                float32  grad_weight   19.88     18.06
+64, 64, 16x16, 64 (mid_3x3)        float64  grad_weight   13.48     13.57
+16, 64, 56x56, 64                  float64  grad_weight   37.78     31.28
+32, 128, 28x28, 128 (big_3x3)      float64  grad_weight   73.68     60.12
+16, 256, 14x14, 256                float64  grad_weight   39.52     33.91
 =================================  =======  ===========  ======  ========
 
 Winograd wins from 128 channels (96 in float64) on 14x14 images and up, and
@@ -46,9 +48,9 @@ slot of each band of tiles cost more than the 2.25x fewer multiplications
 save. The 96-channel float32 layer swung between runs (17.9 ms with
 winograd against 23.0 direct in the run before this one) and stays direct.
 The input gradient is a forward pass of the output gradient and followed
-the forward column within a few percent in every row. The Winograd weight
-gradient won only for 64 channels on 56x56 images in float64, so auto
-keeps the weight gradient direct. The direct tiles beat im2col at stride 1
+the forward column within a few percent in every row; the weight-gradient
+rows (a later run, after its tiles learned to sum their lanes in registers)
+cross over at the same sizes. The direct tiles beat im2col at stride 1
 everywhere measured (mid_3x3 float32 forward 6.8 vs 10.6 ms, cifar_l1 0.9
 vs 2.0 ms); pointwise layers run 4.7-5.1 ms with im2col's plain product and
 5.4-6.6 ms direct (float32 forward).
@@ -59,7 +61,7 @@ import numpy as np
 from ._winograd_passes import applies as winograd_applies
 
 # (fewest input and output channels, fewest output pixels P*Q) pairs from
-# which the Winograd forward pass beats the direct tiles (table above).
+# which the Winograd passes beat the direct tiles (table above).
 WINOGRAD_FROM = {
     np.dtype(np.float32): ((128, 14 * 14), (64, 48 * 48)),
     np.dtype(np.float64): ((96, 14 * 14), (64, 48 * 48)),
@@ -80,8 +82,7 @@ def choose_method(geom, pass_name, dtype):
     """"direct", "im2col" or "winograd" for one pass ("forward", "grad_input", "grad_weight") in ``dtype``."""
     if geom.stride != (1, 1) or _is_pointwise(geom):
         return "im2col"
-    if (pass_name != "grad_weight" and geom.groups == 1 and winograd_applies(geom)
-            and _winograd_wins(geom, dtype)):
+    if geom.groups == 1 and winograd_applies(geom) and _winograd_wins(geom, dtype):
         return "winograd"
     return "direct"
 

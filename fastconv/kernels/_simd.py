@@ -73,6 +73,18 @@ class _Vectors:
     def fma(self, a, b, c):
         return self.builder.call(self.fma_fn, [a, b, c])
 
+    def sum(self, value):
+        """The sum of a vector's lanes, as a tree of halves (a fixed order: results repeat bit for bit)."""
+        width = self.count
+        while width > 1:
+            width //= 2
+            low = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width)))
+            high = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width)))
+            undefined = ir.Constant(value.type, ir.Undefined)
+            value = self.builder.fadd(self.builder.shuffle_vector(value, undefined, low),
+                                      self.builder.shuffle_vector(value, undefined, high))
+        return self.builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
     def registers(self, count):
         """``count`` accumulator slots; LLVM promotes them to registers."""
         return [cgutils.alloca_once(self.builder, self.type) for _ in range(count)]
@@ -168,28 +180,31 @@ def forward_rows(channels):
 
 @intrinsic
 def weight_tile(typingctx, g, g_start, g_row_stride, x, x_start, image_stride, n_images, offsets, t_start,
-                n_vectors, acc, acc_start):
-    """acc[a + (i*TAPS + t)*lanes + l] += sum_m,v g[gm + i*g_row_stride + j] * x[xm + offsets[t_start + t] + j].
+                n_vectors, out, out_start, out_row_stride, rows_valid, taps_valid):
+    """out[o + i*out_row_stride + t] += sum_m,j g[gm + i*g_row_stride + j] * x[xm + offsets[t_start + t] + j].
 
-    With a = acc_start, over images m < n_images (gm = g_start + m*image_stride[0], xm = x_start +
-    m*image_stride[1]) and j = v*lanes + l for v < n_vectors: WEIGHT_ROWS
-    output-gradient rows times WEIGHT_TAPS shifted input rows, as lane-wise
-    partial dot products (the caller sums the lanes at the end).
+    With o = out_start, for i < rows_valid (of WEIGHT_ROWS) output-gradient
+    rows and t < taps_valid (of WEIGHT_TAPS) shifted input rows, over images
+    m < n_images (gm = g_start + m*image_stride[0], xm = x_start +
+    m*image_stride[1]) and j < n_vectors*lanes: a block of dot products,
+    kept lane-wise in registers and summed across lanes (in a fixed order) at
+    the end. Rows and taps past the valid ones are computed and dropped.
     """
     sig = types.void(g, types.intp, types.intp, x, types.intp, types.UniTuple(types.intp, 2), types.intp,
-                     offsets, types.intp, types.intp, acc, types.intp)
+                     offsets, types.intp, types.intp, out, types.intp, types.intp, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
-        (g_val, g0, g_stride, x_val, x0, strides, images, off_val, t0, count, acc_val, a0) = args
+        (g_val, g0, g_stride, x_val, x0, strides, images, off_val, t0, count, out_val, o0, o_stride, rows_ok,
+         taps_ok) = args
         vec = _Vectors(context, builder, x.dtype)
         g_ptr = _data(context, builder, g, g_val)
         x_ptr = _data(context, builder, x, x_val)
         off_ptr = _data(context, builder, offsets, off_val)
-        acc_ptr = _data(context, builder, acc, acc_val)
+        out_ptr = _data(context, builder, out, out_val)
         g_image, x_image = (builder.extract_value(strides, i) for i in range(2))
         slots = vec.registers(WEIGHT_ROWS * WEIGHT_TAPS)
-        for k, slot in enumerate(slots):
-            builder.store(vec.load(acc_ptr, builder.add(a0, _const(builder, k * vec.count))), slot)
+        for slot in slots:
+            builder.store(vec.zero, slot)
         shifts = [builder.load(builder.gep(off_ptr, [builder.add(t0, _const(builder, t))]))
                   for t in range(WEIGHT_TAPS)]
         with cgutils.for_range(builder, images) as image:
@@ -205,8 +220,15 @@ def weight_tile(typingctx, g, g_start, g_row_stride, x, x_start, image_stride, n
                     for i in range(WEIGHT_ROWS):
                         slot = slots[i * WEIGHT_TAPS + t]
                         builder.store(vec.fma(grads[i], shifted, builder.load(slot)), slot)
-        for k, slot in enumerate(slots):
-            vec.store(builder.load(slot), acc_ptr, builder.add(a0, _const(builder, k * vec.count)))
+        for i in range(WEIGHT_ROWS):
+            for t in range(WEIGHT_TAPS):
+                valid = builder.and_(builder.icmp_signed("<", _const(builder, i), rows_ok),
+                                     builder.icmp_signed("<", _const(builder, t), taps_ok))
+                with builder.if_then(valid):
+                    address = builder.gep(out_ptr, [builder.add(o0, builder.add(
+                        builder.mul(_const(builder, i), o_stride), _const(builder, t)))])
+                    total = vec.sum(builder.load(slots[i * WEIGHT_TAPS + t]))
+                    builder.store(builder.fadd(builder.load(address), total), address)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -247,16 +269,16 @@ if config.DISABLE_JIT:
     forward_tile_8, forward_tile_4, forward_tile_2 = (_forward_tile_python(rows) for rows in (8, 4, 2))
 
     def weight_tile(g, g_start, g_row_stride, x, x_start, image_stride, n_images, offsets, t_start, n_vectors,
-                    acc, acc_start):
-        count = lanes(x.dtype)
-        run = n_vectors * count
-        for i in range(WEIGHT_ROWS):
-            for t in range(WEIGHT_TAPS):
-                slot = acc_start + (i * WEIGHT_TAPS + t) * count
+                    out, out_start, out_row_stride, rows_valid, taps_valid):
+        run = n_vectors * lanes(x.dtype)
+        for i in range(rows_valid):
+            for t in range(taps_valid):
+                total = 0.0
                 for m in range(n_images):
                     gm = g_start + m * image_stride[0] + i * g_row_stride
                     xm = x_start + m * image_stride[1] + offsets[t_start + t]
-                    acc[slot:slot + count] += (g[gm:gm + run] * x[xm:xm + run]).reshape(-1, count).sum(axis=0)
+                    total += np.dot(g[gm:gm + run], x[xm:xm + run])
+                out[out_start + i * out_row_stride + t] += total
 
     def copy_run(dst, dst_start, src, src_start, count):
         dst[dst_start:dst_start + count] = src[src_start:src_start + count]

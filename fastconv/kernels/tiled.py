@@ -145,10 +145,9 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
     taps = Cg * R * S
     row_blocks = Kg_pad // WEIGHT_ROWS
     tap_blocks = offsets.shape[0] // WEIGHT_TAPS
-    tile_size = WEIGHT_ROWS * WEIGHT_TAPS * lanes
     tiles = groups * row_blocks * tap_blocks
-    flat = grad_weight.reshape(K, taps)
-    flat[:] = 0
+    weights = grad_weight.reshape(-1)
+    weights[:] = 0
     source, grads, lines = x.reshape(-1), grad_out.reshape(-1), grad_rows.reshape(-1)
     g_image = groups * Kg_pad * run
     for n0 in range(0, N, group):
@@ -170,11 +169,8 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
             g = tile // (row_blocks * tap_blocks)
             b = (tile // tap_blocks) % row_blocks
             tb = tile % tap_blocks
-            acc = np.zeros(tile_size, dtype=grad_weight.dtype)
+            # the tile owns these entries of grad_weight and adds its group's sums to them
             weight_tile(lines, (g * Kg_pad + b * WEIGHT_ROWS) * run, run, planes, g * Cg * plane,
-                        (g_image, C * plane), m, offsets, tb * WEIGHT_TAPS, run // lanes, acc, 0)
-            # the tile owns these entries of grad_weight: add its lane sums
-            for i in range(min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS)):
-                for t in range(min(WEIGHT_TAPS, taps - tb * WEIGHT_TAPS)):
-                    start = (i * WEIGHT_TAPS + t) * lanes
-                    flat[g * Kg + b * WEIGHT_ROWS + i, tb * WEIGHT_TAPS + t] += acc[start:start + lanes].sum()
+                        (g_image, C * plane), m, offsets, tb * WEIGHT_TAPS, run // lanes, weights,
+                        (g * Kg + b * WEIGHT_ROWS) * taps + tb * WEIGHT_TAPS, taps,
+                        min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS), min(WEIGHT_TAPS, taps - tb * WEIGHT_TAPS))

@@ -277,18 +277,13 @@ def transformed_gradient_products(Z, V, S):
     row_blocks, col_blocks = -(-Kg // WEIGHT_ROWS), -(-Cg // WEIGHT_TAPS)
     offsets = np.zeros(col_blocks * WEIGHT_TAPS, dtype=np.intp)
     offsets[:Cg] = np.arange(Cg) * columns
-    tile_size = WEIGHT_ROWS * WEIGHT_TAPS * lanes
-    grads, inputs = Z.reshape(-1), V.reshape(-1)
+    grads, inputs, sums = Z.reshape(-1), V.reshape(-1), S.reshape(-1)
     for task in prange(16 * groups * row_blocks * col_blocks):
         xi = task // (groups * row_blocks * col_blocks)
         g = (task // (row_blocks * col_blocks)) % groups
         b = (task // col_blocks) % row_blocks
         cb = task % col_blocks
-        acc = np.zeros(tile_size, dtype=S.dtype)
         weight_tile(grads, (xi * K + g * Kg + b * WEIGHT_ROWS) * columns, columns,
                     inputs, (xi * C + g * Cg) * columns, (0, 0), 1, offsets, cb * WEIGHT_TAPS, columns // lanes,
-                    acc, 0)
-        for i in range(min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS)):
-            for t in range(min(WEIGHT_TAPS, Cg - cb * WEIGHT_TAPS)):
-                start = (i * WEIGHT_TAPS + t) * lanes
-                S[xi, g, b * WEIGHT_ROWS + i, cb * WEIGHT_TAPS + t] += acc[start:start + lanes].sum()
+                    sums, ((xi * groups + g) * Kg + b * WEIGHT_ROWS) * Cg + cb * WEIGHT_TAPS, Cg,
+                    min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS), min(WEIGHT_TAPS, Cg - cb * WEIGHT_TAPS))
