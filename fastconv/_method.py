@@ -1,8 +1,11 @@
 """What method="auto" chooses, from crossovers measured with ``fastconv bench``.
 
-* Stride above 1, or a pointwise (1x1, unpadded) layer: im2col. Its products
-  are plain BLAS calls; the direct loops have no tiles for strides (3-5
-  GFLOP/s).
+* Stride above 1: im2col; the direct loops have no tiles for strides (3-5
+  GFLOP/s). Pointwise (1x1, unpadded) layers, forward and input gradient:
+  im2col, whose products are then plain BLAS calls (4.8-5.3 ms against
+  5.5-5.9 direct for the pointwise shape in float32); their weight gradient
+  is direct (5.8 ms against 6.6-6.7 im2col in float32, 10.1-10.5 against
+  11.3-11.5 in float64).
 * 3x3 filters at stride 1 and dilation 1, no groups, many channels and
   large images: winograd, which does 2.25x fewer multiplications but whose
   transforms cost more per pixel than the tiles'.
@@ -53,7 +56,7 @@ rows (a later run, after its tiles learned to sum their lanes in registers)
 cross over at the same sizes. The direct tiles beat im2col at stride 1
 everywhere measured (mid_3x3 float32 forward 6.8 vs 10.6 ms, cifar_l1 0.9
 vs 2.0 ms); pointwise layers run 4.7-5.1 ms with im2col's plain product and
-5.4-6.6 ms direct (float32 forward).
+5.4-6.6 ms direct (float32 forward, earlier runs).
 """
 
 import numpy as np
@@ -80,7 +83,7 @@ def _winograd_wins(geom, dtype):
 
 def choose_method(geom, pass_name, dtype):
     """"direct", "im2col" or "winograd" for one pass ("forward", "grad_input", "grad_weight") in ``dtype``."""
-    if geom.stride != (1, 1) or _is_pointwise(geom):
+    if geom.stride != (1, 1) or (_is_pointwise(geom) and pass_name != "grad_weight"):
         return "im2col"
     if geom.groups == 1 and winograd_applies(geom) and _winograd_wins(geom, dtype):
         return "winograd"
