@@ -81,7 +81,7 @@ def build_parser():
                        help="lambda of the L2 term lambda*sum(W**2) added to the loss")
     train.add_argument("--schedule", choices=["constant", "step", "cyclic"], default="constant",
                        help="learning-rate schedule")
-    train.add_argument("--method", choices=["auto", "direct", "im2col"], default="auto",
+    train.add_argument("--method", choices=["auto", "direct", "im2col", "winograd"], default="auto",
                        help="convolution kernels")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     train.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and shuffling")

@@ -8,12 +8,13 @@ from fastconv import gradcheck, nn
 GRAD_TOL = 1e-6
 
 
-@pytest.mark.parametrize("method", ["direct", "im2col"])
-@pytest.mark.parametrize("layer_args", [
-    dict(in_channels=3, out_channels=4, kernel_size=3),
-    dict(in_channels=4, out_channels=6, kernel_size=(2, 3), stride=2, padding=1, groups=2),
-    dict(in_channels=2, out_channels=3, kernel_size=3, padding="same", dilation=2, bias=False),
-])
+@pytest.mark.parametrize(("method", "layer_args"), [
+    (method, args) for method in ["direct", "im2col"] for args in [
+        dict(in_channels=3, out_channels=4, kernel_size=3),
+        dict(in_channels=4, out_channels=6, kernel_size=(2, 3), stride=2, padding=1, groups=2),
+        dict(in_channels=2, out_channels=3, kernel_size=3, padding="same", dilation=2, bias=False)]
+] + [("winograd", dict(in_channels=3, out_channels=4, kernel_size=3, padding=1)),
+     ("winograd", dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, bias=False))])
 def test_conv2d_layer_gradients(layer_args, method, rng):
     layer = nn.Conv2d(**layer_args, method=method, dtype=np.float64, rng=0)
     layer.params["bias" if "bias" in layer.params else "weight"][...] += 0.1
@@ -99,7 +100,7 @@ def _small_model(dtype=np.float64, seed=0, method="auto"):
         nn.Flatten(), nn.Linear(3 * 3 * 3, 4, dtype=dtype, rng=seed + 1))
 
 
-@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 def test_whole_model_gradcheck(method, rng):
     model = _small_model(method=method)
     x = rng.standard_normal((5, 1, 6, 6))
@@ -181,6 +182,8 @@ def test_he_initialisation_scale():
     (lambda: nn.Conv2d(3.0, 4, 3), TypeError, "in_channels must be an int"),
     (lambda: nn.Conv2d(3, 4, 3, stride=0), ValueError, "stride must be >= 1"),
     (lambda: nn.Conv2d(3, 4, 3, method="fft"), ValueError, "method must be one of"),
+    (lambda: nn.Conv2d(3, 4, 5, method="winograd"), ValueError, r"method='winograd' needs kernel_size 3.*\(5, 5\)"),
+    (lambda: nn.Conv2d(3, 4, 3, stride=2, method="winograd"), ValueError, r"stride \(2, 2\)"),
     (lambda: nn.Conv2d(3, 4, 3, dtype=np.int32), TypeError, "dtype must be float32 or float64"),
     (lambda: nn.Linear(0, 4), ValueError, "in_features must be >= 1"),
     (lambda: nn.MaxPool2d(0), ValueError, "kernel_size must be >= 1"),

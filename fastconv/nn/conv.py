@@ -24,9 +24,12 @@ class Conv2d(Layer):
         R, S = positive_int(R, "kernel_size"), positive_int(S, "kernel_size")
         self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         weight_shape = (out_channels, in_channels // check_groups(groups), R, S)
-        conv_options(in_channels, weight_shape, input_name="in_channels",
-                     weight_name="out_channels/kernel_size", **self.options)
+        stride_pair, dilation_pair, _ = conv_options(in_channels, weight_shape, input_name="in_channels",
+                                                     weight_name="out_channels/kernel_size", **self.options)
         self.method = check_method(method)
+        if self.method == "winograd" and ((R, S), stride_pair, dilation_pair) != ((3, 3), (1, 1), (1, 1)):
+            raise ValueError(f"method='winograd' needs kernel_size 3, stride 1 and dilation 1; got kernel_size "
+                             f"{(R, S)}, stride {stride_pair}, dilation {dilation_pair}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (R, S)
         self.dtype = float_dtype(dtype)
