@@ -13,7 +13,7 @@ import numpy as np
 
 from ._direct_passes import rotated_transposed
 from ._workspace import workspace
-from .kernels._simd import FORWARD_ACCUMULATORS, WEIGHT_ROWS, forward_rows, lanes
+from .kernels._simd import FORWARD_VECTORS, WEIGHT_ROWS, forward_rows, lanes
 from .kernels.winograd import (
     grad_transform,
     input_transform,
@@ -64,7 +64,7 @@ def _forward(x, weight, out, top, left, groups):
     tiles_h, tiles_w, tiles = _tiles(P, Q)
     rows = forward_rows(K // groups)
     packed = pack_filters(weight, groups, rows)
-    tile = FORWARD_ACCUMULATORS // rows * lanes(x.dtype)
+    tile = FORWARD_VECTORS[rows] * lanes(x.dtype)
     span = max(tile, SPAN_BYTES // ((C // groups) * x.itemsize) // tile * tile)
     step = _chunk(N, C + K, tiles, x.itemsize)
     for n0 in range(0, N, step):

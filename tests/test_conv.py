@@ -33,7 +33,7 @@ GEOMETRIES = {
     "padding_exceeds_kernel": (2, 3, 5, 4, 2, 1, 2, 1, (2, 1), 1, 1),
     "same_grouped_dilated": (2, 6, 9, 8, 4, 3, 3, 1, "same", (1, 2), 2),
     "many_channels": (2, 40, 6, 6, 16, 3, 3, 1, 1, 1, 1),
-    # the direct tiles: 2, 4 and 8 output channels per tile, with partial blocks
+    # the direct tiles: 2, 4 and 8 output channels per tile, with partial blocks (3: every C=3 grad input)
     "two_channels_per_group": (2, 3, 7, 9, 2, 3, 3, 1, 1, 1, 1),
     "five_output_channels": (2, 4, 8, 7, 5, 3, 2, 1, (1, 0), 1, 1),
     "nine_channels_dilated": (2, 9, 12, 11, 9, 3, 3, 1, 2, 2, 1),

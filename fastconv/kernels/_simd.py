@@ -24,12 +24,15 @@ from .._config import NJIT_OPTIONS
 
 VECTOR_BYTES = 64
 
-# Forward tiles: ``rows`` output channels x 24 // rows vectors of output
-# positions = 24 accumulators, plus one register per input vector: at most 27
-# of the 32 AVX-512 registers. Wide tiles (8 rows) reuse each input load most;
-# narrow ones waste less on layers with few output channels.
-FORWARD_ACCUMULATORS = 24
-FORWARD_MAX_VECTORS = 12
+# Forward tiles: ``rows`` output channels x FORWARD_VECTORS[rows] vectors of
+# output positions, at most 24 accumulators of the 32 AVX-512 registers, the
+# rest for the inputs and broadcast weights in flight (measured: 2x12 and 3x8
+# tiles spilled and ran 1.5-2x slower than 2x8 and 3x6; 4x5 edged out 4x6).
+# Wide tiles (8 rows) reuse each input load most; narrow ones (4, 3, 2) waste
+# less on layers with few output channels, such as the input gradient of an
+# RGB layer (3). A tuple, so that compiled kernels can index it too.
+FORWARD_VECTORS = (0, 0, 8, 6, 5, 0, 0, 0, 3)
+FORWARD_MAX_VECTORS = max(FORWARD_VECTORS)
 
 # Weight-gradient tile: WEIGHT_ROWS output channels x WEIGHT_TAPS filter taps.
 WEIGHT_ROWS = 4
@@ -99,8 +102,8 @@ def _const(builder, value):
 
 
 def _forward_tile(rows):
-    """The forward tile for ``rows`` output channels and 24 // rows vectors of positions."""
-    vectors = FORWARD_ACCUMULATORS // rows
+    """The forward tile for ``rows`` output channels and FORWARD_VECTORS[rows] vectors of positions."""
+    vectors = FORWARD_VECTORS[rows]
 
     @intrinsic
     def forward_tile(typingctx, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride,
@@ -147,7 +150,7 @@ def _forward_tile(rows):
 
 # out[out_start + i*out_row_stride + out_vectors[v] + l]
 #     = sum_t w[w_start + t*rows + i] * x[x_start + offsets[t] + x_vectors[v] + l]
-# for i < rows_valid output rows (of ``rows``), v < 24 // rows vectors and
+# for i < rows_valid output rows (of ``rows``), v < FORWARD_VECTORS[rows] vectors and
 # lanes l: a block of output channels times a few vectors of output pixels,
 # summed over all ``n_taps`` (input channel, filter tap) pairs, with the
 # weights packed tap-major, ``rows`` per tap. Arguments: (x, x_start, offsets,
@@ -155,18 +158,22 @@ def _forward_tile(rows):
 # out_vectors).
 forward_tile_8 = _forward_tile(8)
 forward_tile_4 = _forward_tile(4)
+forward_tile_3 = _forward_tile(3)
 forward_tile_2 = _forward_tile(2)
 
 
 @njit(**NJIT_OPTIONS)
 def forward_tile(rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
                  x_vectors, out_vectors):
-    """The forward tile for ``rows`` (8, 4 or 2) output channels; arguments as above."""
+    """The forward tile for ``rows`` (8, 4, 3 or 2) output channels; arguments as above."""
     if rows == 8:
         forward_tile_8(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
                        x_vectors, out_vectors)
     elif rows == 4:
         forward_tile_4(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
+                       x_vectors, out_vectors)
+    elif rows == 3:
+        forward_tile_3(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
                        x_vectors, out_vectors)
     else:
         forward_tile_2(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
@@ -175,7 +182,7 @@ def forward_tile(rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, 
 
 def forward_rows(channels):
     """Output channels per forward tile for a layer with ``channels`` per group: the least waste."""
-    return 8 if channels >= 6 else 4 if channels >= 3 else 2
+    return 8 if channels >= 6 else 3 if channels == 3 else 4 if channels >= 4 else 2
 
 
 @intrinsic
@@ -257,7 +264,7 @@ if config.DISABLE_JIT:
                          x_vectors, out_vectors):
             count = lanes(x.dtype)
             for i in range(rows_valid):
-                for v in range(FORWARD_ACCUMULATORS // rows):
+                for v in range(FORWARD_VECTORS[rows]):
                     acc = np.zeros(count, dtype=out.dtype)
                     for t in range(n_taps):
                         start = x_start + offsets[t] + x_vectors[v]
@@ -266,7 +273,8 @@ if config.DISABLE_JIT:
                     out[row:row + count] = acc
         return forward_tile
 
-    forward_tile_8, forward_tile_4, forward_tile_2 = (_forward_tile_python(rows) for rows in (8, 4, 2))
+    forward_tile_8, forward_tile_4, forward_tile_3, forward_tile_2 = (
+        _forward_tile_python(rows) for rows in (8, 4, 3, 2))
 
     def weight_tile(g, g_start, g_row_stride, x, x_start, image_stride, n_images, offsets, t_start, n_vectors,
                     out, out_start, out_row_stride, rows_valid, taps_valid):

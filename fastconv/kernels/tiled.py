@@ -22,7 +22,7 @@ from numba import njit, prange
 
 from .._config import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
-    FORWARD_ACCUMULATORS,
+    FORWARD_VECTORS,
     WEIGHT_ROWS,
     WEIGHT_TAPS,
     copy_run,
@@ -76,7 +76,7 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     Kg, Cg = K // groups, C // groups
     plane = height * width
     lanes = 64 // out.itemsize
-    vectors = FORWARD_ACCUMULATORS // tile_rows
+    vectors = FORWARD_VECTORS[tile_rows]
     tile = vectors * lanes
     run = -(-(P * width) // tile) * tile
     source, weights, outputs = x.reshape(-1), packed.reshape(-1), out.reshape(-1)

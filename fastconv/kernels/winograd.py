@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import WEIGHT_ROWS, WEIGHT_TAPS, forward_tile, weight_tile
+from ._simd import FORWARD_VECTORS, WEIGHT_ROWS, WEIGHT_TAPS, forward_tile, weight_tile
 from .planes import embed_plane
 
 
@@ -232,15 +232,15 @@ def transformed_products(packed, V, M, span):
     packed (16, groups, blocks, Cg, rows): U tap-major in blocks of ``rows``
     output channels (see :func:`fastconv.kernels.tiled.pack_forward_weight`);
     V (16, C, columns), M (16, K, columns), columns a multiple of the tile
-    width (24 // rows vectors). One task per (xi, group, ``span`` columns):
+    width (FORWARD_VECTORS[rows] vectors). One task per (xi, group, ``span`` columns):
     those columns of V stay in cache while every block of channels reads them.
     """
     _, groups, blocks, Cg, rows = packed.shape
     K, columns = M.shape[1], M.shape[2]
     Kg = K // groups
     lanes = 64 // M.itemsize
-    tile = 24 // rows * lanes
-    contiguous = np.arange(24 // rows) * lanes  # the tile's vectors side by side
+    tile = FORWARD_VECTORS[rows] * lanes
+    contiguous = np.arange(FORWARD_VECTORS[rows]) * lanes  # the tile's vectors side by side
     spans = -(-columns // span)
     offsets = np.arange(Cg) * columns
     weights, inputs, outputs = packed.reshape(-1), V.reshape(-1), M.reshape(-1)
