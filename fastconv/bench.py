@@ -58,9 +58,12 @@ METHODS = ("direct", "im2col", "winograd", "auto")
 
 
 def method_applies(method, shape):
-    """Whether ``method`` can compute a benchmark shape (winograd: 3x3 filters at stride 1 only)."""
+    """Whether ``method`` can compute a benchmark shape (winograd: the rule of fastconv._winograd_passes)."""
+    from ._geometry import conv_geometry
+    from ._winograd_passes import applies
     N, C, H, W, K, R, S, stride, padding = shape
-    return method != "winograd" or (R, S, stride) == (3, 3, 1)
+    return method != "winograd" or applies(conv_geometry((N, C, H, W), (K, C, R, S), stride=stride,
+                                                         padding=padding))
 
 
 def make_operands(shape, dtype, seed=0):
