@@ -74,7 +74,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
         C and K are split into ``groups`` independent convolutions.
     method : {"auto", "direct", "im2col", "winograd"}
         How to compute it; "auto" picks the fastest measured (see
-        ``fastconv._method``). "winograd" (F(2x2, 3x3)) takes only 3x3
+        ``fastconv._method``). "winograd" (F(4x4, 3x3)) takes only 3x3
         filters at stride 1 and dilation 1.
 
     Returns

@@ -56,7 +56,7 @@ def make_case(geometry, dtype, rng):
 
 
 def winograd_applies(geometry):
-    """F(2x2, 3x3): 3x3 filters, stride 1, dilation 1."""
+    """F(4x4, 3x3): 3x3 filters, stride 1, dilation 1."""
     N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
     return (R, S, stride, dilation) == (3, 3, 1, 1)
 
@@ -302,6 +302,6 @@ def test_nan_and_inf_inputs_are_never_hidden(method, rng):
     for a, want in zip(got, expected):
         assert not np.isfinite(a[~np.isfinite(want)]).any()
         # and finite where the reference is finite, except that the Winograd transforms spread a
-        # non-finite input over its 2x2 block and the direct weight gradient sums padding columns
+        # non-finite input over its 4x4 block and the direct weight gradient sums padding columns
         if method == "im2col" or (method == "direct" and a is not got[2]):
             np.testing.assert_allclose(a[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-10, atol=1e-10)

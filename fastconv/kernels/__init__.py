@@ -12,6 +12,6 @@ on its first call with a given dtype.
   weight gradient); ``direct``: the general loops for any stride, and row
   kernels for depthwise layers.
 * ``im2col``: column matrices for the BLAS products; ``winograd``: the
-  F(2x2, 3x3) transforms and their products on the tiles.
+  F(4x4, 3x3) transforms and their products on the tiles.
 * ``planes``: zero-padded copies of image planes; ``pool``: max pooling.
 """
