@@ -19,25 +19,22 @@ def test_strided_and_pointwise_layers_use_the_blas_products(pass_name):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_small_and_mid_stride1_layers_use_the_direct_tiles(dtype):
+def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles(dtype):
     assert choice((64, 3, 32, 32), (16, 3, 5, 5), dtype=dtype) == "direct"  # cifar_l1
-    assert choice((64, 64, 16, 16), (64, 64, 3, 3), dtype=dtype, padding=1) == "direct"  # mid_3x3
+    assert choice((64, 32, 32, 32), (32, 32, 3, 3), dtype=dtype, padding=1) == "direct"  # 32 channels
+    assert choice((64, 128, 32, 32), (32, 128, 3, 3), dtype=dtype, padding=1) == "direct"  # 32 out
+    assert choice((16, 256, 7, 7), (256, 256, 3, 3), dtype=dtype, padding=1) == "direct"  # 7x7 outputs
     assert choice((8, 32, 16, 16), (32, 1, 3, 3), dtype=dtype, padding=1, groups=32) == "direct"  # depthwise
     assert choice((8, 128, 28, 28), (128, 128, 1, 1), dtype=dtype, padding=1) == "direct"  # padded 1x1
     assert choice((8, 128, 28, 28), (128, 128, 3, 3), dtype=dtype, padding=2, dilation=2) == "direct"
+    assert choice((32, 128, 28, 28), (128, 64, 3, 3), dtype=dtype, padding=1, groups=2) == "direct"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_wide_3x3_layers_use_winograd(dtype):
-    big = ((32, 128, 28, 28), (128, 128, 3, 3))
-    for pass_name in ("forward", "grad_input", "grad_weight"):
-        assert choice(*big, pass_name, dtype, padding=1) == "winograd"
-    assert choice((32, 128, 28, 28), (128, 64, 3, 3), "forward", dtype, padding=1, groups=2) == "direct"
-
-
-def test_winograd_threshold_differs_by_dtype_and_needs_large_images():
-    assert choice((16, 256, 7, 7), (256, 256, 3, 3), dtype=np.float64, padding=1) == "direct"
-    assert choice((16, 64, 56, 56), (64, 64, 3, 3), dtype=np.float32, padding=1) == "winograd"
-    shape = ((32, 96, 28, 28), (96, 96, 3, 3))
-    assert choice(*shape, dtype=np.float32, padding=1) == "direct"
-    assert choice(*shape, dtype=np.float64, padding=1) == "winograd"
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_3x3_layers_of_64_channels_and_8x8_outputs_use_winograd(dtype, pass_name):
+    assert choice((64, 64, 16, 16), (64, 64, 3, 3), pass_name, dtype, padding=1) == "winograd"  # mid_3x3
+    assert choice((32, 128, 28, 28), (128, 128, 3, 3), pass_name, dtype, padding=1) == "winograd"  # big_3x3
+    assert choice((64, 64, 8, 8), (64, 64, 3, 3), pass_name, dtype, padding=1) == "winograd"
+    assert choice((64, 64, 10, 10), (64, 64, 3, 3), pass_name, dtype) == "winograd"  # unpadded: 8x8 outputs
+    assert choice((64, 64, 9, 9), (64, 64, 3, 3), pass_name, dtype) == "direct"  # 7x7 outputs
