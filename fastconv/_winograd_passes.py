@@ -11,7 +11,6 @@ output (direct: 1.9e-6), root mean square 3e-6 (direct: 8e-7); in float64
 about 1e-14.
 """
 
-import numpy as np
 
 from ._direct_passes import rotated_transposed
 from ._workspace import workspace
@@ -74,7 +73,9 @@ def _forward(x, weight, out, top, left, groups):
     K, P, Q = out.shape[1:]
     tiles_h, tiles_w, tiles = _tiles(P, Q)
     rows = forward_rows(K // groups)
-    packed = pack_filters(weight, groups, rows)
+    Kg, Cg = K // groups, C // groups
+    packed = workspace.get("winograd_filters", (36, groups, -(-Kg // rows), Cg, rows), x.dtype)
+    pack_filters(weight, groups, packed)
     tile = FORWARD_VECTORS[rows] * lanes(x.dtype)
     span = max(tile, SPAN_BYTES // ((C // groups) * x.itemsize) // tile * tile)
     step = _chunk(N, C + K, tiles, tile, x.itemsize)
@@ -104,7 +105,8 @@ def grad_weight_winograd(grad_out, x, grad_weight, geom):
     K, P, Q = grad_out.shape[1:]
     g = geom.groups
     tiles_h, tiles_w, tiles = _tiles(P, Q)
-    S = np.zeros((36, g, K // g, C // g), dtype=x.dtype)
+    S = workspace.get("winograd_sums", (36, g, K // g, C // g), x.dtype)
+    S[:] = 0
     step = _chunk(N, C + K, tiles, lanes(x.dtype), x.itemsize)
     for n0 in range(0, N, step):
         images = min(step, N - n0)

@@ -40,7 +40,7 @@ def _times_g(f0, f1, f2):
     a = f0 / 4
     b = (f0 + f2) / -6
     c = (a + f2) / 6
-    return a, b - f1 / 6, b + f1 / 6, c + f1 / 12, c - f1 / 12, f2
+    return a, b - f1 / 6, b + f1 / 6, c + f1 / 12, c - f1 / 12, float(f2)
 
 
 @njit(**NJIT_OPTIONS)
@@ -51,31 +51,33 @@ def _times_gt(s0, s1, s2, s3, s4, s5):
 
 
 @njit(**PARALLEL_OPTIONS)
-def pack_filters(weight, groups, rows):
-    """U = G g G^T of every 3x3 filter g, in blocks of ``rows`` output channels.
+def pack_filters(weight, groups, packed):
+    """packed = U = G g G^T of every 3x3 filter g, in blocks of ``rows`` output channels.
 
-    weight (K, Cg, 3, 3) -> (36, groups, ceil(Kg/rows), Cg, rows), xi = 6*a + b
-    first, zero for the padding channels of the last block (the layout of
-    :func:`transformed_products`).
+    weight (K, Cg, 3, 3); packed (36, groups, ceil(Kg/rows), Cg, rows),
+    overwritten: xi = 6*a + b first, zero for the padding channels of the
+    last block (the layout of :func:`transformed_products`).
     """
     K, Cg = weight.shape[0], weight.shape[1]
+    blocks, rows = packed.shape[2], packed.shape[4]
     Kg = K // groups
-    blocks = -(-Kg // rows)
-    packed = np.zeros((36, groups, blocks, Cg, rows), dtype=weight.dtype)
     for task in prange(groups * blocks):
         g, b = task // blocks, task % blocks
+        valid = min(rows, Kg - b * rows)
         t = np.empty((6, 3), dtype=weight.dtype)
+        # U of the block's filters for one input channel, then 36 whole rows out:
+        # the 36 destinations lie a multiple of 4 KiB apart and would evict each
+        # other from L1 if written one element at a time (measured: 2x slower).
+        u = np.zeros((36, rows), dtype=weight.dtype)
         for c in range(Cg):
-            for i in range(min(rows, Kg - b * rows)):
+            for i in range(valid):
                 f = weight[g * Kg + b * rows + i, c]
                 for s in range(3):  # t = G f, column by column
                     t[0, s], t[1, s], t[2, s], t[3, s], t[4, s], t[5, s] = _times_g(f[0, s], f[1, s], f[2, s])
                 for a in range(6):  # U = t G^T, row by row
-                    u0, u1, u2, u3, u4, u5 = _times_g(t[a, 0], t[a, 1], t[a, 2])
-                    packed[6 * a, g, b, c, i], packed[6 * a + 1, g, b, c, i] = u0, u1
-                    packed[6 * a + 2, g, b, c, i], packed[6 * a + 3, g, b, c, i] = u2, u3
-                    packed[6 * a + 4, g, b, c, i], packed[6 * a + 5, g, b, c, i] = u4, u5
-    return packed
+                    u[6 * a, i], u[6 * a + 1, i], u[6 * a + 2, i], u[6 * a + 3, i], u[6 * a + 4, i], u[6 * a + 5, i] = \
+                        _times_g(t[a, 0], t[a, 1], t[a, 2])
+            packed[:, g, b, c, :] = u
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -88,10 +90,11 @@ def unpack_filter_gradients(S, grad_weight):
     for gk in prange(groups * Kg):
         g, k = gk // Kg, gk % Kg
         t = np.empty((3, 6), dtype=S.dtype)
+        sums = S[:, g, k].copy()  # 36 whole rows in (see pack_filters)
         for c in range(Cg):
             for e in range(6):  # t = G^T S, column by column
-                t[0, e], t[1, e], t[2, e] = _times_gt(S[e, g, k, c], S[6 + e, g, k, c], S[12 + e, g, k, c],
-                                                      S[18 + e, g, k, c], S[24 + e, g, k, c], S[30 + e, g, k, c])
+                t[0, e], t[1, e], t[2, e] = _times_gt(sums[e, c], sums[6 + e, c], sums[12 + e, c], sums[18 + e, c],
+                                                      sums[24 + e, c], sums[30 + e, c])
             out = grad_weight[gk, c]
             for r in range(3):  # t G, row by row
                 out[r, 0], out[r, 1], out[r, 2] = _times_gt(t[r, 0], t[r, 1], t[r, 2], t[r, 3], t[r, 4], t[r, 5])
@@ -188,10 +191,15 @@ def input_transform(x, n0, images, top, left, tiles_h, tiles_w, V):
         for i in range(images):
             embed_plane(source, ((n0 + i) * C + c) * h * w, h, w, plane, 0, top, left, height, width)
             for y in range(height):
-                for j in range(6):
-                    start, line = (((y % 4) * 6 + j) * (tiles_h + 1) + y // 4) * band + i * tiles_w, y * width + j
-                    for tx in range(tiles_w):
-                        parts[start + tx] = plane[line + 4 * tx]
+                # One view per destination row, flat reads: measured fastest in both dtypes.
+                start, line = ((y % 4) * 6 * (tiles_h + 1) + y // 4) * band + i * tiles_w, y * width
+                p0, p1, p2 = parts[start:][:tiles_w], parts[start + size:][:tiles_w], parts[start + 2 * size:][:tiles_w]
+                p3, p4 = parts[start + 3 * size:][:tiles_w], parts[start + 4 * size:][:tiles_w]
+                p5 = parts[start + 5 * size:][:tiles_w]
+                for tx in range(tiles_w):
+                    q = line + 4 * tx
+                    p0[tx], p1[tx], p2[tx] = plane[q], plane[q + 1], plane[q + 2]
+                    p3[tx], p4[tx], p5[tx] = plane[q + 3], plane[q + 4], plane[q + 5]
         t = np.empty(36 * tiles, dtype=x.dtype)  # t[r, j] = row r of B^T d, patch column j
         for j in range(6):
             _apply_bt(parts, j * size, 6 * size, band, t, j * tiles, 6 * tiles, tiles)
@@ -218,10 +226,12 @@ def grad_transform(grad_out, n0, images, tiles_h, tiles_w, Z):
         for i in range(images):
             embed_plane(source, ((n0 + i) * K + k) * P * Q, P, Q, plane, 0, 0, 0, height, width)
             for y in range(height):
-                for b in range(4):
-                    start, line = ((y % 4) * 4 + b) * tiles + (y // 4) * band + i * tiles_w, y * width + b
-                    for tx in range(tiles_w):
-                        g[start + tx] = plane[line + 4 * tx]
+                start, line = (y % 4) * 4 * tiles + (y // 4) * band + i * tiles_w, y * width
+                g0, g1, g2, g3 = g[start:][:tiles_w], g[start + tiles:][:tiles_w], g[start + 2 * tiles:][:tiles_w], \
+                    g[start + 3 * tiles:][:tiles_w]
+                for tx in range(tiles_w):
+                    q = line + 4 * tx
+                    g0[tx], g1[tx], g2[tx], g3[tx] = plane[q], plane[q + 1], plane[q + 2], plane[q + 3]
         r = np.empty(24 * tiles, dtype=Z.dtype)  # r[a, b] = row a of A dy, column b of the block
         for b in range(4):
             _apply_a(g, b * tiles, 4 * tiles, r, b * tiles, 4 * tiles, tiles)
@@ -249,13 +259,16 @@ def output_transform(M, out, n0, images, tiles_h, tiles_w):
         y = np.empty(16 * tiles, dtype=out.dtype)  # y[a, b]: output rows 4ty+a, columns 4tx+b
         for a in range(4):
             _apply_at(t, a * 6 * tiles, tiles, y, a * 4 * tiles, tiles, tiles)
+        whole = Q // 4  # tiles whose 4 columns all lie inside the output
         for i in range(images):
-            plane = ((n0 + i) * K + k) * P * Q
             for p in range(P):
-                for b in range(min(4, Q)):
-                    part = ((p % 4) * 4 + b) * tiles + (p // 4) * band + i * tiles_w
-                    for tx in range((Q - b + 3) // 4):
-                        result[plane + p * Q + 4 * tx + b] = y[part + tx]
+                row = ((n0 + i) * K + k) * P * Q + p * Q
+                part = (p % 4) * 4 * tiles + (p // 4) * band + i * tiles_w
+                for tx in range(whole):
+                    for b in range(4):
+                        result[row + 4 * tx + b] = y[part + b * tiles + tx]
+                for q in range(4 * whole, Q):
+                    result[row + q] = y[part + (q % 4) * tiles + whole]
 
 
 @njit(**PARALLEL_OPTIONS)
