@@ -11,7 +11,8 @@ class Workspace:
     launches are serialised by the lock in :mod:`fastconv.conv`, so one set of
     buffers serves every call. Between calls it holds the largest buffers
     the passes asked for: an im2col chunk (about 8 MiB) and one chunk of
-    products, and the direct passes' zero-padded input and output gradient.
+    products, the direct passes' zero-padded input and output gradient, and
+    Winograd's transformed chunk (at most 16 MiB), filters and sums.
     """
 
     def __init__(self):
