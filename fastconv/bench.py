@@ -9,7 +9,8 @@ PyTorch's time for the same pass and the speedup torch_ms / fastconv_ms.
 PyTorch is timed in a child process with the same thread count: it ships the
 same OpenMP runtime (libgomp.so.1) that numba uses, and fastconv sets that
 runtime's wait policy to passive (see ``fastconv/_config.py``), which would
-slow PyTorch if both ran in one process.
+slow PyTorch if both ran in one process. The child times each cell right
+after fastconv has timed it.
 """
 
 import argparse
@@ -124,32 +125,58 @@ def matmul_gflops(dtype, n=2048, repeat=3):
     return 2 * n ** 3 / best_time(lambda: a @ a, repeat) / 1e9
 
 
-def _torch_times(cases, threads, repeat):
-    """Run PyTorch timings in a child process; {} when torch is not importable."""
-    from . import _config
-    payload = json.dumps({"cases": cases, "threads": threads, "repeat": repeat})
-    env = _config.user_thread_environment(os.environ)
-    # Run this file, not the package: importing fastconv would set the wait policy.
-    code = (f"import runpy, sys; sys.argv[1:] = ['--torch-worker']; "
-            f"runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True,
-                          env=env)
-    if proc.returncode != 0:
-        return {}
-    return json.loads(proc.stdout)
+class TorchTimer:
+    """PyTorch timings from a child process, one cell at a time.
+
+    The child starts once and answers each request right after fastconv's
+    timings of the same cell, so that both sides of a speedup are measured
+    within seconds of each other on a shared, noisy machine. ``version`` is
+    None (and every time None) when torch cannot be imported.
+    """
+
+    def __init__(self, threads, repeat):
+        from . import _config
+        env = _config.user_thread_environment(os.environ)
+        # Run this file, not the package: importing fastconv would set the wait policy.
+        code = (f"import runpy, sys; sys.argv[1:] = ['--torch-worker']; "
+                f"runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')")
+        self._child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, text=True, env=env)
+        self.version = self._ask({"threads": threads, "repeat": repeat}).get("version")
+
+    def _ask(self, request):
+        try:
+            self._child.stdin.write(json.dumps(request) + "\n")
+            self._child.stdin.flush()
+            return json.loads(self._child.stdout.readline() or "{}")
+        except (BrokenPipeError, OSError, ValueError):
+            return {}
+
+    def seconds(self, name, dtype, pass_name):
+        """PyTorch's best time for one pass, or None."""
+        return self._ask({"case": [name, dtype, pass_name]}).get("seconds") if self.version else None
+
+    def close(self):
+        """End the child (it stops at the end of its input)."""
+        try:
+            self._child.stdin.close()
+        except OSError:
+            pass
+        self._child.stdout.close()
+        self._child.wait()
 
 
 def torch_worker():
-    """Child process: time each requested pass in PyTorch; print JSON."""
-    request = json.loads(sys.stdin.read())
+    """Child process: answer one JSON line per request; the first sets threads and repeat."""
     try:
         import torch
     except ImportError:
         sys.exit(3)
-    torch.set_num_threads(request["threads"])
-    out = {"version": torch.__version__, "times": {}}
-    for key in request["cases"]:
-        name, dtype, pass_name = key.split("|")
+    settings = json.loads(sys.stdin.readline())
+    torch.set_num_threads(settings["threads"])
+    print(json.dumps({"version": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        name, dtype, pass_name = json.loads(line)["case"]
         x, weight, grad_out, options = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a
                                         for a in make_operands(shape_of(name), np.dtype(dtype)))
         if pass_name == "forward":
@@ -159,8 +186,7 @@ def torch_worker():
         else:
             fn = lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, **options)
         with torch.no_grad():
-            out["times"][key] = best_time(fn, request["repeat"])
-    print(json.dumps(out))
+            print(json.dumps({"seconds": best_time(fn, settings["repeat"])}), flush=True)
 
 
 def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memory=True):
@@ -170,30 +196,33 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
     import fastconv
     numba.set_num_threads(threads)
     rows = []
-    for name in shapes:
-        for dtype in dtypes:
-            x, weight, grad_out, options = make_operands(shape_of(name), np.dtype(dtype))
-            for pass_name in passes:
-                for method in (m for m in methods if method_applies(m, shape_of(name))):
-                    fn = fastconv_call(pass_name, method, x, weight, grad_out, options)
-                    seconds = best_time(fn, repeat)
-                    rows.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method,
-                                     ms=seconds * 1e3, gflops=flops(shape_of(name)) / seconds / 1e9,
-                                     extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
-                                     input_mib=x.nbytes / 2**20))
-    torch_info = {}
-    if with_torch:
-        keys = sorted({f"{r['shape']}|{r['dtype']}|{r['pass_']}" for r in rows})
-        torch_info = _torch_times(keys, threads, repeat)
-    for r in rows:
-        t = torch_info.get("times", {}).get(f"{r['shape']}|{r['dtype']}|{r['pass_']}")
-        r["torch_ms"] = None if t is None else t * 1e3
-        r["speedup"] = None if t is None else t * 1e3 / r["ms"]
+    torch_timer = TorchTimer(threads, repeat) if with_torch else None
+    try:
+        for name in shapes:
+            for dtype in dtypes:
+                x, weight, grad_out, options = make_operands(shape_of(name), np.dtype(dtype))
+                for pass_name in passes:
+                    cell = []
+                    for method in (m for m in methods if method_applies(m, shape_of(name))):
+                        fn = fastconv_call(pass_name, method, x, weight, grad_out, options)
+                        seconds = best_time(fn, repeat)
+                        cell.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method,
+                                         ms=seconds * 1e3, gflops=flops(shape_of(name)) / seconds / 1e9,
+                                         extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
+                                         input_mib=x.nbytes / 2**20))
+                    torch_seconds = torch_timer.seconds(name, dtype, pass_name) if torch_timer else None
+                    for r in cell:
+                        r["torch_ms"] = None if torch_seconds is None else torch_seconds * 1e3
+                        r["speedup"] = None if torch_seconds is None else torch_seconds * 1e3 / r["ms"]
+                    rows.extend(cell)
+    finally:
+        if torch_timer:
+            torch_timer.close()
     return {
         "threads": threads,
         "threading_layer": numba.threading_layer(),
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-                     "fastconv": fastconv.__version__, "torch": torch_info.get("version")},
+                     "fastconv": fastconv.__version__, "torch": torch_timer.version if torch_timer else None},
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         "matmul_gflops": {d: matmul_gflops(np.dtype(d)) for d in dtypes},
         "rows": rows,

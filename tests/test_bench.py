@@ -30,3 +30,54 @@ def test_bench_one_case_reports_all_columns(tmp_path, capsys):
 def test_flop_count_of_the_lecture_shape():
     # 100 images, 4 filters of 5x5x3 on 32x32 -> 28x28 outputs
     assert bench.flops(bench.SHAPES["lecture"]) == 2 * 100 * 4 * 28 * 28 * 3 * 5 * 5
+
+
+FAKE_TORCH = '''
+"""A stand-in for torch: the benchmark's child process only needs these names."""
+import contextlib
+import time
+import types
+
+__version__ = "0.0-fake"
+
+
+def set_num_threads(n):
+    pass
+
+
+def from_numpy(a):
+    return a
+
+
+def _pass(*args, **kwargs):
+    time.sleep(0.002)
+
+
+no_grad = contextlib.nullcontext
+nn = types.SimpleNamespace(functional=types.SimpleNamespace(conv2d=_pass),
+                           grad=types.SimpleNamespace(conv2d_input=_pass, conv2d_weight=_pass))
+'''
+
+
+@pytest.mark.heavy
+def test_bench_times_pytorch_cell_by_cell_in_a_child(tmp_path, monkeypatch):
+    (tmp_path / "torch.py").write_text(FAKE_TORCH)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    result = bench.run(["lecture"], ["float64"], ["forward", "grad_weight"], ["direct"], threads=1, repeat=1,
+                       memory=False)
+    assert result["versions"]["torch"] == "0.0-fake"
+    assert [(r["pass_"], r["method"]) for r in result["rows"]] == [("forward", "direct"), ("grad_weight", "direct")]
+    for r in result["rows"]:
+        assert r["torch_ms"] >= 2.0  # the stand-in sleeps 2 ms per pass
+        assert r["speedup"] == pytest.approx(r["torch_ms"] / r["ms"])
+
+
+def test_bench_without_torch_in_the_child_reports_no_torch_columns(tmp_path, monkeypatch):
+    (tmp_path / "torch.py").write_text("raise ImportError('no torch here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    timer = bench.TorchTimer(threads=1, repeat=1)
+    try:
+        assert timer.version is None
+        assert timer.seconds("lecture", "float64", "forward") is None
+    finally:
+        timer.close()
