@@ -1,9 +1,10 @@
-"""The F(4x4, 3x3) matrices, and the transform steps that hard-code them."""
+"""The F(4x4, 3x3) matrices, the transform steps that hard-code them, and the column shuffles they use."""
 
 import numpy as np
 import pytest
+from numba import njit
 
-from fastconv.kernels import winograd
+from fastconv.kernels import _simd, winograd
 
 B_T, G, A_T = (np.array(m, dtype=np.float64) for m in (winograd.B_T, winograd.G, winograd.A_T))
 
@@ -44,3 +45,35 @@ def test_filter_transforms_apply_g(rng):
         f, s = rng.standard_normal(3), rng.standard_normal(6)
         np.testing.assert_allclose(winograd._times_g(*f), G @ f, atol=1e-14)
         np.testing.assert_allclose(winograd._times_gt(*s), G.T @ s, atol=1e-14)
+
+
+@njit
+def _apart(parts, src, src_start, groups, dst, dst_start, dst_stride):
+    if parts == 6:
+        _simd.columns_apart_6(src, src_start, groups, dst, dst_start, dst_stride)
+    else:
+        _simd.columns_apart_4(src, src_start, groups, dst, dst_start, dst_stride)
+
+
+@njit
+def _together(src, src_start, src_stride, groups, dst, dst_start):
+    _simd.columns_together(src, src_start, src_stride, groups, dst, dst_start)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 3, 4, 5, 8, 14])
+def test_column_shuffles_move_every_element_and_nothing_else(dtype, groups):
+    src = np.arange(1, 121, dtype=dtype)
+    for parts in (6, 4):  # column j of group k -> row j of dst, element k
+        dst = np.zeros(200, dtype=dtype)
+        _apart(parts, src, 3, groups, dst, 5, 30)
+        want = np.zeros(200, dtype=dtype)
+        for j in range(parts):
+            want[5 + 30 * j:5 + 30 * j + groups] = src[3 + j:3 + j + 4 * groups:4][:groups]
+        np.testing.assert_array_equal(dst, want)
+    dst = np.zeros(200, dtype=dtype)  # and back: 4 rows interleaved into one
+    _together(src, 3, 30, groups, dst, 5)
+    want = np.zeros(200, dtype=dtype)
+    for j in range(4):
+        want[5 + j:5 + j + 4 * groups:4] = src[3 + 30 * j:3 + 30 * j + groups]
+    np.testing.assert_array_equal(dst, want)

@@ -6,6 +6,9 @@ the machine's arithmetic rate. The forward and weight-gradient tiles keep a
 block of accumulators in vector registers for the whole reduction instead, as
 a GEMM micro-kernel does. They are numba intrinsics: each call site is inlined
 into the calling kernel and compiled (and cached) with it, for the host CPU.
+Two more intrinsics move the columns of a row apart into rows, and back, by
+vector shuffles (Winograd's transforms; as scalar loops they took most of
+the transform time).
 
 All arrays are one-dimensional, C-contiguous and of one float dtype, indexed
 by plain element offsets computed by the caller, who guarantees every access
@@ -256,6 +259,108 @@ def copy_run(typingctx, dst, dst_start, src, src_start, count):
     return sig, codegen
 
 
+STEP = 4  # columns per group in columns_apart and columns_together (Winograd's 4x4 output tiles)
+
+
+def _columns_apart(parts):
+    """The deinterleaving copy for ``parts`` columns per group of STEP (see :data:`columns_apart_6`)."""
+    block = STEP  # groups per vector step: 4 groups -> <4 x T> per column
+
+    @intrinsic
+    def columns_apart(typingctx, src, src_start, groups, dst, dst_start, dst_stride):
+        sig = types.void(src, types.intp, types.intp, dst, types.intp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            (src_val, s0, count, dst_val, d0, d_stride) = args
+            element = context.get_data_type(src.dtype)
+            align = src.dtype.bitwidth // 8
+            span = STEP * (block - 1) + parts  # source elements under one vector step
+            wide, narrow = ir.VectorType(element, span), ir.VectorType(element, block)
+            src_ptr = _data(context, builder, src, src_val)
+            dst_ptr = _data(context, builder, dst, dst_val)
+            undefined = ir.Constant(wide, ir.Undefined)
+            steps = builder.sdiv(count, _const(builder, block))
+            with cgutils.for_range(builder, steps) as loop:
+                k = builder.mul(loop.index, _const(builder, block))
+                address = builder.gep(src_ptr, [builder.add(s0, builder.mul(k, _const(builder, STEP)))])
+                line = builder.load(builder.bitcast(address, wide.as_pointer()), align=align)
+                for j in range(parts):
+                    mask = ir.Constant(ir.VectorType(ir.IntType(32), block), [j + STEP * i for i in range(block)])
+                    column = builder.shuffle_vector(line, undefined, mask)
+                    target = builder.gep(dst_ptr, [builder.add(builder.add(d0, builder.mul(_const(builder, j),
+                                                                                             d_stride)), k)])
+                    builder.store(column, builder.bitcast(target, narrow.as_pointer()), align=align)
+            done = builder.mul(steps, _const(builder, block))
+            with cgutils.for_range(builder, builder.sub(count, done)) as loop:
+                k = builder.add(done, loop.index)
+                for j in range(parts):
+                    value = builder.load(builder.gep(src_ptr, [builder.add(s0, builder.add(
+                        builder.mul(k, _const(builder, STEP)), _const(builder, j)))]))
+                    builder.store(value, builder.gep(dst_ptr, [builder.add(builder.add(
+                        d0, builder.mul(_const(builder, j), d_stride)), k)]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return columns_apart
+
+
+@intrinsic
+def columns_together(typingctx, src, src_start, src_stride, groups, dst, dst_start):
+    """dst[dst_start + STEP*k + j] = src[src_start + j*src_stride + k] for k < groups, j < STEP.
+
+    The inverse of columns_apart for STEP columns: STEP rows of src
+    interleaved into one row of dst, by vector shuffles.
+    """
+    sig = types.void(src, types.intp, types.intp, types.intp, dst, types.intp)
+    block = STEP
+
+    def codegen(context, builder, signature, args):
+        (src_val, s0, s_stride, count, dst_val, d0) = args
+        element = context.get_data_type(src.dtype)
+        align = src.dtype.bitwidth // 8
+        narrow, pair, wide = (ir.VectorType(element, n) for n in (block, 2 * block, STEP * block))
+        src_ptr = _data(context, builder, src, src_val)
+        dst_ptr = _data(context, builder, dst, dst_val)
+        steps = builder.sdiv(count, _const(builder, block))
+        with cgutils.for_range(builder, steps) as loop:
+            k = builder.mul(loop.index, _const(builder, block))
+            columns = []
+            for j in range(STEP):
+                address = builder.gep(src_ptr, [builder.add(builder.add(s0, builder.mul(_const(builder, j), s_stride)),
+                                                            k)])
+                columns.append(builder.load(builder.bitcast(address, narrow.as_pointer()), align=align))
+            # concatenate the STEP columns (two shuffles of pairs, then one of the halves), then interleave
+            low = builder.shuffle_vector(columns[0], columns[1], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block),
+                                                                             list(range(2 * block))))
+            high = builder.shuffle_vector(columns[2], columns[3], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block),
+                                                                              list(range(2 * block))))
+            mask = [j * block + i for i in range(block) for j in range(STEP)]
+            line = builder.shuffle_vector(low, high, ir.Constant(ir.VectorType(ir.IntType(32), STEP * block), mask))
+            target = builder.gep(dst_ptr, [builder.add(d0, builder.mul(k, _const(builder, STEP)))])
+            builder.store(line, builder.bitcast(target, wide.as_pointer()), align=align)
+        done = builder.mul(steps, _const(builder, block))
+        with cgutils.for_range(builder, builder.sub(count, done)) as loop:
+            k = builder.add(done, loop.index)
+            for j in range(STEP):
+                value = builder.load(builder.gep(src_ptr, [builder.add(builder.add(
+                    s0, builder.mul(_const(builder, j), s_stride)), k)]))
+                builder.store(value, builder.gep(dst_ptr, [builder.add(d0, builder.add(
+                    builder.mul(k, _const(builder, STEP)), _const(builder, j)))]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# dst[dst_start + j*dst_stride + k] = src[src_start + STEP*k + j] for k < groups
+# and j < 6 (columns_apart_6) or 4 (columns_apart_4): the columns of a row in
+# groups of STEP (overlapping when j >= STEP), each column to its own row of
+# dst, by vector shuffles (Winograd's input and output-gradient transforms).
+# Arguments: (src, src_start, groups, dst, dst_start, dst_stride).
+columns_apart_6 = _columns_apart(6)
+columns_apart_4 = _columns_apart(4)
+
+
 # With NUMBA_DISABLE_JIT=1 (the coverage run) the kernels run as Python and
 # call these NumPy versions instead, which state what each tile computes.
 if config.DISABLE_JIT:
@@ -290,3 +395,17 @@ if config.DISABLE_JIT:
 
     def copy_run(dst, dst_start, src, src_start, count):
         dst[dst_start:dst_start + count] = src[src_start:src_start + count]
+
+    def _columns_apart_python(parts):
+        def columns_apart(src, src_start, groups, dst, dst_start, dst_stride):
+            for j in range(parts):
+                row = dst_start + j * dst_stride
+                dst[row:row + groups] = src[src_start + j:src_start + j + STEP * groups:STEP][:groups]
+        return columns_apart
+
+    columns_apart_6, columns_apart_4 = _columns_apart_python(6), _columns_apart_python(4)
+
+    def columns_together(src, src_start, src_stride, groups, dst, dst_start):
+        for j in range(STEP):
+            row = src_start + j * src_stride
+            dst[dst_start + j:dst_start + j + STEP * groups:STEP] = src[row:row + groups]
