@@ -11,11 +11,11 @@ output (direct: 1.9e-6), root mean square 3e-6 (direct: 8e-7); in float64
 about 1e-14.
 """
 
-
 from ._direct_passes import rotated_transposed
 from ._workspace import workspace
 from .kernels._simd import FORWARD_VECTORS, WEIGHT_ROWS, forward_rows, lanes
 from .kernels.winograd import (
+    ELEMENTS,
     OUTPUTS,
     grad_transform,
     input_transform,
@@ -51,7 +51,7 @@ def _chunk(N, channels, tiles, step, itemsize):
     a multiple of ``step`` (measured: big_3x3 float64 ran 2 images = 98
     columns padded to 120 per chunk).
     """
-    most = max(1, min(N, CHUNK_BYTES // (36 * channels * tiles * itemsize)))
+    most = max(1, min(N, CHUNK_BYTES // (ELEMENTS * channels * tiles * itemsize)))
     return min(range(max(1, most // 2), most + 1),
                key=lambda images: (-(-N // images) * _columns(images * tiles, step, itemsize), -images))
 
@@ -74,16 +74,16 @@ def _forward(x, weight, out, top, left, groups):
     tiles_h, tiles_w, tiles = _tiles(P, Q)
     rows = forward_rows(K // groups)
     Kg, Cg = K // groups, C // groups
-    packed = workspace.get("winograd_filters", (36, groups, -(-Kg // rows), Cg, rows), x.dtype)
+    packed = workspace.get("winograd_filters", (ELEMENTS, groups, -(-Kg // rows), Cg, rows), x.dtype)
     pack_filters(weight, groups, packed)
     tile = FORWARD_VECTORS[rows] * lanes(x.dtype)
-    span = max(tile, SPAN_BYTES // ((C // groups) * x.itemsize) // tile * tile)
+    span = max(tile, SPAN_BYTES // (Cg * x.itemsize) // tile * tile)
     step = _chunk(N, C + K, tiles, tile, x.itemsize)
     for n0 in range(0, N, step):
         images = min(step, N - n0)
         columns = _columns(images * tiles, tile, x.itemsize)
-        V = workspace.get("winograd_in", (36, C, columns), x.dtype)
-        M = workspace.get("winograd_out", (36, K, columns), x.dtype)
+        V = workspace.get("winograd_in", (ELEMENTS, C, columns), x.dtype)
+        M = workspace.get("winograd_out", (ELEMENTS, K, columns), x.dtype)
         input_transform(x, n0, images, top, left, tiles_h, tiles_w, V)
         transformed_products(packed, V, M, span)
         output_transform(M, out, n0, images, tiles_h, tiles_w)
@@ -105,16 +105,16 @@ def grad_weight_winograd(grad_out, x, grad_weight, geom):
     K, P, Q = grad_out.shape[1:]
     g = geom.groups
     tiles_h, tiles_w, tiles = _tiles(P, Q)
-    S = workspace.get("winograd_sums", (36, g, K // g, C // g), x.dtype)
+    S = workspace.get("winograd_sums", (ELEMENTS, g, K // g, C // g), x.dtype)
     S[:] = 0
     step = _chunk(N, C + K, tiles, lanes(x.dtype), x.itemsize)
     for n0 in range(0, N, step):
         images = min(step, N - n0)
         columns = _columns(images * tiles, lanes(x.dtype), x.itemsize)
-        V = workspace.get("winograd_in", (36, C, columns), x.dtype)
-        Z = workspace.get("winograd_out", (36 * K + WEIGHT_ROWS, columns), x.dtype)
-        Z[36 * K:] = 0
+        V = workspace.get("winograd_in", (ELEMENTS, C, columns), x.dtype)
+        Z = workspace.get("winograd_out", (ELEMENTS * K + WEIGHT_ROWS, columns), x.dtype)
+        Z[ELEMENTS * K:] = 0
         input_transform(x, n0, images, geom.pad_top, geom.pad_left, tiles_h, tiles_w, V)
-        grad_transform(grad_out, n0, images, tiles_h, tiles_w, Z[:36 * K].reshape(36, K, columns))
+        grad_transform(grad_out, n0, images, tiles_h, tiles_w, Z[:ELEMENTS * K].reshape(ELEMENTS, K, columns))
         transformed_gradient_products(Z, V, S)
     unpack_filter_gradients(S, grad_weight)

@@ -40,6 +40,7 @@ G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 
      (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
 OUTPUTS = 4  # output rows and columns per tile
+ELEMENTS = 36  # elements of a transformed 6x6 tile: one matrix product each
 
 
 @njit(**NJIT_OPTIONS)
