@@ -210,7 +210,7 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
                                          ms=seconds * 1e3, gflops=flops(shape_of(name)) / seconds / 1e9,
                                          extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
                                          input_mib=x.nbytes / 2**20))
-                    torch_seconds = torch_timer.seconds(name, dtype, pass_name) if torch_timer else None
+                    torch_seconds = torch_timer.seconds(name, dtype, pass_name) if torch_timer and cell else None
                     for r in cell:
                         r["torch_ms"] = None if torch_seconds is None else torch_seconds * 1e3
                         r["speedup"] = None if torch_seconds is None else torch_seconds * 1e3 / r["ms"]
