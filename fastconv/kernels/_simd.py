@@ -319,7 +319,7 @@ def columns_together(typingctx, src, src_start, src_stride, groups, dst, dst_sta
         (src_val, s0, s_stride, count, dst_val, d0) = args
         element = context.get_data_type(src.dtype)
         align = src.dtype.bitwidth // 8
-        narrow, pair, wide = (ir.VectorType(element, n) for n in (block, 2 * block, STEP * block))
+        narrow, wide = ir.VectorType(element, block), ir.VectorType(element, STEP * block)
         src_ptr = _data(context, builder, src, src_val)
         dst_ptr = _data(context, builder, dst, dst_val)
         steps = builder.sdiv(count, _const(builder, block))
@@ -330,7 +330,7 @@ def columns_together(typingctx, src, src_start, src_stride, groups, dst, dst_sta
                 address = builder.gep(src_ptr, [builder.add(builder.add(s0, builder.mul(_const(builder, j), s_stride)),
                                                             k)])
                 columns.append(builder.load(builder.bitcast(address, narrow.as_pointer()), align=align))
-            # concatenate the STEP columns (two shuffles of pairs, then one of the halves), then interleave
+            # the 4 (= STEP) columns side by side (two pairs), then interleaved into one row
             low = builder.shuffle_vector(columns[0], columns[1], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block),
                                                                              list(range(2 * block))))
             high = builder.shuffle_vector(columns[2], columns[3], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block),
