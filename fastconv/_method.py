@@ -7,64 +7,75 @@
   is direct (5.8 ms against 6.6-6.7 im2col in float32, 10.1-10.5 against
   11.3-11.5 in float64).
 * 3x3 filters at stride 1 and dilation 1, no groups, at least 64 input and
-  output channels, images of at least 8x8 outputs: winograd, which does 4x
-  fewer multiplications but spends a fixed time per pixel and channel on its
+  output channels, outputs of at least 7x7: winograd, which does 4x fewer
+  multiplications but spends a fixed time per pixel and channel on its
   transforms, which only wide layers amortise. The same rule for both dtypes.
 * Every other stride-1 layer: direct.
 
 Milliseconds, direct / winograd, 2 threads (``fastconv bench --methods
 direct winograd --no-torch --repeat 7 --shapes N,C,H,W,K,3,3,1,1 ...`` on this
-project's machine):
+project's machine, two runs of the final code):
 
 =================================  =======  ===============  ===============  ===============
 N, C, HxW, K (3x3, padding 1)      dtype    forward          grad_input       grad_weight
 =================================  =======  ===============  ===============  ===============
-64, 3, 32x32, 16                   float32    0.63 /   3.42    1.30 /   4.38    1.92 /   3.09
-64, 16, 32x32, 16                  float32    2.31 /   5.50    3.41 /   5.84    3.77 /   5.97
-64, 32, 16x16, 32                  float32    1.87 /   3.69    2.05 /   3.74    3.18 /   3.73
-64, 32, 32x32, 32                  float32    7.54 /  12.70    7.91 /  12.43   10.69 /  13.48
-64, 64, 6x6, 64                    float32    1.30 /   1.88    1.32 /   1.89    1.50 /   1.85
-64, 64, 8x8, 64                    float32    2.25 /   1.91    2.34 /   2.00    2.25 /   1.86
-32, 64, 12x12, 64                  float32    2.30 /   1.78    2.32 /   1.92    2.40 /   2.35
-64, 64, 16x16, 64 (mid_3x3)        float32    6.98 /   6.09    7.15 /   6.03    7.31 /   5.51
-32, 64, 32x32, 64                  float32   13.01 /  12.00   13.69 /  13.01   14.34 /  13.50
-16, 64, 56x56, 64                  float32   19.28 /  19.68   20.04 /  21.15   23.75 /  20.51
-32, 96, 28x28, 96                  float32   21.63 /  14.32   22.16 /  14.28   21.79 /  13.34
-64, 128, 2x2, 128                  float32    4.36 /   2.91    4.55 /   4.20    3.56 /   4.13
-64, 128, 4x4, 128                  float32    4.42 /   2.91    4.51 /   3.13    3.38 /   2.74
-32, 128, 14x14, 128                float32   10.64 /   7.72   10.91 /   7.87   10.27 /   8.18
-32, 128, 28x28, 128 (big_3x3)      float32   37.54 /  21.73   38.66 /  22.45   37.72 /  20.98
-16, 256, 7x7, 256                  float32    8.72 /   8.88    9.31 /   9.94    6.41 /   8.56
-16, 256, 14x14, 256                float32   21.52 /  16.58   22.15 /  17.01   20.22 /  17.87
-64, 3, 32x32, 16                   float64    1.17 /   5.04    1.61 /   4.50    1.70 /   3.70
-64, 16, 32x32, 16                  float64    4.40 /  10.69    4.74 /  10.49    7.80 /  10.13
-64, 32, 16x16, 32                  float64    4.33 /   5.97    4.65 /   6.52    6.19 /   6.15
-64, 32, 32x32, 32                  float64   14.11 /  16.61   15.04 /  13.07   14.10 /  12.02
-64, 64, 6x6, 64                    float64    2.37 /   2.70    2.36 /   2.93    2.54 /   2.96
-64, 64, 8x8, 64                    float64    3.36 /   2.77    3.46 /   3.09    4.05 /   3.16
-32, 64, 12x12, 64                  float64    4.29 /   3.87    4.79 /   5.21    7.71 /   3.27
-64, 64, 16x16, 64 (mid_3x3)        float64   12.47 /   8.04   12.52 /   8.52   13.63 /   9.17
-32, 64, 32x32, 64                  float64   23.67 /  15.13   25.25 /  16.70   25.96 /  16.39
-16, 64, 56x56, 64                  float64   37.93 /  34.31   38.29 /  34.08   46.80 /  34.96
-32, 96, 28x28, 96                  float64   41.50 /  22.21   42.44 /  22.52   42.72 /  22.91
-64, 128, 2x2, 128                  float64    4.54 /   3.45    4.79 /   3.82    2.20 /   3.41
-64, 128, 4x4, 128                  float64    4.77 /   4.35    5.43 /   4.52    6.48 /   4.04
-32, 128, 14x14, 128                float64   21.00 /  13.50   21.62 /  13.89   19.96 /  19.68
-32, 128, 28x28, 128 (big_3x3)      float64   72.61 /  38.90   73.27 /  39.97   74.56 /  42.98
-16, 256, 7x7, 256                  float64   13.51 /  11.39   14.75 /  12.47   11.95 /  10.52
-16, 256, 14x14, 256                float64   43.14 /  24.12   43.68 /  28.46   44.68 /  33.93
+64, 3, 32x32, 16                   float32    0.52 /   1.21    0.70 /   1.51    0.72 /   1.45
+64, 16, 32x32, 16                  float32    2.64 /   5.28    2.64 /   3.26    2.79 /   3.17
+64, 32, 16x16, 32                  float32    1.93 /   2.77    2.05 /   2.88    3.24 /   3.13
+64, 32, 32x32, 32                  float32    7.52 /  10.79    7.89 /  11.08   10.64 /  12.16
+64, 64, 3x3, 64                    float32    1.41 /   1.13    1.39 /   1.05    0.85 /   1.16
+64, 64, 5x5, 64                    float32    2.28 /   2.28    1.63 /   1.87    1.85 /   2.09
+64, 64, 6x6, 64                    float32    1.35 /   1.98    1.50 /   2.64    2.76 /   2.62
+64, 64, 8x8, 64                    float32    2.47 /   1.77    2.50 /   1.70    2.82 /   2.10
+64, 64, 9x9, 64                    float32    3.63 /   3.14    3.72 /   2.84    3.28 /   2.95
+64, 64, 10x10, 64                  float32    3.70 /   3.36    3.80 /   3.45    3.80 /   3.26
+32, 64, 12x12, 64                  float32    2.45 /   1.24    2.32 /   1.51    2.50 /   1.42
+32, 64, 13x13, 64                  float32    3.08 /   2.61    3.11 /   2.19    2.72 /   2.36
+64, 64, 16x16, 64 (mid_3x3)        float32    7.68 /   4.84    7.62 /   4.80    8.12 /   5.02
+32, 64, 32x32, 64                  float32   13.24 /  10.43   13.50 /   7.33   13.04 /   8.33
+16, 64, 56x56, 64                  float32   18.51 /  10.55   19.26 /  11.49   19.16 /  10.47
+32, 96, 28x28, 96                  float32   21.94 /  12.02   22.52 /  12.40   21.83 /  11.97
+64, 128, 2x2, 128                  float32    4.39 /   1.53    4.54 /   1.82    2.08 /   1.90
+64, 128, 4x4, 128                  float32    4.50 /   1.73    4.69 /   2.48    4.19 /   2.81
+32, 128, 14x14, 128                float32   11.11 /   6.05   11.23 /   6.33   10.32 /   7.50
+32, 128, 28x28, 128 (big_3x3)      float32   38.38 /  18.98   39.55 /  19.75   37.98 /  19.73
+16, 256, 7x7, 256                  float32    8.89 /   5.98    9.69 /   5.97    6.38 /   6.44
+16, 256, 14x14, 256                float32   21.37 /  11.17   22.04 /  12.09   19.96 /  14.71
+64, 3, 32x32, 16                   float64    0.88 /   2.43    1.23 /   2.70    1.18 /   2.32
+64, 16, 32x32, 16                  float64    4.42 /   8.66    5.07 /   9.65    7.81 /   8.39
+64, 32, 16x16, 32                  float64    4.53 /   5.22    4.64 /   5.51    6.22 /   5.75
+64, 32, 32x32, 32                  float64   14.16 /  17.60   15.17 /  18.83   20.27 /  18.56
+64, 64, 3x3, 64                    float64    1.40 /   1.26    1.42 /   1.45    1.81 /   1.61
+64, 64, 5x5, 64                    float64    2.76 /   3.15    2.59 /   2.88    2.63 /   2.85
+64, 64, 6x6, 64                    float64    2.48 /   3.48    2.67 /   3.53    3.56 /   2.92
+64, 64, 8x8, 64                    float64    4.06 /   3.36    3.83 /   2.59    4.45 /   2.91
+64, 64, 9x9, 64                    float64    6.10 /   4.61    5.80 /   4.33    5.34 /   5.57
+64, 64, 10x10, 64                  float64    6.46 /   5.21    6.46 /   5.75    7.06 /   5.69
+32, 64, 12x12, 64                  float64    4.21 /   2.42    3.99 /   2.10    4.18 /   2.44
+32, 64, 13x13, 64                  float64    5.31 /   3.83    5.38 /   3.71    5.01 /   4.11
+64, 64, 16x16, 64 (mid_3x3)        float64   13.28 /   7.33   12.85 /  11.71   17.42 /  11.59
+32, 64, 32x32, 64                  float64   23.96 /  13.10   24.67 /  14.16   25.41 /  14.47
+16, 64, 56x56, 64                  float64   36.12 /  21.59   37.14 /  23.75   38.24 /  20.41
+32, 96, 28x28, 96                  float64   42.12 /  22.36   43.16 /  22.74   42.75 /  22.53
+64, 128, 2x2, 128                  float64    4.57 /   2.24    4.84 /   2.47    2.13 /   2.59
+64, 128, 4x4, 128                  float64    5.04 /   3.97    5.07 /   3.10    5.22 /   3.14
+32, 128, 14x14, 128                float64   22.01 /  11.75   22.00 /  12.08   20.25 /  12.77
+32, 128, 28x28, 128 (big_3x3)      float64   73.88 /  37.17   76.49 /  38.09   74.97 /  37.77
+16, 256, 7x7, 256                  float64   13.44 /   7.05   14.68 /   8.48   11.98 /  10.08
+16, 256, 14x14, 256                float64   42.87 /  19.74   44.98 /  22.20   39.77 /  27.70
 =================================  =======  ===============  ===============  ===============
 
-Winograd wins from 64 channels on images from 8x8 up (1.05-1.9x), loses
-below 64 channels (0.2-0.85x in float32) and on small planes, where a 6x6
-output fills 36 of the 64 outputs of its 2x2 tiles (0.7-0.9x). Rows at the
-edge of the rule: 16x56x56 float32 (within 5% either way: winograd), 7x7
-(direct: 2-25% faster in float32, 10-20% slower in float64), 4x4 and 2x2
-(direct, up to 1.5x slower; planes that small are rare). The direct tiles
-beat im2col at stride 1 everywhere measured (mid_3x3 float32 forward 6.8 vs
-10.6 ms, cifar_l1 0.9 vs 2.0 ms, in earlier runs); pointwise layers run
-4.7-5.1 ms with im2col's plain product and 5.4-6.6 ms direct (float32
-forward, earlier runs).
+Winograd wins from 64 channels on outputs from 7x7 up (1.1-2.2x; the
+weight gradients of the 7x7 float32 and 9x9 float64 layers tie), and loses
+below 64 channels (0.4-1.0x; three 32-channel weight gradients win, by
+4-9%). Below 7x7 its 4x4 tiles are partly empty: it loses on 5x5 and 6x6
+outputs (0.6-1.0x, except the 6x6 weight gradients) and mostly wins on 4x4,
+3x3 and 2x2, where the direct tiles are slow too; planes that small stay
+direct (they are rare, and their weight gradients go either way). The
+direct tiles beat im2col at stride 1 everywhere measured (mid_3x3 float32
+forward 6.8 vs 10.6 ms, cifar_l1 0.9 vs 2.0 ms, in earlier runs); pointwise
+layers run 4.7-5.1 ms with im2col's plain product and 5.4-6.6 ms direct
+(float32 forward, earlier runs).
 """
 
 from ._winograd_passes import applies as winograd_applies
@@ -72,7 +83,7 @@ from ._winograd_passes import applies as winograd_applies
 # Winograd's thresholds (table above): fewest channels in and out, fewest
 # output rows and columns.
 WINOGRAD_MIN_CHANNELS = 64
-WINOGRAD_MIN_SIDE = 8
+WINOGRAD_MIN_SIDE = 7
 
 
 def _is_pointwise(geom):

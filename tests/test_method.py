@@ -23,7 +23,7 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles(dtype):
     assert choice((64, 3, 32, 32), (16, 3, 5, 5), dtype=dtype) == "direct"  # cifar_l1
     assert choice((64, 32, 32, 32), (32, 32, 3, 3), dtype=dtype, padding=1) == "direct"  # 32 channels
     assert choice((64, 128, 32, 32), (32, 128, 3, 3), dtype=dtype, padding=1) == "direct"  # 32 out
-    assert choice((16, 256, 7, 7), (256, 256, 3, 3), dtype=dtype, padding=1) == "direct"  # 7x7 outputs
+    assert choice((16, 256, 6, 6), (256, 256, 3, 3), dtype=dtype, padding=1) == "direct"  # 6x6 outputs
     assert choice((8, 32, 16, 16), (32, 1, 3, 3), dtype=dtype, padding=1, groups=32) == "direct"  # depthwise
     assert choice((8, 128, 28, 28), (128, 128, 1, 1), dtype=dtype, padding=1) == "direct"  # padded 1x1
     assert choice((8, 128, 28, 28), (128, 128, 3, 3), dtype=dtype, padding=2, dilation=2) == "direct"
@@ -32,9 +32,9 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
-def test_3x3_layers_of_64_channels_and_8x8_outputs_use_winograd(dtype, pass_name):
+def test_3x3_layers_of_64_channels_and_7x7_outputs_use_winograd(dtype, pass_name):
     assert choice((64, 64, 16, 16), (64, 64, 3, 3), pass_name, dtype, padding=1) == "winograd"  # mid_3x3
     assert choice((32, 128, 28, 28), (128, 128, 3, 3), pass_name, dtype, padding=1) == "winograd"  # big_3x3
-    assert choice((64, 64, 8, 8), (64, 64, 3, 3), pass_name, dtype, padding=1) == "winograd"
-    assert choice((64, 64, 10, 10), (64, 64, 3, 3), pass_name, dtype) == "winograd"  # unpadded: 8x8 outputs
-    assert choice((64, 64, 9, 9), (64, 64, 3, 3), pass_name, dtype) == "direct"  # 7x7 outputs
+    assert choice((16, 512, 7, 7), (512, 512, 3, 3), pass_name, dtype, padding=1) == "winograd"
+    assert choice((64, 64, 9, 9), (64, 64, 3, 3), pass_name, dtype) == "winograd"  # unpadded: 7x7 outputs
+    assert choice((64, 64, 8, 8), (64, 64, 3, 3), pass_name, dtype) == "direct"  # unpadded: 6x6 outputs
