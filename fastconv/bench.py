@@ -1,7 +1,8 @@
 """Benchmark every convolution pass: ``fastconv bench`` or ``python -m fastconv.bench``.
 
-For each shape x dtype x pass x method it prints milliseconds (best of
-``--repeat`` after a warm-up call, so compilation is excluded), GFLOP/s
+For each shape x dtype x pass x method it prints milliseconds (the best of
+``--repeat`` calls, timed in ROUNDS rounds that each start with a warm-up
+call, so compilation is excluded), GFLOP/s
 counted as 2*N*K*P*Q*(C/groups)*R*S, the peak extra memory the pass allocated
 through NumPy (tracemalloc, result excluded), and, when PyTorch is installed,
 PyTorch's time for the same pass and the speedup torch_ms / fastconv_ms.
@@ -9,8 +10,8 @@ PyTorch's time for the same pass and the speedup torch_ms / fastconv_ms.
 PyTorch is timed in a child process with the same thread count: it ships the
 same OpenMP runtime (libgomp.so.1) that numba uses, and fastconv sets that
 runtime's wait policy to passive (see ``fastconv/_config.py``), which would
-slow PyTorch if both ran in one process. The child times each cell right
-after fastconv has timed it.
+slow PyTorch if both ran in one process. The child times each cell in
+rounds alternating with fastconv's.
 """
 
 import argparse
@@ -33,6 +34,10 @@ SHAPES = {
     "pointwise": (32, 256, 14, 14, 256, 1, 1, 1, 0),
 }
 PASSES = ("forward", "grad_input", "grad_weight")
+# Each cell is timed in this many rounds, fastconv's methods then PyTorch in
+# each, and every side keeps its best: a slow spell of the shared machine
+# then rarely decides a speedup.
+ROUNDS = 3
 
 
 def shape_of(name):
@@ -126,15 +131,15 @@ def matmul_gflops(dtype, n=2048, repeat=3):
 
 
 class TorchTimer:
-    """PyTorch timings from a child process, one cell at a time.
+    """PyTorch timings from a child process, one request at a time.
 
-    The child starts once and answers each request right after fastconv's
+    The child starts once and answers each request between fastconv's
     timings of the same cell, so that both sides of a speedup are measured
-    within seconds of each other on a shared, noisy machine. ``version`` is
+    within moments of each other on a shared, noisy machine. ``version`` is
     None (and every time None) when torch cannot be imported.
     """
 
-    def __init__(self, threads, repeat):
+    def __init__(self, threads):
         from . import _config
         env = _config.user_thread_environment(os.environ)
         # Run this file, not the package: importing fastconv would set the wait policy.
@@ -142,7 +147,7 @@ class TorchTimer:
                 f"runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')")
         self._child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.DEVNULL, text=True, env=env)
-        self.version = self._ask({"threads": threads, "repeat": repeat}).get("version")
+        self.version = self._ask({"threads": threads}).get("version")
 
     def _ask(self, request):
         try:
@@ -152,9 +157,11 @@ class TorchTimer:
         except (BrokenPipeError, OSError, ValueError):
             return {}
 
-    def seconds(self, name, dtype, pass_name):
-        """PyTorch's best time for one pass, or None."""
-        return self._ask({"case": [name, dtype, pass_name]}).get("seconds") if self.version else None
+    def seconds(self, name, dtype, pass_name, repeat):
+        """PyTorch's best of ``repeat`` timed calls of one pass, or None."""
+        if not self.version:
+            return None
+        return self._ask({"case": [name, dtype, pass_name], "repeat": repeat}).get("seconds")
 
     def close(self):
         """End the child (it stops at the end of its input)."""
@@ -167,16 +174,16 @@ class TorchTimer:
 
 
 def torch_worker():
-    """Child process: answer one JSON line per request; the first sets threads and repeat."""
+    """Child process: answer one JSON line per request; the first sets the thread count."""
     try:
         import torch
     except ImportError:
         sys.exit(3)
-    settings = json.loads(sys.stdin.readline())
-    torch.set_num_threads(settings["threads"])
+    torch.set_num_threads(json.loads(sys.stdin.readline())["threads"])
     print(json.dumps({"version": torch.__version__}), flush=True)
     for line in sys.stdin:
-        name, dtype, pass_name = json.loads(line)["case"]
+        request = json.loads(line)
+        name, dtype, pass_name = request["case"]
         x, weight, grad_out, options = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a
                                         for a in make_operands(shape_of(name), np.dtype(dtype)))
         if pass_name == "forward":
@@ -186,7 +193,7 @@ def torch_worker():
         else:
             fn = lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, **options)
         with torch.no_grad():
-            print(json.dumps({"seconds": best_time(fn, settings["repeat"])}), flush=True)
+            print(json.dumps({"seconds": best_time(fn, request["repeat"])}), flush=True)
 
 
 def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memory=True):
@@ -196,25 +203,33 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
     import fastconv
     numba.set_num_threads(threads)
     rows = []
-    torch_timer = TorchTimer(threads, repeat) if with_torch else None
+    torch_timer = TorchTimer(threads) if with_torch else None
+    per_round = -(-repeat // ROUNDS)
     try:
         for name in shapes:
             for dtype in dtypes:
                 x, weight, grad_out, options = make_operands(shape_of(name), np.dtype(dtype))
                 for pass_name in passes:
-                    cell = []
-                    for method in (m for m in methods if method_applies(m, shape_of(name))):
-                        fn = fastconv_call(pass_name, method, x, weight, grad_out, options)
-                        seconds = best_time(fn, repeat)
-                        cell.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method,
-                                         ms=seconds * 1e3, gflops=flops(shape_of(name)) / seconds / 1e9,
+                    calls = {method: fastconv_call(pass_name, method, x, weight, grad_out, options)
+                             for method in methods if method_applies(method, shape_of(name))}
+                    if not calls:
+                        continue
+                    best = dict.fromkeys(calls, float("inf"))
+                    torch_best = float("inf") if torch_timer and torch_timer.version else None
+                    for _ in range(ROUNDS):
+                        for method, fn in calls.items():
+                            best[method] = min(best[method], best_time(fn, per_round))
+                        if torch_best is not None:
+                            torch_best = min(torch_best, torch_timer.seconds(name, dtype, pass_name, per_round)
+                                             or float("inf"))
+                    torch_ms = None if torch_best in (None, float("inf")) else torch_best * 1e3
+                    for method, fn in calls.items():
+                        ms = best[method] * 1e3
+                        rows.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method, ms=ms,
+                                         gflops=flops(shape_of(name)) / ms / 1e6,
                                          extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
-                                         input_mib=x.nbytes / 2**20))
-                    torch_seconds = torch_timer.seconds(name, dtype, pass_name) if torch_timer and cell else None
-                    for r in cell:
-                        r["torch_ms"] = None if torch_seconds is None else torch_seconds * 1e3
-                        r["speedup"] = None if torch_seconds is None else torch_seconds * 1e3 / r["ms"]
-                    rows.extend(cell)
+                                         input_mib=x.nbytes / 2**20, torch_ms=torch_ms,
+                                         speedup=None if torch_ms is None else torch_ms / ms))
     finally:
         if torch_timer:
             torch_timer.close()
@@ -258,7 +273,8 @@ def add_arguments(parser):
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: all cores)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed calls per case; the best is kept")
+    parser.add_argument("--repeat", type=int, default=6,
+                        help=f"timed calls per case, in {ROUNDS} rounds alternating with PyTorch's; the best is kept")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
 
