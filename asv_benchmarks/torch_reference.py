@@ -1,11 +1,14 @@
-"""PyTorch's CPU conv2d on the same passes and shapes: the reference line on the dashboard.
+"""PyTorch's CPU conv2d on the same passes and layers: the reference line on the dashboard.
 
-Skipped (setup raises NotImplementedError, asv's skip signal) where torch is not installed.
+This module never imports fastconv, whose import sets a passive OpenMP wait
+policy that PyTorch would share: PyTorch runs with the environment the user
+gave. Skipped (setup raises NotImplementedError, asv's skip signal) where
+torch is not installed.
 """
 
 import os
 
-from ._common import DTYPES, PASSES, SHAPE_NAMES, ConvBenchmark
+from ._common import DTYPES, PASSES, SHAPE_NAMES, SHAPES, ConvBenchmark, make_operands
 
 
 class TorchConvolution(ConvBenchmark):
@@ -13,22 +16,14 @@ class TorchConvolution(ConvBenchmark):
     param_names = ["pass", "shape", "dtype"]
 
     def setup(self, pass_name, shape, dtype):
-        from fastconv import _config
-        from fastconv.bench import SHAPES, make_operands
-
-        # fastconv sets a passive OpenMP wait policy on import; PyTorch shares that runtime and is
-        # measured with the environment the user gave instead.
-        env = _config.user_thread_environment(os.environ)
-        os.environ.clear()
-        os.environ.update(env)
         try:
             import torch
         except ImportError:
             raise NotImplementedError("torch is not installed in this environment") from None
         torch.set_num_threads(int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count())))
         # Plain tensors (requires_grad=False): no autograd graph is recorded.
-        x, weight, grad_out, options = (torch.from_numpy(a) if hasattr(a, "dtype") else a
-                                        for a in make_operands(SHAPES[shape], dtype))
+        x, weight, grad_out, options = make_operands(SHAPES[shape], dtype)
+        x, weight, grad_out = (torch.from_numpy(a) for a in (x, weight, grad_out))
         if pass_name == "forward":
             self.call = lambda: torch.nn.functional.conv2d(x, weight, **options)
         elif pass_name == "grad_input":

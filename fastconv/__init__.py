@@ -2,15 +2,20 @@
 
 Importing fastconv compiles nothing: each kernel compiles, or loads from
 numba's on-disk cache, the first time it is called with a given dtype.
+
+* :mod:`fastconv.conv`: ``conv2d`` and its gradients; :mod:`fastconv.pool`: max pooling.
+* :mod:`fastconv.lecture`: the lecture's explicit matrices.
+* :mod:`fastconv.nn`: layers, loss, ``Sequential``, gradient checks.
+* :mod:`fastconv.training`: ``fit``, ``evaluate``, optimisers, data sets, plots.
+* :mod:`fastconv.bench`, :mod:`fastconv.cli`: the benchmark and the ``fastconv`` command.
+* :mod:`fastconv.engine` and :mod:`fastconv.kernels`: the method drivers and compiled loops behind them.
 """
 
-from . import (
-    _config,  # noqa: F401  (sets the thread policy before any kernel runs)
-    lecture,
-)
+from . import _thread_policy  # noqa: F401, I001  (first: sets the thread policy before numpy's BLAS loads)
+from . import lecture
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "conv2d",

@@ -9,11 +9,20 @@ expected and what was given.
 import numbers
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-METHODS = ("auto", "direct", "im2col", "winograd")
+from ._names import DTYPE_NAMES, METHOD_CHOICES
+
+SUPPORTED_DTYPES = tuple(np.dtype(name) for name in DTYPE_NAMES)
+
+# Type hints of the public API.
+IntPair = int | tuple[int, int]
+Padding = int | tuple[int, int] | str
+Shape4 = tuple[int, int, int, int]
+FloatArray = NDArray[np.floating]
 
 
 @dataclass(frozen=True)
@@ -51,14 +60,30 @@ class ConvGeometry:
         return (self.K, self.C // self.groups, self.R, self.S)
 
     @property
+    def kernel_size(self):
+        return (self.R, self.S)
+
+    @property
+    def pointwise(self):
+        """1x1 filters, stride 1, no padding: an image's column matrix is the image itself."""
+        return (self.R, self.S, self.stride, self.pad_top, self.pad_bottom, self.pad_left, self.pad_right) == (
+            1,
+            1,
+            (1, 1),
+            0,
+            0,
+            0,
+            0,
+        )
+
+    @property
     def output_shape(self):
         return (self.N, self.K, self.P, self.Q)
 
     @property
     def kernel_args(self):
         """The trailing scalar arguments every kernel takes, in order."""
-        return (self.stride[0], self.stride[1], self.pad_top, self.pad_left,
-                self.dilation[0], self.dilation[1])
+        return (self.stride[0], self.stride[1], self.pad_top, self.pad_left, self.dilation[0], self.dilation[1])
 
     @property
     def flops(self):
@@ -70,7 +95,27 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def int_pair(value, name, minimum):
+def positive_int(value, name):
+    """``value`` as an int >= 1, or a clear error naming ``name``."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def float_dtype(dtype, name="dtype"):
+    """float32 or float64 as a NumPy dtype, or a TypeError naming ``name``."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, each >= minimum, as a tuple of two Python ints."""
     items = (value, value) if _is_int(value) else value
     try:
@@ -103,7 +148,7 @@ def _padding_per_side(padding, kernel_size, dilation, stride):
     return ph, ph, pw, pw
 
 
-def shape4(value, name):
+def shape4(value: Any, name: str) -> Shape4:
     """A 4-tuple of non-negative ints (a shape argument such as input_shape)."""
     try:
         items = tuple(value)
@@ -113,20 +158,16 @@ def shape4(value, name):
         raise TypeError(f"{name} must be a tuple of 4 ints, got {value!r}")
     if any(v < 0 for v in items):
         raise ValueError(f"{name} must not have negative sizes, got {items}")
-    return tuple(int(v) for v in items)
+    N, C, H, W = (int(v) for v in items)
+    return N, C, H, W
 
 
 def check_groups(groups):
     """``groups`` as an int >= 1, or a clear error."""
-    if not _is_int(groups):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    return int(groups)
+    return positive_int(groups, "groups")
 
 
-def conv_options(C, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
-                 input_name="x", weight_name="weight"):
+def conv_options(C, weight_shape, *, stride=1, padding=0, dilation=1, groups=1, input_name="x", weight_name="weight"):
     """Check everything about a convolution but the input's spatial size.
 
     C is the input's channel count, weight_shape (K, C/groups, R, S). Returns
@@ -143,14 +184,16 @@ def conv_options(C, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
     if Cg * groups != C:
         raise ValueError(
             f"{input_name} has C={C} channels but {weight_name} of shape {tuple(weight_shape)} with "
-            f"groups={groups} expects C = {weight_name}.shape[1]*groups = {Cg * groups}")
+            f"groups={groups} expects C = {weight_name}.shape[1]*groups = {Cg * groups}"
+        )
     stride = int_pair(stride, "stride", 1)
     dilation = int_pair(dilation, "dilation", 1)
     return stride, dilation, _padding_per_side(padding, (R, S), dilation, stride)
 
 
-def conv_geometry(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
-                  input_name="x", weight_name="weight"):
+def conv_geometry(
+    input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1, input_name="x", weight_name="weight"
+):
     """Check a convolution's shapes and options; return its :class:`ConvGeometry`.
 
     input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S).
@@ -158,20 +201,28 @@ def conv_geometry(input_shape, weight_shape, *, stride=1, padding=0, dilation=1,
     N, C, H, W = input_shape
     K, _, R, S = weight_shape
     stride, dilation, (top, bottom, left, right) = conv_options(
-        C, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        input_name=input_name, weight_name=weight_name)
+        C,
+        weight_shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        input_name=input_name,
+        weight_name=weight_name,
+    )
     span_h = dilation[0] * (R - 1) + 1
     span_w = dilation[1] * (S - 1) + 1
     if span_h > H + top + bottom or span_w > W + left + right:
         raise ValueError(
             f"kernel of {weight_name} (dilated size {span_h}x{span_w}) is larger than the padded "
-            f"input of {input_name} ({H + top + bottom}x{W + left + right})")
+            f"input of {input_name} ({H + top + bottom}x{W + left + right})"
+        )
     P = (H + top + bottom - span_h) // stride[0] + 1
     Q = (W + left + right - span_w) // stride[1] + 1
     return ConvGeometry(N, C, H, W, K, R, S, groups, stride, dilation, top, bottom, left, right, P, Q)
 
 
-def as_float_array(value, name, ndim=None):
+def as_float_array(value: object, name: str, ndim: int | None = None) -> FloatArray:
     """``value`` as a NumPy float32/float64 array (not yet copied), or a clear error."""
     try:
         with warnings.catch_warnings():
@@ -188,7 +239,22 @@ def as_float_array(value, name, ndim=None):
 
 
 def check_method(method):
-    """``method`` if it is one of :data:`METHODS`, else a ValueError."""
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    """``method`` if it is one of ``METHOD_CHOICES``, else a ValueError."""
+    if not isinstance(method, str) or method not in METHOD_CHOICES:
+        raise ValueError(f"method must be one of {METHOD_CHOICES}, got {method!r}")
     return method
+
+
+def winograd_applies(kernel_size, stride, dilation):
+    """Whether F(4x4, 3x3) computes a layer: 3x3 filters, stride 1, dilation 1 (pairs)."""
+    return (tuple(kernel_size), tuple(stride), tuple(dilation)) == ((3, 3), (1, 1), (1, 1))
+
+
+def check_method_applies(method, kernel_size, stride, dilation):
+    """A ValueError naming ``method`` unless it can compute layers with these filters (pairs)."""
+    if method == "winograd" and not winograd_applies(kernel_size, stride, dilation):
+        R, S = kernel_size
+        raise ValueError(
+            f"method='winograd' needs 3x3 filters, stride 1 and dilation 1; got filters {R}x{S} "
+            f"(kernel_size {(R, S)}), stride {tuple(stride)}, dilation {tuple(dilation)}"
+        )

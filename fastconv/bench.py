@@ -9,7 +9,7 @@ PyTorch's time for the same pass and the speedup torch_ms / fastconv_ms.
 
 PyTorch is timed in a child process with the same thread count: it ships the
 same OpenMP runtime (libgomp.so.1) that numba uses, and fastconv sets that
-runtime's wait policy to passive (see ``fastconv/_config.py``), which would
+runtime's wait policy to passive (see ``fastconv/_thread_policy.py``), which would
 slow PyTorch if both ran in one process. The child times each cell in
 rounds alternating with fastconv's.
 """
@@ -20,10 +20,13 @@ import os
 import platform
 import subprocess
 import sys
-import time
 import tracemalloc
 
 import numpy as np
+
+from . import _torch_timer
+from ._names import DTYPE_NAMES, METHODS, PASSES
+from ._torch_timer import best_time
 
 # (N, C, H, W, K, R, S, stride, padding): the benchmark shape set, in one place.
 SHAPES = {
@@ -33,7 +36,6 @@ SHAPES = {
     "big_3x3": (32, 128, 28, 28, 128, 3, 3, 1, 1),
     "pointwise": (32, 256, 14, 14, 256, 1, 1, 1, 0),
 }
-PASSES = ("forward", "grad_input", "grad_weight")
 # Each cell is timed in this many rounds, fastconv's methods then PyTorch in
 # each, and every side keeps its best: a slow spell of the shared machine
 # then rarely decides a speedup.
@@ -49,8 +51,10 @@ def shape_of(name):
     except ValueError:
         shape = ()
     if len(shape) != 9 or min(shape[:8]) < 1 or shape[8] < 0:
-        raise ValueError(f"shape must be one of {', '.join(SHAPES)} or N,C,H,W,K,R,S,stride,padding "
-                         f"(positive ints, padding >= 0); got {name!r}")
+        raise ValueError(
+            f"shape must be one of {', '.join(SHAPES)} or N,C,H,W,K,R,S,stride,padding "
+            f"(positive ints, padding >= 0); got {name!r}"
+        )
     return shape
 
 
@@ -60,40 +64,42 @@ def _shape_argument(name):
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return name
-METHODS = ("direct", "im2col", "winograd", "auto")
+
+
+def geometry_of(shape):
+    """The checked :class:`~fastconv._geometry.ConvGeometry` of a benchmark shape."""
+    from ._geometry import conv_geometry
+
+    N, C, H, W, K, R, S, stride, padding = shape
+    return conv_geometry((N, C, H, W), (K, C, R, S), stride=stride, padding=padding)
 
 
 def method_applies(method, shape):
-    """Whether ``method`` can compute a benchmark shape (winograd: the rule of fastconv._winograd_passes)."""
-    from ._geometry import conv_geometry
-    from ._winograd_passes import applies
-    N, C, H, W, K, R, S, stride, padding = shape
-    return method != "winograd" or applies(conv_geometry((N, C, H, W), (K, C, R, S), stride=stride,
-                                                         padding=padding))
+    """Whether ``method`` ("auto" or a concrete one) can compute a benchmark shape."""
+    from ._geometry import check_method_applies
+
+    geom = geometry_of(shape)
+    try:
+        check_method_applies(method, geom.kernel_size, geom.stride, geom.dilation)
+    except ValueError:
+        return False
+    return True
 
 
 def make_operands(shape, dtype, seed=0):
     """x, weight, grad_output and conv options for one benchmark shape."""
-    N, C, H, W, K, R, S, stride, padding = shape
+    geom = geometry_of(shape)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    weight = rng.standard_normal((K, C, R, S)).astype(dtype)
-    P = (H + 2 * padding - R) // stride + 1
-    Q = (W + 2 * padding - S) // stride + 1
-    grad_out = rng.standard_normal((N, K, P, Q)).astype(dtype)
-    return x, weight, grad_out, dict(stride=stride, padding=padding)
-
-
-def flops(shape):
-    N, C, H, W, K, R, S, stride, padding = shape
-    P = (H + 2 * padding - R) // stride + 1
-    Q = (W + 2 * padding - S) // stride + 1
-    return 2 * N * K * P * Q * C * R * S
+    x = rng.standard_normal(geom.input_shape).astype(dtype)
+    weight = rng.standard_normal(geom.weight_shape).astype(dtype)
+    grad_out = rng.standard_normal(geom.output_shape).astype(dtype)
+    return x, weight, grad_out, dict(stride=shape[7], padding=shape[8])
 
 
 def fastconv_call(pass_name, method, x, weight, grad_out, options):
     """A zero-argument function running one fastconv pass."""
     import fastconv
+
     if pass_name == "forward":
         return lambda: fastconv.conv2d(x, weight, method=method, **options)
     if pass_name == "grad_input":
@@ -101,21 +107,11 @@ def fastconv_call(pass_name, method, x, weight, grad_out, options):
     return lambda: fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method=method, **options)
 
 
-def best_time(fn, repeat):
-    """Seconds of the fastest of ``repeat`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def peak_extra_bytes(fn):
     """Peak NumPy memory a call allocated beyond its result, scratch buffers included."""
-    from ._workspace import workspace as _workspace
-    _workspace.clear()
+    from .engine import clear_workspace
+
+    clear_workspace()
     tracemalloc.start()
     try:
         result = fn()
@@ -127,7 +123,7 @@ def peak_extra_bytes(fn):
 
 def matmul_gflops(dtype, n=2048, repeat=3):
     a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
-    return 2 * n ** 3 / best_time(lambda: a @ a, repeat) / 1e9
+    return 2 * n**3 / best_time(lambda: a @ a, repeat) / 1e9
 
 
 class TorchTimer:
@@ -140,13 +136,18 @@ class TorchTimer:
     """
 
     def __init__(self, threads):
-        from . import _config
-        env = _config.user_thread_environment(os.environ)
-        # Run this file, not the package: importing fastconv would set the wait policy.
-        code = (f"import runpy, sys; sys.argv[1:] = ['--torch-worker']; "
-                f"runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')")
-        self._child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL, text=True, env=env)
+        from ._thread_policy import user_thread_environment
+
+        env = user_thread_environment(os.environ)
+        # A script, not a module of the package: importing fastconv would set the wait policy.
+        self._child = subprocess.Popen(
+            [sys.executable, _torch_timer.__file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         self.version = self._ask({"threads": threads}).get("version")
 
     def _ask(self, request):
@@ -157,11 +158,22 @@ class TorchTimer:
         except (BrokenPipeError, OSError, ValueError):
             return {}
 
-    def seconds(self, name, dtype, pass_name, repeat):
-        """PyTorch's best of ``repeat`` timed calls of one pass, or None."""
+    def seconds(self, shape, dtype, pass_name, repeat):
+        """PyTorch's best of ``repeat`` timed calls of one pass of a benchmark shape, or None."""
         if not self.version:
             return None
-        return self._ask({"case": [name, dtype, pass_name], "repeat": repeat}).get("seconds")
+        geom = geometry_of(shape)
+        return self._ask(
+            {
+                "pass": pass_name,
+                "dtype": dtype,
+                "x": geom.input_shape,
+                "weight": geom.weight_shape,
+                "grad_output": geom.output_shape,
+                "options": dict(stride=shape[7], padding=shape[8]),
+                "repeat": repeat,
+            }
+        ).get("seconds")
 
     def close(self):
         """End the child (it stops at the end of its input)."""
@@ -173,34 +185,12 @@ class TorchTimer:
         self._child.wait()
 
 
-def torch_worker():
-    """Child process: answer one JSON line per request; the first sets the thread count."""
-    try:
-        import torch
-    except ImportError:
-        sys.exit(3)
-    torch.set_num_threads(json.loads(sys.stdin.readline())["threads"])
-    print(json.dumps({"version": torch.__version__}), flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        name, dtype, pass_name = request["case"]
-        x, weight, grad_out, options = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a
-                                        for a in make_operands(shape_of(name), np.dtype(dtype)))
-        if pass_name == "forward":
-            fn = lambda: torch.nn.functional.conv2d(x, weight, **options)
-        elif pass_name == "grad_input":
-            fn = lambda: torch.nn.grad.conv2d_input(x.shape, weight, grad_out, **options)
-        else:
-            fn = lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, **options)
-        with torch.no_grad():
-            print(json.dumps({"seconds": best_time(fn, request["repeat"])}), flush=True)
-
-
 def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memory=True):
     """Measure; return a dict with machine facts and one row per case."""
     import numba
 
     import fastconv
+
     numba.set_num_threads(threads)
     rows = []
     torch_timer = TorchTimer(threads) if with_torch else None
@@ -210,8 +200,11 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
             for dtype in dtypes:
                 x, weight, grad_out, options = make_operands(shape_of(name), np.dtype(dtype))
                 for pass_name in passes:
-                    calls = {method: fastconv_call(pass_name, method, x, weight, grad_out, options)
-                             for method in methods if method_applies(method, shape_of(name))}
+                    calls = {
+                        method: fastconv_call(pass_name, method, x, weight, grad_out, options)
+                        for method in methods
+                        if method_applies(method, shape_of(name))
+                    }
                     if not calls:
                         continue
                     best = dict.fromkeys(calls, float("inf"))
@@ -220,24 +213,40 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
                         for method, fn in calls.items():
                             best[method] = min(best[method], best_time(fn, per_round))
                         if torch_best is not None:
-                            torch_best = min(torch_best, torch_timer.seconds(name, dtype, pass_name, per_round)
-                                             or float("inf"))
+                            torch_best = min(
+                                torch_best,
+                                torch_timer.seconds(shape_of(name), dtype, pass_name, per_round) or float("inf"),
+                            )
                     torch_ms = None if torch_best in (None, float("inf")) else torch_best * 1e3
                     for method, fn in calls.items():
                         ms = best[method] * 1e3
-                        rows.append(dict(shape=name, dtype=dtype, pass_=pass_name, method=method, ms=ms,
-                                         gflops=flops(shape_of(name)) / ms / 1e6,
-                                         extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
-                                         input_mib=x.nbytes / 2**20, torch_ms=torch_ms,
-                                         speedup=None if torch_ms is None else torch_ms / ms))
+                        rows.append(
+                            dict(
+                                shape=name,
+                                dtype=dtype,
+                                pass_=pass_name,
+                                method=method,
+                                ms=ms,
+                                gflops=geometry_of(shape_of(name)).flops / ms / 1e6,
+                                extra_mib=peak_extra_bytes(fn) / 2**20 if memory else None,
+                                input_mib=x.nbytes / 2**20,
+                                torch_ms=torch_ms,
+                                speedup=None if torch_ms is None else torch_ms / ms,
+                            )
+                        )
     finally:
         if torch_timer:
             torch_timer.close()
     return {
         "threads": threads,
         "threading_layer": numba.threading_layer(),
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-                     "fastconv": fastconv.__version__, "torch": torch_timer.version if torch_timer else None},
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "fastconv": fastconv.__version__,
+            "torch": torch_timer.version if torch_timer else None,
+        },
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         "matmul_gflops": {d: matmul_gflops(np.dtype(d)) for d in dtypes},
         "rows": rows,
@@ -245,36 +254,52 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
 
 
 def format_table(result):
-    lines = [f"threads {result['threads']}, numba threading layer {result['threading_layer']}, "
-             + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v),
-             "numpy matmul 2048^2 ceiling: " + ", ".join(f"{d} {g:.0f} GFLOP/s"
-                                                         for d, g in result["matmul_gflops"].items()),
-             "",
-             "| shape | dtype | pass | method | ms | GFLOP/s | extra MiB | torch ms | speedup |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"threads {result['threads']}, numba threading layer {result['threading_layer']}, "
+        + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v),
+        "numpy matmul 2048^2 ceiling: " + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in result["matmul_gflops"].items()),
+        "",
+        "| shape | dtype | pass | method | ms | GFLOP/s | extra MiB | torch ms | speedup |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
         extra = "" if r["extra_mib"] is None else f"{r['extra_mib']:.1f}"
         torch_ms = "" if r["torch_ms"] is None else f"{r['torch_ms']:.2f}"
         speedup = "" if r["speedup"] is None else f"{r['speedup']:.2f}x"
-        lines.append(f"| {r['shape']} | {r['dtype']} | {r['pass_']} | {r['method']} | {r['ms']:.2f} | "
-                     f"{r['gflops']:.1f} | {extra} | {torch_ms} | {speedup} |")
+        lines.append(
+            f"| {r['shape']} | {r['dtype']} | {r['pass_']} | {r['method']} | {r['ms']:.2f} | "
+            f"{r['gflops']:.1f} | {extra} | {torch_ms} | {speedup} |"
+        )
     auto = [r["speedup"] for r in result["rows"] if r["method"] == "auto" and r["speedup"]]
     if auto:
         lines.append("")
-        lines.append(f"auto vs PyTorch: geometric mean speedup {np.exp(np.mean(np.log(auto))):.2f}x, "
-                     f"worst {min(auto):.2f}x over {len(auto)} cells")
+        lines.append(
+            f"auto vs PyTorch: geometric mean speedup {np.exp(np.mean(np.log(auto))):.2f}x, "
+            f"worst {min(auto):.2f}x over {len(auto)} cells"
+        )
     return "\n".join(lines)
 
 
 def add_arguments(parser):
-    parser.add_argument("--shapes", nargs="+", type=_shape_argument, default=list(SHAPES), metavar="SHAPE",
-                        help=f"names ({', '.join(SHAPES)}) or N,C,H,W,K,R,S,stride,padding specs")
-    parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"])
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        type=_shape_argument,
+        default=list(SHAPES),
+        metavar="SHAPE",
+        help=f"names ({', '.join(SHAPES)}) or N,C,H,W,K,R,S,stride,padding specs",
+    )
+    parser.add_argument("--dtypes", nargs="+", choices=DTYPE_NAMES, default=list(DTYPE_NAMES))
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    methods = (*METHODS, "auto")  # auto last: its column sits beside PyTorch's
+    parser.add_argument("--methods", nargs="+", choices=methods, default=list(methods))
     parser.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: all cores)")
-    parser.add_argument("--repeat", type=int, default=6,
-                        help=f"timed calls per case, in {ROUNDS} rounds alternating with PyTorch's; the best is kept")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=6,
+        help=f"timed calls per case, in {ROUNDS} rounds alternating with PyTorch's; the best is kept",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
 
@@ -283,9 +308,11 @@ def bench_command(args):
     import numba
 
     from ._atomic import write_atomically
+
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
-    result = run(args.shapes, args.dtypes, args.passes, args.methods, threads, args.repeat,
-                 with_torch=not args.no_torch)
+    result = run(
+        args.shapes, args.dtypes, args.passes, args.methods, threads, args.repeat, with_torch=not args.no_torch
+    )
     print(format_table(result))
     if args.json:
         write_atomically(args.json, lambda f: f.write(json.dumps(result, indent=2).encode()))
@@ -294,8 +321,6 @@ def bench_command(args):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--torch-worker"]:
-        return torch_worker()
     parser = argparse.ArgumentParser(prog="python -m fastconv.bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return bench_command(parser.parse_args(argv))

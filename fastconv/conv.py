@@ -17,21 +17,15 @@ Conventions shared by every function here:
 * Inputs are never modified. Non-contiguous, Fortran-ordered and read-only
   arrays are accepted (copied to C order first when needed).
 * An empty batch (N = 0) gives an empty result (zeros for the weight gradient).
-* Thread safety: calls from several Python threads are safe. Kernel launches
-  are serialised by a process-wide lock, because every launch already uses all
-  of numba's threads and some numba threading layers (workqueue) abort on
-  concurrent launches.
+* Thread safety: calls from several Python threads are safe; the engine
+  serialises kernel launches (see :mod:`fastconv.engine`).
 """
 
-import threading
-
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._geometry import as_float_array, check_method, conv_geometry, shape4
-from ._method import resolve_method
-from ._passes import PASSES
-
-_LAUNCH_LOCK = threading.Lock()
+from ._geometry import FloatArray, IntPair, Padding, Shape4, as_float_array, check_method, conv_geometry, shape4
+from .engine import resolve_method, run_pass
 
 
 def _kernel_array(array, dtype):
@@ -43,21 +37,22 @@ def _kernel_array(array, dtype):
     return np.require(array, dtype=dtype, requirements=("C", "W"))
 
 
-def _run(pass_name, method, geom, result, *operands):
-    """Fill ``result`` with one pass; ``method`` was resolved before any array was copied."""
-    if result.size and geom.N:
-        with _LAUNCH_LOCK:
-            PASSES[pass_name, method](*operands, result, geom)
-    return result
-
-
 def _check_grad_output(grad_output, geom):
     if grad_output.shape != geom.output_shape:
-        raise ValueError(
-            f"grad_output must have shape {geom.output_shape} for this geometry, got {grad_output.shape}")
+        raise ValueError(f"grad_output must have shape {geom.output_shape} for this geometry, got {grad_output.shape}")
 
 
-def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, method="auto"):
+def conv2d(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    *,
+    stride: IntPair = 1,
+    padding: Padding = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    method: str = "auto",
+) -> FloatArray:
     """2-D convolution (cross-correlation), as torch.nn.functional.conv2d.
 
     Parameters
@@ -74,7 +69,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
         C and K are split into ``groups`` independent convolutions.
     method : {"auto", "direct", "im2col", "winograd"}
         How to compute it; "auto" picks the fastest measured (see
-        ``fastconv._method``). "winograd" (F(4x4, 3x3)) takes only 3x3
+        ``fastconv/engine/choice.py``). "winograd" (F(4x4, 3x3)) takes only 3x3
         filters at stride 1 and dilation 1.
 
     Returns
@@ -84,8 +79,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
     method = check_method(method)
     x = as_float_array(x, "x", 4)
     weight = as_float_array(weight, "weight", 4)
-    geom = conv_geometry(x.shape, weight.shape, stride=stride, padding=padding,
-                         dilation=dilation, groups=groups)
+    geom = conv_geometry(x.shape, weight.shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
     operands = [x, weight]
     if bias is not None:
         bias = as_float_array(bias, "bias", 1)
@@ -93,16 +87,25 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, m
             raise ValueError(f"bias must have shape ({geom.K},) to match weight, got {bias.shape}")
         operands.append(bias)
     dtype = np.result_type(*operands)
-    method = resolve_method(method, geom, "forward", dtype)
+    method = resolve_method(method, geom, "forward")
     out = np.empty(geom.output_shape, dtype=dtype)
-    _run("forward", method, geom, out, _kernel_array(x, dtype), _kernel_array(weight, dtype))
+    run_pass("forward", method, geom, out, _kernel_array(x, dtype), _kernel_array(weight, dtype))
     if bias is not None:
         out += bias.astype(dtype, copy=False).reshape(1, -1, 1, 1)
     return out
 
 
-def conv2d_grad_input(grad_output, weight, input_shape, *, stride=1, padding=0, dilation=1,
-                      groups=1, method="auto"):
+def conv2d_grad_input(
+    grad_output: ArrayLike,
+    weight: ArrayLike,
+    input_shape: Shape4,
+    *,
+    stride: IntPair = 1,
+    padding: Padding = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    method: str = "auto",
+) -> FloatArray:
     """Gradient of :func:`conv2d` with respect to its input.
 
     The lecture's dL/dX: the full correlation of the zero-padded output
@@ -123,18 +126,33 @@ def conv2d_grad_input(grad_output, weight, input_shape, *, stride=1, padding=0, 
     grad_output = as_float_array(grad_output, "grad_output", 4)
     weight = as_float_array(weight, "weight", 4)
     input_shape = shape4(input_shape, "input_shape")
-    geom = conv_geometry(input_shape, weight.shape, stride=stride, padding=padding,
-                         dilation=dilation, groups=groups, input_name="input_shape")
+    geom = conv_geometry(
+        input_shape,
+        weight.shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        input_name="input_shape",
+    )
     _check_grad_output(grad_output, geom)
     dtype = np.result_type(grad_output, weight)
-    method = resolve_method(method, geom, "grad_input", dtype)
+    method = resolve_method(method, geom, "grad_input")
     grad_x = np.zeros(input_shape, dtype=dtype)
-    return _run("grad_input", method, geom, grad_x,
-                _kernel_array(grad_output, dtype), _kernel_array(weight, dtype))
+    return run_pass("grad_input", method, geom, grad_x, _kernel_array(grad_output, dtype), _kernel_array(weight, dtype))
 
 
-def conv2d_grad_weight(grad_output, x, weight_shape, *, stride=1, padding=0, dilation=1,
-                       groups=1, method="auto"):
+def conv2d_grad_weight(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    weight_shape: Shape4,
+    *,
+    stride: IntPair = 1,
+    padding: Padding = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    method: str = "auto",
+) -> FloatArray:
     """Gradient of :func:`conv2d` with respect to the weights.
 
     The lecture's dL/dF_k = sum_c X_c * dL/dS_k, summed over the batch.
@@ -154,17 +172,25 @@ def conv2d_grad_weight(grad_output, x, weight_shape, *, stride=1, padding=0, dil
     grad_output = as_float_array(grad_output, "grad_output", 4)
     x = as_float_array(x, "x", 4)
     weight_shape = shape4(weight_shape, "weight_shape")
-    geom = conv_geometry(x.shape, weight_shape, stride=stride, padding=padding,
-                         dilation=dilation, groups=groups, weight_name="weight_shape")
+    geom = conv_geometry(
+        x.shape,
+        weight_shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        weight_name="weight_shape",
+    )
     _check_grad_output(grad_output, geom)
     dtype = np.result_type(grad_output, x)
-    method = resolve_method(method, geom, "grad_weight", dtype)
+    method = resolve_method(method, geom, "grad_weight")
     grad_weight = np.zeros(weight_shape, dtype=dtype)
-    return _run("grad_weight", method, geom, grad_weight,
-                _kernel_array(grad_output, dtype), _kernel_array(x, dtype))
+    return run_pass(
+        "grad_weight", method, geom, grad_weight, _kernel_array(grad_output, dtype), _kernel_array(x, dtype)
+    )
 
 
-def conv2d_grad_bias(grad_output):
+def conv2d_grad_bias(grad_output: ArrayLike) -> FloatArray:
     """Gradient of :func:`conv2d` with respect to the bias.
 
     Parameters

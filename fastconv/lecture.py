@@ -25,8 +25,9 @@ The identities (``fastconv.conv2d`` on a batch of one, groups=1):
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._geometry import as_float_array
+from ._geometry import FloatArray, IntPair, as_float_array
 from .conv import conv2d
 
 
@@ -34,7 +35,7 @@ def _pair(kernel_size):
     return (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
 
 
-def mx_matrix(x, kernel_size):
+def mx_matrix(x: ArrayLike, kernel_size: IntPair) -> FloatArray:
     """The lecture's M_X^im of one image: ``vec(X * F) = M_X^im @ vec(F)``.
 
     Parameters
@@ -57,7 +58,7 @@ def mx_matrix(x, kernel_size):
     return np.ascontiguousarray(windows.transpose(1, 2, 0, 3, 4)).reshape(P * Q, C * R * S)
 
 
-def mf_matrix(f, input_size):
+def mf_matrix(f: ArrayLike, input_size: tuple[int, int]) -> FloatArray:
     """The lecture's M_F^filter of one filter: ``vec(X * F) = M_F^filter @ vec(X)``.
 
     Parameters
@@ -80,16 +81,16 @@ def mf_matrix(f, input_size):
     M = np.zeros((P * Q, C, H, W), dtype=f.dtype)
     for l in range(P):
         for m in range(Q):
-            M[l * Q + m, :, l:l + R, m:m + S] = f
+            M[l * Q + m, :, l : l + R, m : m + S] = f
     return M.reshape(P * Q, C * H * W)
 
 
-def rot180(weight):
+def rot180(weight: ArrayLike) -> FloatArray:
     """Filters rotated by 180 degrees in the spatial axes; weight (..., R, S)."""
     return np.asarray(weight)[..., ::-1, ::-1]
 
 
-def grad_input_by_rot180(grad_output, weight):
+def grad_input_by_rot180(grad_output: ArrayLike, weight: ArrayLike) -> FloatArray:
     """dL/dX = sum_k G_k zero-padded * rot180(F_k), with the package's own conv2d.
 
     Pads G by R-1 rows and S-1 columns on every side and correlates it with the
@@ -109,7 +110,7 @@ def grad_input_by_rot180(grad_output, weight):
     return conv2d(grad_output, rot180(weight).transpose(1, 0, 2, 3), padding=(R - 1, S - 1))
 
 
-def grad_weight_by_correlation(grad_output, x):
+def grad_weight_by_correlation(grad_output: ArrayLike, x: ArrayLike) -> FloatArray:
     """dL/dF_k = sum over the batch of X_c * G_k, with the package's own conv2d.
 
     Each input channel is treated as an image and each output-gradient map as

@@ -82,7 +82,7 @@ def conv2d_grad_input(grad_output, weight, input_shape, stride=1, padding=0, dil
         for c in range(Cg):
             for ri, si, rows, cols in _taps(weight.shape, stride, dilation, P, Q):
                 gxp[:, c0 + c, rows, cols] += weight[k, c, ri, si] * g[:, k]
-    return gxp[:, :, t:t + H, l:l + W]
+    return gxp[:, :, t : t + H, l : l + W]
 
 
 def conv2d_grad_weight(grad_output, x, weight_shape, stride=1, padding=0, dilation=1, groups=1):

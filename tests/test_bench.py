@@ -10,15 +10,34 @@ from fastconv import bench, cli
 @pytest.mark.heavy
 def test_bench_one_case_reports_all_columns(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = cli.main(["bench", "--shapes", "lecture", "--dtypes", "float64", "--passes", "grad_weight",
-                     "--methods", "direct", "im2col", "--repeat", "1", "--no-torch", "--json", str(out)])
+    code = cli.main(
+        [
+            "bench",
+            "--shapes",
+            "lecture",
+            "--dtypes",
+            "float64",
+            "--passes",
+            "grad_weight",
+            "--methods",
+            "direct",
+            "im2col",
+            "--repeat",
+            "1",
+            "--no-torch",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "| lecture | float64 | grad_weight | direct |" in text and "matmul" in text
     result = json.loads(out.read_text())
     assert [r["method"] for r in result["rows"]] == ["direct", "im2col"]
     for r in result["rows"]:
-        assert r["ms"] > 0 and r["gflops"] == pytest.approx(bench.flops(bench.SHAPES["lecture"]) / r["ms"] / 1e6)
+        assert r["ms"] > 0 and r["gflops"] == pytest.approx(
+            bench.geometry_of(bench.SHAPES["lecture"]).flops / r["ms"] / 1e6
+        )
         assert r["torch_ms"] is None
     direct, im2col = result["rows"]
     # direct holds zero-padded copies of the input and the output gradient (nothing x R*S),
@@ -29,7 +48,7 @@ def test_bench_one_case_reports_all_columns(tmp_path, capsys):
 
 def test_flop_count_of_the_lecture_shape():
     # 100 images, 4 filters of 5x5x3 on 32x32 -> 28x28 outputs
-    assert bench.flops(bench.SHAPES["lecture"]) == 2 * 100 * 4 * 28 * 28 * 3 * 5 * 5
+    assert bench.geometry_of(bench.SHAPES["lecture"]).flops == 2 * 100 * 4 * 28 * 28 * 3 * 5 * 5
 
 
 FAKE_TORCH = '''
@@ -64,8 +83,9 @@ def test_bench_times_pytorch_cell_by_cell_in_a_child(tmp_path, monkeypatch):
     """The stand-in torch sleeps 2 ms per pass; its times arrive matched to their cells."""
     (tmp_path / "torch.py").write_text(FAKE_TORCH)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    result = bench.run(["lecture"], ["float64"], ["forward", "grad_weight"], ["direct"], threads=1, repeat=1,
-                       memory=False)
+    result = bench.run(
+        ["lecture"], ["float64"], ["forward", "grad_weight"], ["direct"], threads=1, repeat=1, memory=False
+    )
     assert result["versions"]["torch"] == "0.0-fake"
     assert [(r["pass_"], r["method"]) for r in result["rows"]] == [("forward", "direct"), ("grad_weight", "direct")]
     for r in result["rows"]:
@@ -79,6 +99,6 @@ def test_bench_without_torch_in_the_child_reports_no_torch_columns(tmp_path, mon
     timer = bench.TorchTimer(threads=1)
     try:
         assert timer.version is None
-        assert timer.seconds("lecture", "float64", "forward", repeat=1) is None
+        assert timer.seconds(bench.SHAPES["lecture"], "float64", "forward", repeat=1) is None
     finally:
         timer.close()

@@ -17,8 +17,17 @@ def test_help_texts(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = capsys.readouterr().out
-    for option in ("--dataset", "--epochs", "--batch-size", "--lr", "--momentum", "--weight-decay",
-                   "--method", "--seed", "--out"):
+    for option in (
+        "--dataset",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--momentum",
+        "--weight-decay",
+        "--method",
+        "--seed",
+        "--out",
+    ):
         assert option in text
 
 

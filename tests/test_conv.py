@@ -62,8 +62,12 @@ def winograd_applies(geometry):
 
 
 # Every geometry with every method that can compute it.
-CASES = [(name, method) for name in GEOMETRIES for method in METHODS + ["winograd"]
-         if method != "winograd" or winograd_applies(GEOMETRIES[name])]
+CASES = [
+    (name, method)
+    for name in GEOMETRIES
+    for method in METHODS + ["winograd"]
+    if method != "winograd" or winograd_applies(GEOMETRIES[name])
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -119,17 +123,32 @@ def test_random_geometries_all_passes(method, geometry, seed):
         geometry = (N, C, H + 2, W + 2, K, 3, 3, 1, padding, 1, groups)
     rng = np.random.default_rng(seed)
     x, weight, bias, grad_out, options = make_case(geometry, np.float64, rng)
-    assert_close(fastconv.conv2d(x, weight, bias, method=method, **options),
-                 reference.conv2d(x, weight, bias, **options), np.float64)
-    assert_close(fastconv.conv2d_grad_input(grad_out, weight, x.shape, method=method, **options),
-                 reference.conv2d_grad_input(grad_out, weight, x.shape, **options), np.float64)
-    assert_close(fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method=method, **options),
-                 reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), np.float64)
+    assert_close(
+        fastconv.conv2d(x, weight, bias, method=method, **options),
+        reference.conv2d(x, weight, bias, **options),
+        np.float64,
+    )
+    assert_close(
+        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method=method, **options),
+        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
+        np.float64,
+    )
+    assert_close(
+        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method=method, **options),
+        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
+        np.float64,
+    )
 
 
-@pytest.mark.parametrize(("name", "method"), [(name, method) for method in ["direct", "im2col"] for name in
-                                              ["basic", "stride2_pad1", "groups2", "odd_nonsquare_mixed"]]
-                         + [("basic", "winograd"), ("groups2", "winograd")])
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        (name, method)
+        for method in ["direct", "im2col"]
+        for name in ["basic", "stride2_pad1", "groups2", "odd_nonsquare_mixed"]
+    ]
+    + [("basic", "winograd"), ("groups2", "winograd")],
+)
 def test_numerical_gradients(name, method, rng):
     """Centred differences of L = 0.5*sum(conv2d(x, w)**2) match both analytic gradients."""
     x, weight, _, _, options = make_case(GEOMETRIES[name], np.float64, rng)
@@ -168,9 +187,11 @@ def test_adjoint_identities(name, method, rng):
 
 
 def _all_passes(x, weight, g, method, **options):
-    return (fastconv.conv2d(x, weight, method=method, **options),
-            fastconv.conv2d_grad_input(g, weight, x.shape, method=method, **options),
-            fastconv.conv2d_grad_weight(g, x, weight.shape, method=method, **options))
+    return (
+        fastconv.conv2d(x, weight, method=method, **options),
+        fastconv.conv2d_grad_input(g, weight, x.shape, method=method, **options),
+        fastconv.conv2d_grad_weight(g, x, weight.shape, method=method, **options),
+    )
 
 
 @pytest.mark.heavy
@@ -187,8 +208,9 @@ def test_bitwise_repeatable(dtype, method, rng):
 @pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 def test_layouts_and_inputs_untouched(method, rng):
     """Fortran-ordered, strided and read-only inputs give the C-contiguous result; nothing is modified."""
-    x, weight, bias, g, options = make_case(GEOMETRIES["basic" if method == "winograd" else "stride2_pad1"],
-                                            np.float64, rng)
+    x, weight, bias, g, options = make_case(
+        GEOMETRIES["basic" if method == "winograd" else "stride2_pad1"], np.float64, rng
+    )
     expected = _all_passes(x, weight, g, method, **options)
     big_x = np.zeros((x.shape[0] * 2,) + x.shape[1:])
     big_x[::2] = x
@@ -229,14 +251,18 @@ def test_empty_batch(method, rng):
     np.testing.assert_array_equal(gw, np.zeros_like(weight))
 
 
-@pytest.mark.parametrize(("method", "module", "budgets"), [
-    ("im2col", "_im2col_passes", ["COLUMN_BUDGET_BYTES"]),
-    ("direct", "_direct_passes", ["CHUNK_BYTES"]),
-    ("winograd", "_winograd_passes", ["CHUNK_BYTES"]),
-])
+@pytest.mark.parametrize(
+    ("method", "module", "budgets"),
+    [
+        ("im2col", "engine.im2col", ["COLUMN_BUDGET_BYTES"]),
+        ("direct", "engine.direct", ["PLANES_BUDGET_BYTES"]),
+        ("winograd", "engine.winograd", ["TRANSFORM_BUDGET_BYTES"]),
+    ],
+)
 def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypatch):
     """One image per chunk gives the same result as the whole batch in one chunk."""
     import importlib
+
     passes = importlib.import_module(f"fastconv.{module}")
     x, weight, _, g, options = make_case((7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1), np.float64, rng)
     whole = _all_passes(x, weight, g, method, **options)
@@ -252,7 +278,8 @@ def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypa
 @pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 def test_scratch_buffers_never_leak_into_results(method, rng):
     """Reused scratch buffers full of NaN from an earlier call change nothing."""
-    from fastconv._workspace import workspace
+    from fastconv.engine.workspace import workspace
+
     name = "many_channels" if method == "winograd" else "nine_channels_dilated"
     x, weight, _, g, options = make_case(GEOMETRIES[name], np.float64, rng)
     clean = _all_passes(x, weight, g, method, **options)
@@ -288,15 +315,16 @@ def test_concurrent_calls_from_python_threads(method, rng):
         np.testing.assert_array_equal(got, want)
 
 
-
 @pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 def test_nan_and_inf_inputs_are_never_hidden(method, rng):
     """Every result the reference makes NaN/inf is non-finite here too (fastmath keeps NaN and inf)."""
     x, weight, _, g, options = make_case(GEOMETRIES["basic"], np.float64, rng)
     x[0, 1, 2, 3], x[1, 0, 5, 1], g[1, 2, 0, 0] = np.nan, np.inf, np.nan
-    expected = (reference.conv2d(x, weight, None, **options),
-                reference.conv2d_grad_input(g, weight, x.shape, **options),
-                reference.conv2d_grad_weight(g, x, weight.shape, **options))
+    expected = (
+        reference.conv2d(x, weight, None, **options),
+        reference.conv2d_grad_input(g, weight, x.shape, **options),
+        reference.conv2d_grad_weight(g, x, weight.shape, **options),
+    )
     with np.errstate(invalid="ignore"):
         got = _all_passes(x, weight, g, method, **options)
     for a, want in zip(got, expected):

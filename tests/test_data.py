@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from fastconv import data
+from fastconv.training import data
 
 
 def test_digits_splits_are_seeded_normalised_nchw():
@@ -45,8 +45,7 @@ def test_mnist_idx_files(tmp_path, gz):
     splits = data.load_mnist(tmp_path, validation_fraction=0.25)
     assert splits.train[0].shape == (9, 1, 28, 28) and splits.validation[0].shape == (3, 1, 28, 28)
     np.testing.assert_array_equal(splits.test[1], test_labels)
-    np.testing.assert_array_equal(data.read_idx(tmp_path / f"t10k-images-idx3-ubyte{'.gz' if gz else ''}"),
-                                  test_images)
+    np.testing.assert_array_equal(data.read_idx(tmp_path / f"t10k-images-idx3-ubyte{'.gz' if gz else ''}"), test_images)
 
 
 def test_mnist_truncated_and_corrupt_files(tmp_path):
@@ -72,9 +71,12 @@ def test_mnist_missing_files(tmp_path):
 def _write_cifar(directory, n=4):
     rng = np.random.default_rng(1)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"batch_label": name.encode(), b"labels": rng.integers(0, 10, n).tolist(),
-                 b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 b"filenames": [b"x.png"] * n}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": rng.integers(0, 10, n).tolist(),
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"filenames": [b"x.png"] * n,
+        }
         with open(directory / name, "wb") as f:
             pickle.dump(batch, f, protocol=2)
     return batch

@@ -75,12 +75,15 @@ def test_rot180_flips_both_spatial_axes():
     np.testing.assert_array_equal(rot180(f)[0, 0], [[5, 4, 3], [2, 1, 0]])
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: mx_matrix(np.zeros((3, 4, 4)), 5), "kernel_size must fit"),
-    (lambda: mx_matrix(np.zeros((4, 4)), 3), "x must be 3-D"),
-    (lambda: mf_matrix(np.zeros((3, 5, 5)), (4, 4)), "input_size must be at least"),
-    (lambda: mf_matrix(np.zeros((3, 5, 5), dtype=int), (8, 8)), "f must have dtype"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: mx_matrix(np.zeros((3, 4, 4)), 5), "kernel_size must fit"),
+        (lambda: mx_matrix(np.zeros((4, 4)), 3), "x must be 3-D"),
+        (lambda: mf_matrix(np.zeros((3, 5, 5)), (4, 4)), "input_size must be at least"),
+        (lambda: mf_matrix(np.zeros((3, 5, 5), dtype=int), (8, 8)), "f must have dtype"),
+    ],
+)
 def test_lecture_helpers_reject_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()

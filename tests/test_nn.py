@@ -3,18 +3,28 @@
 import numpy as np
 import pytest
 
-from fastconv import gradcheck, nn
+from fastconv import nn
+from fastconv.nn import gradcheck
 
 GRAD_TOL = 1e-6
 
 
-@pytest.mark.parametrize(("method", "layer_args"), [
-    (method, args) for method in ["direct", "im2col"] for args in [
-        dict(in_channels=3, out_channels=4, kernel_size=3),
-        dict(in_channels=4, out_channels=6, kernel_size=(2, 3), stride=2, padding=1, groups=2),
-        dict(in_channels=2, out_channels=3, kernel_size=3, padding="same", dilation=2, bias=False)]
-] + [("winograd", dict(in_channels=3, out_channels=4, kernel_size=3, padding=1)),
-     ("winograd", dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, bias=False))])
+@pytest.mark.parametrize(
+    ("method", "layer_args"),
+    [
+        (method, args)
+        for method in ["direct", "im2col"]
+        for args in [
+            dict(in_channels=3, out_channels=4, kernel_size=3),
+            dict(in_channels=4, out_channels=6, kernel_size=(2, 3), stride=2, padding=1, groups=2),
+            dict(in_channels=2, out_channels=3, kernel_size=3, padding="same", dilation=2, bias=False),
+        ]
+    ]
+    + [
+        ("winograd", dict(in_channels=3, out_channels=4, kernel_size=3, padding=1)),
+        ("winograd", dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, bias=False)),
+    ],
+)
 def test_conv2d_layer_gradients(layer_args, method, rng):
     layer = nn.Conv2d(**layer_args, method=method, dtype=np.float64, rng=0)
     layer.params["bias" if "bias" in layer.params else "weight"][...] += 0.1
@@ -24,13 +34,16 @@ def test_conv2d_layer_gradients(layer_args, method, rng):
     assert max(errors.values()) < GRAD_TOL, errors
 
 
-@pytest.mark.parametrize("layer, shape", [
-    (lambda: nn.Linear(12, 5, dtype=np.float64, rng=1), (4, 12)),
-    (lambda: nn.ReLU(), (3, 2, 5, 5)),
-    (lambda: nn.MaxPool2d(2), (2, 3, 6, 7)),
-    (lambda: nn.MaxPool2d(3, stride=2), (2, 2, 9, 8)),
-    (lambda: nn.Flatten(), (3, 2, 4, 4)),
-])
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (lambda: nn.Linear(12, 5, dtype=np.float64, rng=1), (4, 12)),
+        (lambda: nn.ReLU(), (3, 2, 5, 5)),
+        (lambda: nn.MaxPool2d(2), (2, 3, 6, 7)),
+        (lambda: nn.MaxPool2d(3, stride=2), (2, 2, 9, 8)),
+        (lambda: nn.Flatten(), (3, 2, 4, 4)),
+    ],
+)
 def test_other_layer_gradients(layer, shape, rng):
     # Values spread apart so no ReLU input sits near 0 and no pool window has a near-tie.
     x = rng.permutation(np.prod(shape)).reshape(shape) / 7.0 - np.prod(shape) / 14.0 + 0.05
@@ -61,8 +74,9 @@ def _loss_by_formula(scores, labels, weights, smoothing):
     return total / norm
 
 
-@pytest.mark.parametrize("weights, smoothing", [(None, 0.0), ([1.0, 2.0, 0.5, 1.5], 0.0),
-                                                (None, 0.1), ([1.0, 2.0, 0.5, 1.5], 0.2)])
+@pytest.mark.parametrize(
+    "weights, smoothing", [(None, 0.0), ([1.0, 2.0, 0.5, 1.5], 0.0), (None, 0.1), ([1.0, 2.0, 0.5, 1.5], 0.2)]
+)
 def test_softmax_cross_entropy_against_formula_and_differences(weights, smoothing, rng):
     scores = rng.standard_normal((6, 4)) * 3
     labels = rng.integers(0, 4, 6)
@@ -81,12 +95,15 @@ def test_softmax_cross_entropy_is_stable_for_huge_scores():
     assert np.all(np.isfinite(loss.backward()))
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(scores=np.zeros(3)), "scores must be 2-D"),
-    (dict(labels=np.array([0, 5])), r"labels must lie in \[0, 3\)"),
-    (dict(labels=np.array([0.0, 1.0])), "labels must be integers"),
-    (dict(labels=np.array([0])), "labels must be integers of shape"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(scores=np.zeros(3)), "scores must be 2-D"),
+        (dict(labels=np.array([0, 5])), r"labels must lie in \[0, 3\)"),
+        (dict(labels=np.array([0.0, 1.0])), "labels must be integers"),
+        (dict(labels=np.array([0])), "labels must be integers of shape"),
+    ],
+)
 def test_loss_rejects_bad_input(bad, match):
     args = dict(scores=np.zeros((2, 3)), labels=np.array([0, 1]))
     args.update(bad)
@@ -96,8 +113,12 @@ def test_loss_rejects_bad_input(bad, match):
 
 def _small_model(dtype=np.float64, seed=0, method="auto"):
     return nn.Sequential(
-        nn.Conv2d(1, 3, 3, padding=1, method=method, dtype=dtype, rng=seed), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3 * 3 * 3, 4, dtype=dtype, rng=seed + 1))
+        nn.Conv2d(1, 3, 3, padding=1, method=method, dtype=dtype, rng=seed),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(3 * 3 * 3, 4, dtype=dtype, rng=seed + 1),
+    )
 
 
 @pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
@@ -176,20 +197,23 @@ def test_he_initialisation_scale():
     assert layer.params["weight"].dtype == np.float32
 
 
-@pytest.mark.parametrize("make, error, match", [
-    (lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError, "groups=2 must divide"),
-    (lambda: nn.Conv2d(3, 4, 0), ValueError, "kernel_size must be >= 1"),
-    (lambda: nn.Conv2d(3.0, 4, 3), TypeError, "in_channels must be an int"),
-    (lambda: nn.Conv2d(3, 4, 3, stride=0), ValueError, "stride must be >= 1"),
-    (lambda: nn.Conv2d(3, 4, 3, method="fft"), ValueError, "method must be one of"),
-    (lambda: nn.Conv2d(3, 4, 5, method="winograd"), ValueError, r"method='winograd' needs kernel_size 3.*\(5, 5\)"),
-    (lambda: nn.Conv2d(3, 4, 3, stride=2, method="winograd"), ValueError, r"stride \(2, 2\)"),
-    (lambda: nn.Conv2d(3, 4, 3, dtype=np.int32), TypeError, "dtype must be float32 or float64"),
-    (lambda: nn.Linear(0, 4), ValueError, "in_features must be >= 1"),
-    (lambda: nn.MaxPool2d(0), ValueError, "kernel_size must be >= 1"),
-    (lambda: nn.Sequential(nn.ReLU(), "relu"), TypeError, "layer 1 must be a fastconv.nn layer"),
-    (lambda: nn.SoftmaxCrossEntropy(label_smoothing=1.0), ValueError, "label_smoothing"),
-])
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError, "groups=2 must divide"),
+        (lambda: nn.Conv2d(3, 4, 0), ValueError, "kernel_size must be >= 1"),
+        (lambda: nn.Conv2d(3.0, 4, 3), TypeError, "in_channels must be an int"),
+        (lambda: nn.Conv2d(3, 4, 3, stride=0), ValueError, "stride must be >= 1"),
+        (lambda: nn.Conv2d(3, 4, 3, method="fft"), ValueError, "method must be one of"),
+        (lambda: nn.Conv2d(3, 4, 5, method="winograd"), ValueError, r"method='winograd' needs 3x3 filters.*\(5, 5\)"),
+        (lambda: nn.Conv2d(3, 4, 3, stride=2, method="winograd"), ValueError, r"stride \(2, 2\)"),
+        (lambda: nn.Conv2d(3, 4, 3, dtype=np.int32), TypeError, "dtype must be float32 or float64"),
+        (lambda: nn.Linear(0, 4), ValueError, "in_features must be >= 1"),
+        (lambda: nn.MaxPool2d(0), ValueError, "kernel_size must be >= 1"),
+        (lambda: nn.Sequential(nn.ReLU(), "relu"), TypeError, "layer 1 must be a fastconv.nn layer"),
+        (lambda: nn.SoftmaxCrossEntropy(label_smoothing=1.0), ValueError, "label_smoothing"),
+    ],
+)
 def test_layer_constructors_reject_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make()

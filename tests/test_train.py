@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from fastconv import nn, optim
-from fastconv.data import load_digits
+from fastconv import nn
 from fastconv.nn.default_model import default_convnet
-from fastconv.train import evaluate, fit, l2_penalty
+from fastconv.training import optim
+from fastconv.training.data import load_digits
+from fastconv.training.loop import evaluate, fit, l2_penalty
 
 pytestmark = pytest.mark.heavy
 
@@ -18,8 +19,7 @@ def digits():
 
 def _train(digits, seed=0, **kwargs):
     model = default_convnet(digits.input_shape, digits.classes, width=8, seed=seed)
-    options = dict(epochs=3, batch_size=32, lr=0.02, seed=seed, progress=False,
-                   validation_data=digits.validation)
+    options = dict(epochs=3, batch_size=32, lr=0.02, seed=seed, progress=False, validation_data=digits.validation)
     options.update(kwargs)
     return model, fit(model, *digits.train, **options)
 
@@ -51,7 +51,7 @@ def test_l2_term_enters_loss_and_gradient():
 def test_weight_decay_shrinks_weights(digits):
     plain, _ = _train(digits, epochs=2)
     decayed, _ = _train(digits, epochs=2, weight_decay=0.05)
-    norm = lambda m: sum(float(np.sum(v ** 2)) for k, v in m.parameters().items() if k.endswith("weight"))
+    norm = lambda m: sum(float(np.sum(v**2)) for k, v in m.parameters().items() if k.endswith("weight"))
     assert norm(decayed) < norm(plain)
 
 
@@ -72,7 +72,8 @@ def test_fit_records_scheduled_lr(digits):
 
 def test_balanced_sampling_evens_out_classes():
     rng = np.random.default_rng(0)
-    from fastconv.train import _epoch_order
+    from fastconv.training.loop import _epoch_order
+
     y = np.array([0] * 900 + [1] * 100)
     counts = np.bincount(y[_epoch_order(y, rng, True)], minlength=2)
     assert abs(counts[0] - counts[1]) < 120
@@ -100,8 +101,8 @@ def test_sgd_refuses_non_finite_step():
 def test_sgd_matches_torch_formula():
     p = {"w": np.array([1.0])}
     opt = optim.SGD(p, momentum=0.9)
-    opt.step({"w": np.array([1.0])}, 0.1)   # buf = 1, w = 0.9
-    opt.step({"w": np.array([1.0])}, 0.1)   # buf = 1.9, w = 0.71
+    opt.step({"w": np.array([1.0])}, 0.1)  # buf = 1, w = 0.9
+    opt.step({"w": np.array([1.0])}, 0.1)  # buf = 1.9, w = 0.71
     assert p["w"][0] == pytest.approx(0.71)
 
 
@@ -117,10 +118,16 @@ def test_evaluate_reports_confusion_and_per_class_accuracy():
     np.testing.assert_allclose(result["per_class_accuracy"], [1.0, 0.5, 1.0])
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    (dict(epochs=0), ValueError), (dict(batch_size=0), ValueError), (dict(lr=0.0), ValueError),
-    (dict(schedule="warp"), ValueError), (dict(momentum=1.5), ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(epochs=0), ValueError),
+        (dict(batch_size=0), ValueError),
+        (dict(lr=0.0), ValueError),
+        (dict(schedule="warp"), ValueError),
+        (dict(momentum=1.5), ValueError),
+    ],
+)
 def test_fit_rejects_bad_arguments(kwargs, error, digits):
     with pytest.raises(error):
         _train(digits, **kwargs)

@@ -13,9 +13,8 @@ def test_matrices_compute_a_correlation_and_its_filter_gradient(rng):
     """1-D: A^T [(G g) * (B^T d)] = d correlated with g; G^T [(A dy) * (B^T d)] = dy correlated over d."""
     for _ in range(20):
         d, g, dy = rng.standard_normal(6), rng.standard_normal(3), rng.standard_normal(4)
-        np.testing.assert_allclose(A_T @ ((G @ g) * (B_T @ d)), [d[i:i + 3] @ g for i in range(4)], atol=1e-13)
-        np.testing.assert_allclose(G.T @ ((A_T.T @ dy) * (B_T @ d)), [dy @ d[s:s + 4] for s in range(3)],
-                                   atol=1e-13)
+        np.testing.assert_allclose(A_T @ ((G @ g) * (B_T @ d)), [d[i : i + 3] @ g for i in range(4)], atol=1e-13)
+        np.testing.assert_allclose(G.T @ ((A_T.T @ dy) * (B_T @ d)), [dy @ d[s : s + 4] for s in range(3)], atol=1e-13)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -36,8 +35,7 @@ def test_transform_steps_apply_the_matrices(dtype, rng):
 
     dst = np.full(6 * stride, np.nan, dtype=dtype)
     winograd._apply_a(src, 0, stride, dst, 0, stride, length)
-    np.testing.assert_allclose(dst.reshape(6, stride)[:, :length], A_T.T @ rows[:4], rtol=tolerance,
-                               atol=tolerance)
+    np.testing.assert_allclose(dst.reshape(6, stride)[:, :length], A_T.T @ rows[:4], rtol=tolerance, atol=tolerance)
 
 
 def test_filter_transforms_apply_g(rng):
@@ -69,11 +67,11 @@ def test_column_shuffles_move_every_element_and_nothing_else(dtype, groups):
         _apart(parts, src, 3, groups, dst, 5, 30)
         want = np.zeros(200, dtype=dtype)
         for j in range(parts):
-            want[5 + 30 * j:5 + 30 * j + groups] = src[3 + j:3 + j + 4 * groups:4][:groups]
+            want[5 + 30 * j : 5 + 30 * j + groups] = src[3 + j : 3 + j + 4 * groups : 4][:groups]
         np.testing.assert_array_equal(dst, want)
     dst = np.zeros(200, dtype=dtype)  # and back: 4 rows interleaved into one
     _together(src, 3, 30, groups, dst, 5)
     want = np.zeros(200, dtype=dtype)
     for j in range(4):
-        want[5 + j:5 + j + 4 * groups:4] = src[3 + 30 * j:3 + 30 * j + groups]
+        want[5 + j : 5 + j + 4 * groups : 4] = src[3 + 30 * j : 3 + 30 * j + groups]
     np.testing.assert_array_equal(dst, want)

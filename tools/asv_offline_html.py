@@ -20,14 +20,10 @@ ASSETS = {
     "https://code.jquery.com/jquery-3.3.1.min.js": "jquery/dist/jquery.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js": "flot/jquery.flot.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.time.min.js": "flot/jquery.flot.time.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js":
-        "flot/jquery.flot.selection.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js":
-        "flot/jquery.flot.categories.js",
-    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js":
-        "flot-orderbars/js/jquery.flot.orderBars.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js":
-        "stupid-table-plugin/stupidtable.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js": "flot/jquery.flot.selection.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js": "flot/jquery.flot.categories.js",
+    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js": "flot-orderbars/js/jquery.flot.orderBars.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js": "stupid-table-plugin/stupidtable.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js": "blueimp-md5/js/md5.min.js",
     "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js": "bootstrap/dist/js/bootstrap.min.js",
     "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css": "bootstrap/dist/css/bootstrap.min.css",
@@ -47,8 +43,9 @@ def localise(html_dir, node_modules):
                 shutil.copyfile(source, vendor / source.name)
                 text = text.replace(url, f"vendor/{source.name}")
         # The pages pin each CDN file by hash (subresource integrity); npm's unminified copies differ.
-        text = re.sub(r"<(?:script|link)[^>]*vendor/[^>]*>",
-                      lambda tag: re.sub(r'\s+integrity="[^"]*"', "", tag.group(0)), text)
+        text = re.sub(
+            r"<(?:script|link)[^>]*vendor/[^>]*>", lambda tag: re.sub(r'\s+integrity="[^"]*"', "", tag.group(0)), text
+        )
         page.write_text(text)
         left = [u for u in ASSETS if u in text]
         print(f"{page}: {'all assets local' if not left else f'still remote: {left}'}")

@@ -23,7 +23,7 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._config import NJIT_OPTIONS
+from ._options import NJIT_OPTIONS
 
 VECTOR_BYTES = 64
 
@@ -57,8 +57,7 @@ class _Vectors:
         self.count = VECTOR_BYTES // self.align
         self.type = ir.VectorType(self.element, self.count)
         name = f"llvm.fma.v{self.count}f{8 * self.align}"
-        self.fma_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.type, [self.type] * 3),
-                                                     name)
+        self.fma_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.type, [self.type] * 3), name)
         self.zero = ir.Constant(self.type, [ir.Constant(self.element, 0)] * self.count)
 
     def load(self, base, index):
@@ -71,8 +70,7 @@ class _Vectors:
 
     def broadcast(self, base, index):
         scalar = self.builder.load(self.builder.gep(base, [index]), align=self.align)
-        one = self.builder.insert_element(ir.Constant(self.type, ir.Undefined), scalar,
-                                          ir.Constant(ir.IntType(32), 0))
+        one = self.builder.insert_element(ir.Constant(self.type, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
         mask = ir.Constant(ir.VectorType(ir.IntType(32), self.count), [0] * self.count)
         return self.builder.shuffle_vector(one, ir.Constant(self.type, ir.Undefined), mask)
 
@@ -87,8 +85,9 @@ class _Vectors:
             low = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width)))
             high = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width)))
             undefined = ir.Constant(value.type, ir.Undefined)
-            value = self.builder.fadd(self.builder.shuffle_vector(value, undefined, low),
-                                      self.builder.shuffle_vector(value, undefined, high))
+            value = self.builder.fadd(
+                self.builder.shuffle_vector(value, undefined, low), self.builder.shuffle_vector(value, undefined, high)
+            )
         return self.builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
 
     def registers(self, count):
@@ -109,10 +108,35 @@ def _forward_tile(rows):
     vectors = FORWARD_VECTORS[rows]
 
     @intrinsic
-    def forward_tile(typingctx, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride,
-                     rows_valid, x_vectors, out_vectors):
-        sig = types.void(x, types.intp, offsets, types.intp, w, types.intp, out, types.intp, types.intp,
-                         types.intp, x_vectors, out_vectors)
+    def forward_tile(
+        typingctx,
+        x,
+        x_start,
+        offsets,
+        n_taps,
+        w,
+        w_start,
+        out,
+        out_start,
+        out_row_stride,
+        rows_valid,
+        x_vectors,
+        out_vectors,
+    ):
+        sig = types.void(
+            x,
+            types.intp,
+            offsets,
+            types.intp,
+            w,
+            types.intp,
+            out,
+            types.intp,
+            types.intp,
+            types.intp,
+            x_vectors,
+            out_vectors,
+        )
 
         def codegen(context, builder, signature, args):
             (x_val, x0, off_val, taps, w_val, w0, out_val, o0, o_stride, valid, xv_val, ov_val) = args
@@ -166,21 +190,26 @@ forward_tile_2 = _forward_tile(2)
 
 
 @njit(**NJIT_OPTIONS)
-def forward_tile(rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
-                 x_vectors, out_vectors):
+def forward_tile(
+    rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+):
     """The forward tile for ``rows`` (8, 4, 3 or 2) output channels; arguments as above."""
     if rows == 8:
-        forward_tile_8(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
-                       x_vectors, out_vectors)
+        forward_tile_8(
+            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+        )
     elif rows == 4:
-        forward_tile_4(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
-                       x_vectors, out_vectors)
+        forward_tile_4(
+            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+        )
     elif rows == 3:
-        forward_tile_3(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
-                       x_vectors, out_vectors)
+        forward_tile_3(
+            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+        )
     else:
-        forward_tile_2(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
-                       x_vectors, out_vectors)
+        forward_tile_2(
+            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+        )
 
 
 def forward_rows(channels):
@@ -189,8 +218,24 @@ def forward_rows(channels):
 
 
 @intrinsic
-def weight_tile(typingctx, g, g_start, g_row_stride, x, x_start, image_stride, n_images, offsets, t_start,
-                n_vectors, out, out_start, out_row_stride, rows_valid, taps_valid):
+def weight_tile(
+    typingctx,
+    g,
+    g_start,
+    g_row_stride,
+    x,
+    x_start,
+    image_stride,
+    n_images,
+    offsets,
+    t_start,
+    n_vectors,
+    out,
+    out_start,
+    out_row_stride,
+    rows_valid,
+    taps_valid,
+):
     """out[o + i*out_row_stride + t] += sum_m,j g[gm + i*g_row_stride + j] * x[xm + offsets[t_start + t] + j].
 
     With o = out_start, for i < rows_valid (of WEIGHT_ROWS) output-gradient
@@ -200,12 +245,42 @@ def weight_tile(typingctx, g, g_start, g_row_stride, x, x_start, image_stride, n
     kept lane-wise in registers and summed across lanes (in a fixed order) at
     the end. Rows and taps past the valid ones are computed and dropped.
     """
-    sig = types.void(g, types.intp, types.intp, x, types.intp, types.UniTuple(types.intp, 2), types.intp,
-                     offsets, types.intp, types.intp, out, types.intp, types.intp, types.intp, types.intp)
+    sig = types.void(
+        g,
+        types.intp,
+        types.intp,
+        x,
+        types.intp,
+        types.UniTuple(types.intp, 2),
+        types.intp,
+        offsets,
+        types.intp,
+        types.intp,
+        out,
+        types.intp,
+        types.intp,
+        types.intp,
+        types.intp,
+    )
 
     def codegen(context, builder, signature, args):
-        (g_val, g0, g_stride, x_val, x0, strides, images, off_val, t0, count, out_val, o0, o_stride, rows_ok,
-         taps_ok) = args
+        (
+            g_val,
+            g0,
+            g_stride,
+            x_val,
+            x0,
+            strides,
+            images,
+            off_val,
+            t0,
+            count,
+            out_val,
+            o0,
+            o_stride,
+            rows_ok,
+            taps_ok,
+        ) = args
         vec = _Vectors(context, builder, x.dtype)
         g_ptr = _data(context, builder, g, g_val)
         x_ptr = _data(context, builder, x, x_val)
@@ -215,8 +290,7 @@ def weight_tile(typingctx, g, g_start, g_row_stride, x, x_start, image_stride, n
         slots = vec.registers(WEIGHT_ROWS * WEIGHT_TAPS)
         for slot in slots:
             builder.store(vec.zero, slot)
-        shifts = [builder.load(builder.gep(off_ptr, [builder.add(t0, _const(builder, t))]))
-                  for t in range(WEIGHT_TAPS)]
+        shifts = [builder.load(builder.gep(off_ptr, [builder.add(t0, _const(builder, t))])) for t in range(WEIGHT_TAPS)]
         with cgutils.for_range(builder, images) as image:
             gm = builder.add(g0, builder.mul(image.index, g_image))
             xm = builder.add(x0, builder.mul(image.index, x_image))
@@ -232,11 +306,15 @@ def weight_tile(typingctx, g, g_start, g_row_stride, x, x_start, image_stride, n
                         builder.store(vec.fma(grads[i], shifted, builder.load(slot)), slot)
         for i in range(WEIGHT_ROWS):
             for t in range(WEIGHT_TAPS):
-                valid = builder.and_(builder.icmp_signed("<", _const(builder, i), rows_ok),
-                                     builder.icmp_signed("<", _const(builder, t), taps_ok))
+                valid = builder.and_(
+                    builder.icmp_signed("<", _const(builder, i), rows_ok),
+                    builder.icmp_signed("<", _const(builder, t), taps_ok),
+                )
                 with builder.if_then(valid):
-                    address = builder.gep(out_ptr, [builder.add(o0, builder.add(
-                        builder.mul(_const(builder, i), o_stride), _const(builder, t)))])
+                    address = builder.gep(
+                        out_ptr,
+                        [builder.add(o0, builder.add(builder.mul(_const(builder, i), o_stride), _const(builder, t)))],
+                    )
                     total = vec.sum(builder.load(slots[i * WEIGHT_TAPS + t]))
                     builder.store(builder.fadd(builder.load(address), total), address)
         return context.get_dummy_value()
@@ -287,17 +365,26 @@ def _columns_apart(parts):
                 for j in range(parts):
                     mask = ir.Constant(ir.VectorType(ir.IntType(32), block), [j + STEP * i for i in range(block)])
                     column = builder.shuffle_vector(line, undefined, mask)
-                    target = builder.gep(dst_ptr, [builder.add(builder.add(d0, builder.mul(_const(builder, j),
-                                                                                             d_stride)), k)])
+                    target = builder.gep(
+                        dst_ptr, [builder.add(builder.add(d0, builder.mul(_const(builder, j), d_stride)), k)]
+                    )
                     builder.store(column, builder.bitcast(target, narrow.as_pointer()), align=align)
             done = builder.mul(steps, _const(builder, block))
             with cgutils.for_range(builder, builder.sub(count, done)) as loop:
                 k = builder.add(done, loop.index)
                 for j in range(parts):
-                    value = builder.load(builder.gep(src_ptr, [builder.add(s0, builder.add(
-                        builder.mul(k, _const(builder, STEP)), _const(builder, j)))]))
-                    builder.store(value, builder.gep(dst_ptr, [builder.add(builder.add(
-                        d0, builder.mul(_const(builder, j), d_stride)), k)]))
+                    value = builder.load(
+                        builder.gep(
+                            src_ptr,
+                            [builder.add(s0, builder.add(builder.mul(k, _const(builder, STEP)), _const(builder, j)))],
+                        )
+                    )
+                    builder.store(
+                        value,
+                        builder.gep(
+                            dst_ptr, [builder.add(builder.add(d0, builder.mul(_const(builder, j), d_stride)), k)]
+                        ),
+                    )
             return context.get_dummy_value()
 
         return sig, codegen
@@ -327,14 +414,17 @@ def columns_together(typingctx, src, src_start, src_stride, groups, dst, dst_sta
             k = builder.mul(loop.index, _const(builder, block))
             columns = []
             for j in range(STEP):
-                address = builder.gep(src_ptr, [builder.add(builder.add(s0, builder.mul(_const(builder, j), s_stride)),
-                                                            k)])
+                address = builder.gep(
+                    src_ptr, [builder.add(builder.add(s0, builder.mul(_const(builder, j), s_stride)), k)]
+                )
                 columns.append(builder.load(builder.bitcast(address, narrow.as_pointer()), align=align))
             # the 4 (= STEP) columns side by side (two pairs), then interleaved into one row
-            low = builder.shuffle_vector(columns[0], columns[1], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block),
-                                                                             list(range(2 * block))))
-            high = builder.shuffle_vector(columns[2], columns[3], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block),
-                                                                              list(range(2 * block))))
+            low = builder.shuffle_vector(
+                columns[0], columns[1], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block), list(range(2 * block)))
+            )
+            high = builder.shuffle_vector(
+                columns[2], columns[3], ir.Constant(ir.VectorType(ir.IntType(32), 2 * block), list(range(2 * block)))
+            )
             mask = [j * block + i for i in range(block) for j in range(STEP)]
             line = builder.shuffle_vector(low, high, ir.Constant(ir.VectorType(ir.IntType(32), STEP * block), mask))
             target = builder.gep(dst_ptr, [builder.add(d0, builder.mul(k, _const(builder, STEP)))])
@@ -343,10 +433,16 @@ def columns_together(typingctx, src, src_start, src_stride, groups, dst, dst_sta
         with cgutils.for_range(builder, builder.sub(count, done)) as loop:
             k = builder.add(done, loop.index)
             for j in range(STEP):
-                value = builder.load(builder.gep(src_ptr, [builder.add(builder.add(
-                    s0, builder.mul(_const(builder, j), s_stride)), k)]))
-                builder.store(value, builder.gep(dst_ptr, [builder.add(d0, builder.add(
-                    builder.mul(k, _const(builder, STEP)), _const(builder, j)))]))
+                value = builder.load(
+                    builder.gep(src_ptr, [builder.add(builder.add(s0, builder.mul(_const(builder, j), s_stride)), k)])
+                )
+                builder.store(
+                    value,
+                    builder.gep(
+                        dst_ptr,
+                        [builder.add(d0, builder.add(builder.mul(k, _const(builder, STEP)), _const(builder, j)))],
+                    ),
+                )
         return context.get_dummy_value()
 
     return sig, codegen
@@ -364,25 +460,44 @@ columns_apart_4 = _columns_apart(4)
 # With NUMBA_DISABLE_JIT=1 (the coverage run) the kernels run as Python and
 # call these NumPy versions instead, which state what each tile computes.
 if config.DISABLE_JIT:
+
     def _forward_tile_python(rows):
-        def forward_tile(x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid,
-                         x_vectors, out_vectors):
+        def forward_tile(
+            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+        ):
             count = lanes(x.dtype)
             for i in range(rows_valid):
                 for v in range(FORWARD_VECTORS[rows]):
                     acc = np.zeros(count, dtype=out.dtype)
                     for t in range(n_taps):
                         start = x_start + offsets[t] + x_vectors[v]
-                        acc += w[w_start + t * rows + i] * x[start:start + count]
+                        acc += w[w_start + t * rows + i] * x[start : start + count]
                     row = out_start + i * out_row_stride + out_vectors[v]
-                    out[row:row + count] = acc
+                    out[row : row + count] = acc
+
         return forward_tile
 
     forward_tile_8, forward_tile_4, forward_tile_3, forward_tile_2 = (
-        _forward_tile_python(rows) for rows in (8, 4, 3, 2))
+        _forward_tile_python(rows) for rows in (8, 4, 3, 2)
+    )
 
-    def weight_tile(g, g_start, g_row_stride, x, x_start, image_stride, n_images, offsets, t_start, n_vectors,
-                    out, out_start, out_row_stride, rows_valid, taps_valid):
+    def weight_tile(
+        g,
+        g_start,
+        g_row_stride,
+        x,
+        x_start,
+        image_stride,
+        n_images,
+        offsets,
+        t_start,
+        n_vectors,
+        out,
+        out_start,
+        out_row_stride,
+        rows_valid,
+        taps_valid,
+    ):
         run = n_vectors * lanes(x.dtype)
         for i in range(rows_valid):
             for t in range(taps_valid):
@@ -390,17 +505,18 @@ if config.DISABLE_JIT:
                 for m in range(n_images):
                     gm = g_start + m * image_stride[0] + i * g_row_stride
                     xm = x_start + m * image_stride[1] + offsets[t_start + t]
-                    total += np.dot(g[gm:gm + run], x[xm:xm + run])
+                    total += np.dot(g[gm : gm + run], x[xm : xm + run])
                 out[out_start + i * out_row_stride + t] += total
 
     def copy_run(dst, dst_start, src, src_start, count):
-        dst[dst_start:dst_start + count] = src[src_start:src_start + count]
+        dst[dst_start : dst_start + count] = src[src_start : src_start + count]
 
     def _columns_apart_python(parts):
         def columns_apart(src, src_start, groups, dst, dst_start, dst_stride):
             for j in range(parts):
                 row = dst_start + j * dst_stride
-                dst[row:row + groups] = src[src_start + j:src_start + j + STEP * groups:STEP][:groups]
+                dst[row : row + groups] = src[src_start + j : src_start + j + STEP * groups : STEP][:groups]
+
         return columns_apart
 
     columns_apart_6, columns_apart_4 = _columns_apart_python(6), _columns_apart_python(4)
@@ -408,4 +524,4 @@ if config.DISABLE_JIT:
     def columns_together(src, src_start, src_stride, groups, dst, dst_start):
         for j in range(STEP):
             row = src_start + j * src_stride
-            dst[dst_start + j:dst_start + j + STEP * groups:STEP] = src[row:row + groups]
+            dst[dst_start + j : dst_start + j + STEP * groups : STEP] = src[row : row + groups]

@@ -2,7 +2,7 @@
 
 from numba import njit
 
-from .._config import NJIT_OPTIONS
+from ._options import NJIT_OPTIONS
 
 
 @njit(inline="always", **NJIT_OPTIONS)

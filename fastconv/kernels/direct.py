@@ -22,13 +22,12 @@ offset, so the index is a plain non-negative loop counter.
 import numpy as np
 from numba import njit, prange
 
-from .._config import PARALLEL_OPTIONS
+from ._options import PARALLEL_OPTIONS
 from ._window import valid_range
 
 
 @njit(**PARALLEL_OPTIONS)
-def conv2d_forward_direct(x, weight, out, stride_h, stride_w, pad_top, pad_left,
-                          dilation_h, dilation_w, groups):
+def conv2d_forward_direct(x, weight, out, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups):
     """out[n, k] = sum_c x[n, c] (*) weight[k, c]; one (n, k) plane per iteration.
 
     x (N, C, H, W), weight (K, C/groups, R, S), out (N, K, P, Q), overwritten.
@@ -58,8 +57,9 @@ def conv2d_forward_direct(x, weight, out, stride_h, stride_w, pad_top, pad_left,
 
 
 @njit(**PARALLEL_OPTIONS)
-def conv2d_grad_input_direct(grad_out, weight, grad_x, stride_h, stride_w, pad_top,
-                             pad_left, dilation_h, dilation_w, groups):
+def conv2d_grad_input_direct(
+    grad_out, weight, grad_x, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups
+):
     """grad_x[n, c] = sum_k G[n, k] zero-padded (*) rot180(weight[k, c]).
 
     The lecture's full correlation, written so that each output-gradient
@@ -98,8 +98,9 @@ def conv2d_grad_input_direct(grad_out, weight, grad_x, stride_h, stride_w, pad_t
 
 
 @njit(**PARALLEL_OPTIONS)
-def conv2d_grad_weight_direct(grad_out, x, grad_weight, stride_h, stride_w, pad_top,
-                              pad_left, dilation_h, dilation_w, groups):
+def conv2d_grad_weight_direct(
+    grad_out, x, grad_weight, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, groups
+):
     """grad_weight[k, c] = sum_n x[n, c] (*) G[n, k] (the lecture's X * dL/dS).
 
     One (k, c) filter plane per iteration; the batch is summed inside it in a
@@ -153,12 +154,12 @@ def conv2d_forward_rows(xp, weight, out, width, dilation_h, dilation_w, groups):
             for r in range(R):
                 for s in range(S):
                     offset = r * dilation_h * width + s * dilation_w
-                    src = xp[n, c0 + c, offset:offset + run]
+                    src = xp[n, c0 + c, offset : offset + run]
                     w = weight[k, c, r, s]
                     for i in range(run):
                         acc[i] += w * src[i]
         for p in range(P):
-            out[n, k, p] = acc[p * width:p * width + Q]
+            out[n, k, p] = acc[p * width : p * width + Q]
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -187,7 +188,7 @@ def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, di
             for r in range(R):
                 for s in range(S):
                     offset = r * dilation_h * width + s * dilation_w
-                    src = xp[n, ci, offset:offset + run]
+                    src = xp[n, ci, offset : offset + run]
                     dot = zero
                     for i in range(run):
                         dot += g[i] * src[i]

@@ -16,13 +16,12 @@ GEMM ``weight.reshape(K, -1) @ cols`` with the batch folded into the columns.
 import numpy as np
 from numba import njit, prange
 
-from .._config import PARALLEL_OPTIONS
+from ._options import PARALLEL_OPTIONS
 from ._window import valid_range
 
 
 @njit(**PARALLEL_OPTIONS)
-def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left,
-           dilation_h, dilation_w):
+def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w):
     """Fill cols (Cg*R*S, nb*P*Q) from x (N, C, H, W); see the module docstring."""
     H, W = x.shape[2], x.shape[3]
     taps = cols.shape[0]
@@ -50,7 +49,7 @@ def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left,
                 cols[row, start + q] = zero
             if stride_w == 1:
                 # Contiguous on both sides: a copy the compiler turns into vector moves.
-                cols[row, start + q_lo:start + q_hi] = x[n0 + i, c0 + c, h, q_lo + col_off:q_hi + col_off]
+                cols[row, start + q_lo : start + q_hi] = x[n0 + i, c0 + c, h, q_lo + col_off : q_hi + col_off]
             else:
                 for q in range(q_lo, q_hi):
                     cols[row, start + q] = x[n0 + i, c0 + c, h, q * stride_w + col_off]
@@ -59,8 +58,7 @@ def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left,
 
 
 @njit(**PARALLEL_OPTIONS)
-def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left,
-           dilation_h, dilation_w):
+def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w):
     """Adjoint of :func:`im2col`: sum every column entry back onto its input pixel.
 
     cols (Cg*R*S, nb*P*Q); writes (overwrites) grad_x[n0:n0+nb, c0:c0+Cg] of
@@ -88,8 +86,8 @@ def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_le
                     start = base + p * Q
                     if stride_w == 1:
                         # Slices make the indices plain non-negative counters: the loop vectorises.
-                        dst = acc[h, q_lo + col_off:q_hi + col_off]
-                        src = cols[row, start + q_lo:start + q_hi]
+                        dst = acc[h, q_lo + col_off : q_hi + col_off]
+                        src = cols[row, start + q_lo : start + q_hi]
                         for j in range(q_hi - q_lo):
                             dst[j] += src[j]
                     else:

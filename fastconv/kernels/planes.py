@@ -2,7 +2,7 @@
 
 from numba import njit, prange
 
-from .._config import NJIT_OPTIONS, PARALLEL_OPTIONS
+from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import copy_run
 
 
@@ -17,7 +17,7 @@ def embed_plane(source, start, h, w, flat, base, top, left, height, width):
     rows = max(0, min(h - r_src, height - r_dst))
     cols = max(0, min(w - c_src, width - c_dst))
     if rows < height or cols < width:
-        flat[base:base + height * width] = 0
+        flat[base : base + height * width] = 0
     if cols == w and cols == width:
         copy_run(flat, base + r_dst * width, source, start + r_src * w, rows * w)
     elif cols > 0:
@@ -36,4 +36,4 @@ def embed_planes(a, flat, top, left, height, width):
     source = a.reshape(-1)
     for nc in prange(N * C):
         embed_plane(source, nc * h * w, h, w, flat, nc * height * width, top, left, height, width)
-    flat[N * C * height * width:] = 0
+    flat[N * C * height * width :] = 0

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .._config import PARALLEL_OPTIONS
+from ._options import PARALLEL_OPTIONS
 
 
 @njit(**PARALLEL_OPTIONS)

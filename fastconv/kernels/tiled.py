@@ -20,7 +20,7 @@ images while its accumulators stay in registers.
 import numpy as np
 from numba import njit, prange
 
-from .._config import NJIT_OPTIONS, PARALLEL_OPTIONS
+from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
     FORWARD_VECTORS,
     WEIGHT_ROWS,
@@ -84,7 +84,7 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
         m = min(images_per_chunk, N - n0)
         for nc in prange(m * C):
             embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
-        planes[m * C * plane:] = 0
+        planes[m * C * plane :] = 0
         for task in prange(m * groups * blocks):
             i = task // (groups * blocks)
             g = (task // blocks) % groups
@@ -105,8 +105,21 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
                         p, q = s // per_row, (s % per_row) * lanes
                         x_vectors[v] = p * width + q
                         out_vectors[v] = p * Q + q
-                    forward_tile(tile_rows, planes, image, offsets, taps, weights, w0, outputs, first, P * Q, rows,
-                                 x_vectors, out_vectors)
+                    forward_tile(
+                        tile_rows,
+                        planes,
+                        image,
+                        offsets,
+                        taps,
+                        weights,
+                        w0,
+                        outputs,
+                        first,
+                        P * Q,
+                        rows,
+                        x_vectors,
+                        out_vectors,
+                    )
             else:
                 # Runs of whole padded rows (the last width - Q columns unused) into a buffer.
                 for v in range(vectors):
@@ -114,8 +127,21 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
                     out_vectors[v] = v * lanes
                 result = np.empty(tile_rows * run, dtype=out.dtype)
                 for j in range(0, run, tile):
-                    forward_tile(tile_rows, planes, image + j, offsets, taps, weights, w0, result, j, run, rows,
-                                 x_vectors, out_vectors)
+                    forward_tile(
+                        tile_rows,
+                        planes,
+                        image + j,
+                        offsets,
+                        taps,
+                        weights,
+                        w0,
+                        result,
+                        j,
+                        run,
+                        rows,
+                        x_vectors,
+                        out_vectors,
+                    )
                 for r in range(rows):
                     for p in range(P):
                         copy_run(outputs, first + (r * P + p) * Q, result, r * run + p * width, Q)
@@ -154,13 +180,13 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
         m = min(group, N - n0)
         for nc in prange(m * C):
             embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
-        planes[m * C * plane:] = 0
+        planes[m * C * plane :] = 0
         for line in prange(m * g_image // run):
             i = line // (groups * Kg_pad)
             g = (line // Kg_pad) % groups
             k = line % Kg_pad
             start = line * run
-            lines[start:start + run] = 0
+            lines[start : start + run] = 0
             if k < Kg:
                 first = ((n0 + i) * K + g * Kg + k) * P * Q
                 for p in range(P):
@@ -170,7 +196,20 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
             b = (tile // tap_blocks) % row_blocks
             tb = tile % tap_blocks
             # the tile owns these entries of grad_weight and adds its group's sums to them
-            weight_tile(lines, (g * Kg_pad + b * WEIGHT_ROWS) * run, run, planes, g * Cg * plane,
-                        (g_image, C * plane), m, offsets, tb * WEIGHT_TAPS, run // lanes, weights,
-                        (g * Kg + b * WEIGHT_ROWS) * taps + tb * WEIGHT_TAPS, taps,
-                        min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS), min(WEIGHT_TAPS, taps - tb * WEIGHT_TAPS))
+            weight_tile(
+                lines,
+                (g * Kg_pad + b * WEIGHT_ROWS) * run,
+                run,
+                planes,
+                g * Cg * plane,
+                (g_image, C * plane),
+                m,
+                offsets,
+                tb * WEIGHT_TAPS,
+                run // lanes,
+                weights,
+                (g * Kg + b * WEIGHT_ROWS) * taps + tb * WEIGHT_TAPS,
+                taps,
+                min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS),
+                min(WEIGHT_TAPS, taps - tb * WEIGHT_TAPS),
+            )

@@ -21,7 +21,7 @@ hold zeros. One prange task per channel: no races.
 import numpy as np
 from numba import njit, prange
 
-from .._config import NJIT_OPTIONS, PARALLEL_OPTIONS
+from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
     FORWARD_VECTORS,
     WEIGHT_ROWS,
@@ -34,10 +34,22 @@ from ._simd import (
 )
 from .planes import embed_plane
 
-B_T = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0),
-       (0, 4, 0, -5, 0, 1))
-G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 1 / 12, 1 / 6),
-     (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+B_T = (
+    (4, 0, -5, 0, 1, 0),
+    (0, -4, -4, 1, 1, 0),
+    (0, 4, -4, -1, 1, 0),
+    (0, -2, -1, 2, 1, 0),
+    (0, 2, -1, -2, 1, 0),
+    (0, 4, 0, -5, 0, 1),
+)
+G = (
+    (1 / 4, 0, 0),
+    (-1 / 6, -1 / 6, -1 / 6),
+    (-1 / 6, 1 / 6, -1 / 6),
+    (1 / 24, 1 / 12, 1 / 6),
+    (1 / 24, -1 / 12, 1 / 6),
+    (0, 0, 1),
+)
 A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
 OUTPUTS = 4  # output rows and columns per tile
 ELEMENTS = 36  # elements of a transformed 6x6 tile: one matrix product each
@@ -84,8 +96,9 @@ def pack_filters(weight, groups, packed):
                 for s in range(3):  # t = G f, column by column
                     t[0, s], t[1, s], t[2, s], t[3, s], t[4, s], t[5, s] = _times_g(f[0, s], f[1, s], f[2, s])
                 for a in range(6):  # U = t G^T, row by row
-                    u[6 * a, i], u[6 * a + 1, i], u[6 * a + 2, i], u[6 * a + 3, i], u[6 * a + 4, i], u[6 * a + 5, i] = \
+                    u[6 * a, i], u[6 * a + 1, i], u[6 * a + 2, i], u[6 * a + 3, i], u[6 * a + 4, i], u[6 * a + 5, i] = (
                         _times_g(t[a, 0], t[a, 1], t[a, 2])
+                    )
             packed[:, g, b, c, :] = u
 
 
@@ -102,8 +115,9 @@ def unpack_filter_gradients(S, grad_weight):
         sums = S[:, g, k].copy()  # 36 whole rows in (see pack_filters)
         for c in range(Cg):
             for e in range(6):  # t = G^T S, column by column
-                t[0, e], t[1, e], t[2, e] = _times_gt(sums[e, c], sums[6 + e, c], sums[12 + e, c], sums[18 + e, c],
-                                                      sums[24 + e, c], sums[30 + e, c])
+                t[0, e], t[1, e], t[2, e] = _times_gt(
+                    sums[e, c], sums[6 + e, c], sums[12 + e, c], sums[18 + e, c], sums[24 + e, c], sums[30 + e, c]
+                )
             out = grad_weight[gk, c]
             for r in range(3):  # t G, row by row
                 out[r, 0], out[r, 1], out[r, 2] = _times_gt(t[r, 0], t[r, 1], t[r, 2], t[r, 3], t[r, 4], t[r, 5])
@@ -121,11 +135,11 @@ def _apply_bt(src, base, row_stride, shift, dst, d, stride, length):
     Row j of src starts at s_j = base + (j % 4)*row_stride + (j // 4)*shift.
     """
     four, five = src.dtype.type(4), src.dtype.type(5)
-    x0, x1 = src[base:base + length], src[base + row_stride:][:length]
-    x2, x3 = src[base + 2 * row_stride:][:length], src[base + 3 * row_stride:][:length]
-    x4, x5 = src[base + shift:][:length], src[base + row_stride + shift:][:length]
-    y0, y1, y2 = dst[d:d + length], dst[d + stride:][:length], dst[d + 2 * stride:][:length]
-    y3, y4, y5 = dst[d + 3 * stride:][:length], dst[d + 4 * stride:][:length], dst[d + 5 * stride:][:length]
+    x0, x1 = src[base : base + length], src[base + row_stride :][:length]
+    x2, x3 = src[base + 2 * row_stride :][:length], src[base + 3 * row_stride :][:length]
+    x4, x5 = src[base + shift :][:length], src[base + row_stride + shift :][:length]
+    y0, y1, y2 = dst[d : d + length], dst[d + stride :][:length], dst[d + 2 * stride :][:length]
+    y3, y4, y5 = dst[d + 3 * stride :][:length], dst[d + 4 * stride :][:length], dst[d + 5 * stride :][:length]
     for k in range(length):
         d0, d1, d2, d3, d4, d5 = x0[k], x1[k], x2[k], x3[k], x4[k], x5[k]
         p, q = d4 - four * d2, d3 - four * d1  # shared by rows 1 and 2
@@ -142,11 +156,11 @@ def _apply_bt(src, base, row_stride, shift, dst, d, stride, length):
 def _apply_at(src, base, row_stride, dst, d, stride, length):
     """dst[d + a*stride + k] = sum_j A^T[a, j] * src[base + j*row_stride + k] for a < 4, j < 6; one pass."""
     two, four, eight = src.dtype.type(2), src.dtype.type(4), src.dtype.type(8)
-    x0, x1 = src[base:base + length], src[base + row_stride:][:length]
-    x2, x3 = src[base + 2 * row_stride:][:length], src[base + 3 * row_stride:][:length]
-    x4, x5 = src[base + 4 * row_stride:][:length], src[base + 5 * row_stride:][:length]
-    y0, y1 = dst[d:d + length], dst[d + stride:][:length]
-    y2, y3 = dst[d + 2 * stride:][:length], dst[d + 3 * stride:][:length]
+    x0, x1 = src[base : base + length], src[base + row_stride :][:length]
+    x2, x3 = src[base + 2 * row_stride :][:length], src[base + 3 * row_stride :][:length]
+    x4, x5 = src[base + 4 * row_stride :][:length], src[base + 5 * row_stride :][:length]
+    y0, y1 = dst[d : d + length], dst[d + stride :][:length]
+    y2, y3 = dst[d + 2 * stride :][:length], dst[d + 3 * stride :][:length]
     for k in range(length):
         m0, m1, m2, m3, m4, m5 = x0[k], x1[k], x2[k], x3[k], x4[k], x5[k]
         sum12, dif12, sum34, dif34 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
@@ -160,10 +174,10 @@ def _apply_at(src, base, row_stride, dst, d, stride, length):
 def _apply_a(src, base, row_stride, dst, d, stride, length):
     """dst[d + e*stride + k] = sum_j A[e, j] * src[base + j*row_stride + k] for e < 6, j < 4 (A = (A^T)^T)."""
     two, four, eight = src.dtype.type(2), src.dtype.type(4), src.dtype.type(8)
-    x0, x1 = src[base:base + length], src[base + row_stride:][:length]
-    x2, x3 = src[base + 2 * row_stride:][:length], src[base + 3 * row_stride:][:length]
-    y0, y1, y2 = dst[d:d + length], dst[d + stride:][:length], dst[d + 2 * stride:][:length]
-    y3, y4, y5 = dst[d + 3 * stride:][:length], dst[d + 4 * stride:][:length], dst[d + 5 * stride:][:length]
+    x0, x1 = src[base : base + length], src[base + row_stride :][:length]
+    x2, x3 = src[base + 2 * row_stride :][:length], src[base + 3 * row_stride :][:length]
+    y0, y1, y2 = dst[d : d + length], dst[d + stride :][:length], dst[d + 2 * stride :][:length]
+    y3, y4, y5 = dst[d + 3 * stride :][:length], dst[d + 4 * stride :][:length], dst[d + 5 * stride :][:length]
     for k in range(length):
         g0, g1, g2, g3 = x0[k], x1[k], x2[k], x3[k]
         even1, odd1 = g0 + g2, g1 + g3
@@ -297,8 +311,21 @@ def transformed_products(packed, V, M, span):
             o0 = (xi * K + g * Kg + b * rows) * columns
             x0 = (xi * groups + g) * Cg * columns
             for j in range(j0, j1, tile):
-                forward_tile(rows, inputs, x0 + j, offsets, Cg, weights, w0, outputs, o0 + j, columns, valid,
-                             contiguous, contiguous)
+                forward_tile(
+                    rows,
+                    inputs,
+                    x0 + j,
+                    offsets,
+                    Cg,
+                    weights,
+                    w0,
+                    outputs,
+                    o0 + j,
+                    columns,
+                    valid,
+                    contiguous,
+                    contiguous,
+                )
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -325,7 +352,20 @@ def transformed_gradient_products(Z, V, S):
         g = (task // (row_blocks * col_blocks)) % groups
         b = (task // col_blocks) % row_blocks
         cb = task % col_blocks
-        weight_tile(grads, (xi * K + g * Kg + b * WEIGHT_ROWS) * columns, columns,
-                    inputs, (xi * C + g * Cg) * columns, (0, 0), 1, offsets, cb * WEIGHT_TAPS, columns // lanes,
-                    sums, ((xi * groups + g) * Kg + b * WEIGHT_ROWS) * Cg + cb * WEIGHT_TAPS, Cg,
-                    min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS), min(WEIGHT_TAPS, Cg - cb * WEIGHT_TAPS))
+        weight_tile(
+            grads,
+            (xi * K + g * Kg + b * WEIGHT_ROWS) * columns,
+            columns,
+            inputs,
+            (xi * C + g * Cg) * columns,
+            (0, 0),
+            1,
+            offsets,
+            cb * WEIGHT_TAPS,
+            columns // lanes,
+            sums,
+            ((xi * groups + g) * Kg + b * WEIGHT_ROWS) * Cg + cb * WEIGHT_TAPS,
+            Cg,
+            min(WEIGHT_ROWS, Kg - b * WEIGHT_ROWS),
+            min(WEIGHT_TAPS, Cg - cb * WEIGHT_TAPS),
+        )

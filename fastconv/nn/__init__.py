@@ -11,5 +11,15 @@ from .loss import SoftmaxCrossEntropy, softmax
 from .pool import MaxPool2d
 from .sequential import Sequential, load
 
-__all__ = ["Conv2d", "Flatten", "Layer", "Linear", "MaxPool2d", "ReLU", "Sequential",
-           "SoftmaxCrossEntropy", "load", "softmax"]
+__all__ = [
+    "Conv2d",
+    "Flatten",
+    "Layer",
+    "Linear",
+    "MaxPool2d",
+    "ReLU",
+    "Sequential",
+    "SoftmaxCrossEntropy",
+    "load",
+    "softmax",
+]

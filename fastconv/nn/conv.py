@@ -3,8 +3,8 @@
 import numpy as np
 
 from .. import conv as F
-from .._geometry import check_groups, check_method, conv_options
-from .layer import Layer, as_generator, float_dtype, positive_int
+from .._geometry import check_groups, check_method, check_method_applies, conv_options, float_dtype, positive_int
+from .layer import Layer, as_generator
 
 
 class Conv2d(Layer):
@@ -15,8 +15,21 @@ class Conv2d(Layer):
     ``bias`` (out_channels,). ``method`` picks the kernels of every pass.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, method="auto", *, dtype=np.float32, rng=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        method="auto",
+        *,
+        dtype=np.float32,
+        rng=None,
+    ):
         super().__init__()
         in_channels = positive_int(in_channels, "in_channels")
         out_channels = positive_int(out_channels, "out_channels")
@@ -24,12 +37,11 @@ class Conv2d(Layer):
         R, S = positive_int(R, "kernel_size"), positive_int(S, "kernel_size")
         self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         weight_shape = (out_channels, in_channels // check_groups(groups), R, S)
-        stride_pair, dilation_pair, _ = conv_options(in_channels, weight_shape, input_name="in_channels",
-                                                     weight_name="out_channels/kernel_size", **self.options)
+        stride_pair, dilation_pair, _ = conv_options(
+            in_channels, weight_shape, input_name="in_channels", weight_name="out_channels/kernel_size", **self.options
+        )
         self.method = check_method(method)
-        if self.method == "winograd" and ((R, S), stride_pair, dilation_pair) != ((3, 3), (1, 1), (1, 1)):
-            raise ValueError(f"method='winograd' needs kernel_size 3, stride 1 and dilation 1; got kernel_size "
-                             f"{(R, S)}, stride {stride_pair}, dilation {dilation_pair}")
+        check_method_applies(self.method, (R, S), stride_pair, dilation_pair)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (R, S)
         self.dtype = float_dtype(dtype)
@@ -40,20 +52,24 @@ class Conv2d(Layer):
             self.params["bias"] = np.zeros(out_channels, dtype=self.dtype)
 
     def config(self):
-        return dict(in_channels=self.in_channels, out_channels=self.out_channels,
-                    kernel_size=self.kernel_size, **self.options,
-                    bias="bias" in self.params, method=self.method, dtype=self.dtype.name)
+        return dict(
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            kernel_size=self.kernel_size,
+            **self.options,
+            bias="bias" in self.params,
+            method=self.method,
+            dtype=self.dtype.name,
+        )
 
     def forward(self, x):
         self._x = x
-        return F.conv2d(x, self.params["weight"], self.params.get("bias"),
-                        method=self.method, **self.options)
+        return F.conv2d(x, self.params["weight"], self.params.get("bias"), method=self.method, **self.options)
 
     def backward(self, grad, need_input_grad=True):
         x = self._cached("_x")
         weight = self.params["weight"]
-        self.grads["weight"] = F.conv2d_grad_weight(grad, x, weight.shape, method=self.method,
-                                                    **self.options)
+        self.grads["weight"] = F.conv2d_grad_weight(grad, x, weight.shape, method=self.method, **self.options)
         if "bias" in self.params:
             self.grads["bias"] = F.conv2d_grad_bias(grad)
         if not need_input_grad:

@@ -23,8 +23,12 @@ def default_convnet(input_shape, classes, *, width=16, method="auto", dtype=np.f
     rng = as_generator(seed)
     flat = 2 * width * (H // 2 // 2) * (W // 2 // 2)
     return Sequential(
-        Conv2d(C, width, 3, padding=1, method=method, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
-        Conv2d(width, 2 * width, 3, padding=1, method=method, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
+        Conv2d(C, width, 3, padding=1, method=method, dtype=dtype, rng=rng),
+        ReLU(),
+        MaxPool2d(2),
+        Conv2d(width, 2 * width, 3, padding=1, method=method, dtype=dtype, rng=rng),
+        ReLU(),
+        MaxPool2d(2),
         Flatten(),
         Linear(flat, classes, dtype=dtype, rng=rng),
     )

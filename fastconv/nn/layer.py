@@ -12,23 +12,6 @@ def as_generator(rng):
     return np.random.default_rng(rng)
 
 
-def positive_int(value, name):
-    """``value`` as an int >= 1, or a clear error naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def float_dtype(dtype):
-    """np.float32 or np.float64 as a dtype, or a TypeError naming ``dtype``."""
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
 class Layer(ABC):
     """Base class of the layers in :mod:`fastconv.nn`.
 

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from .layer import Layer, as_generator, float_dtype, positive_int
+from .._geometry import float_dtype, positive_int
+from .layer import Layer, as_generator
 
 
 class Flatten(Layer):
@@ -35,8 +36,12 @@ class Linear(Layer):
             self.params["bias"] = np.zeros(self.out_features, dtype=self.dtype)
 
     def config(self):
-        return dict(in_features=self.in_features, out_features=self.out_features,
-                    bias="bias" in self.params, dtype=self.dtype.name)
+        return dict(
+            in_features=self.in_features,
+            out_features=self.out_features,
+            bias="bias" in self.params,
+            dtype=self.dtype.name,
+        )
 
     def forward(self, x):
         if x.ndim != 2 or x.shape[1] != self.in_features:

@@ -56,7 +56,8 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"scores must be 2-D (N, classes), got shape {scores.shape}")
         if labels.shape != (scores.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(
-                f"labels must be integers of shape ({scores.shape[0]},), got {labels.dtype} {labels.shape}")
+                f"labels must be integers of shape ({scores.shape[0]},), got {labels.dtype} {labels.shape}"
+            )
         if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
             raise ValueError(f"labels must lie in [0, {scores.shape[1]}), got {labels.min()}..{labels.max()}")
         targets, norm = self._targets(labels, scores.shape[1], scores.dtype)

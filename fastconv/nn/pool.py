@@ -1,9 +1,7 @@
-"""MaxPool2d over NCHW arrays, on compiled kernels."""
+"""MaxPool2d over NCHW arrays, on :mod:`fastconv.pool`."""
 
-import numpy as np
-
+from .. import pool as F
 from .._geometry import int_pair
-from ..kernels.pool import max_pool_backward, max_pool_forward
 from .layer import Layer
 
 
@@ -23,25 +21,12 @@ class MaxPool2d(Layer):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"MaxPool2d expects (N, C, H, W) input, got shape {x.shape}")
-        N, C, H, W = x.shape
-        (R, S), (sh, sw) = self.kernel_size, self.stride
-        if R > H or S > W:
-            raise ValueError(f"MaxPool2d window {R}x{S} is larger than the input {H}x{W}")
-        x = np.ascontiguousarray(x)
-        out = np.empty((N, C, (H - R) // sh + 1, (W - S) // sw + 1), dtype=x.dtype)
-        argmax = np.empty(out.shape, dtype=np.int64)
-        if out.size:
-            max_pool_forward(x, out, argmax, R, S, sh, sw)
-        self._argmax, self._input_shape = argmax, x.shape
+        out, self._argmax = F.max_pool2d(x, self.kernel_size, self.stride)
+        self._input_shape = out.shape[:2] + x.shape[2:]
         return out
 
     def backward(self, grad, need_input_grad=True):
         argmax = self._cached("_argmax")
         if not need_input_grad:
             return None
-        grad_x = np.zeros(self._input_shape, dtype=grad.dtype)
-        if grad.size:
-            max_pool_backward(np.ascontiguousarray(grad), argmax, grad_x)
-        return grad_x
+        return F.max_pool2d_grad_input(grad, argmax, self._input_shape)

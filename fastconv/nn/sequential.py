@@ -40,8 +40,8 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, grad, need_input_grad=False):
-        """Back-propagate dL/d(output); return dL/d(input) if asked (the first layer's is skipped otherwise)."""
+    def backward(self, grad, need_input_grad=True):
+        """Back-propagate dL/d(output); return dL/d(input), or None (the first layer's is then skipped)."""
         for i in range(len(self.layers) - 1, -1, -1):
             grad = self.layers[i].backward(grad, need_input_grad=need_input_grad or i > 0)
         return grad
@@ -62,7 +62,7 @@ class Sequential:
     def predict_proba(self, x, batch_size=512):
         """Class probabilities (N, classes), computed in batches."""
         x = np.asarray(x, dtype=self.dtype)
-        chunks = [softmax(self.forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        chunks = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=self.dtype)
 
     def predict(self, x, batch_size=512):
@@ -82,7 +82,7 @@ def load(path):
     try:
         with np.load(path, allow_pickle=False) as data:
             spec = json.loads(str(data["architecture"]))
-            arrays = {k[len("param:"):]: data[k] for k in data.files if k.startswith("param:")}
+            arrays = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"{path} is not a fastconv model file: {exc}") from None
     if spec.get("format") != FORMAT_VERSION:

@@ -3,7 +3,7 @@
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ._atomic import write_atomically
+from .._atomic import write_atomically
 
 
 def _save(fig, path):
@@ -44,6 +44,13 @@ def plot_confusion_matrix(confusion, path, class_names=None):
     threshold = confusion.max() / 2 if confusion.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if confusion[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(confusion[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if confusion[i, j] > threshold else "black",
+            )
     _save(fig, path)

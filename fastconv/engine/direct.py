@@ -11,27 +11,27 @@ loops.
 
 import numpy as np
 
-from ._workspace import workspace
-from .kernels._simd import FORWARD_MAX_VECTORS, WEIGHT_ROWS, WEIGHT_TAPS, forward_rows, lanes
-from .kernels.direct import (
+from ..kernels._simd import FORWARD_MAX_VECTORS, WEIGHT_ROWS, WEIGHT_TAPS, forward_rows, lanes
+from ..kernels.direct import (
     conv2d_forward_direct,
     conv2d_forward_rows,
     conv2d_grad_input_direct,
     conv2d_grad_weight_direct,
     conv2d_grad_weight_rows,
 )
-from .kernels.planes import embed_planes
-from .kernels.tiled import (
+from ..kernels.planes import embed_planes
+from ..kernels.tiled import (
     conv2d_forward_tiled,
     conv2d_grad_weight_tiled,
     pack_forward_weight,
     tap_offsets,
 )
+from .workspace import workspace
 
 # The tiles read the zero-padded planes of this many bytes of images at a
 # time (at least one image), so the planes stay near the caches and the
 # scratch buffer stays small.
-CHUNK_BYTES = 4 * 2**20
+PLANES_BUDGET_BYTES = 4 * 2**20
 
 
 def rotated_transposed(weight, groups):
@@ -54,13 +54,13 @@ def _flat_planes(a, top, left, height, width, span_w):
     N, C = a.shape[:2]
     flat = workspace.get("planes", (N * C * height * width + _slack(a.dtype, span_w),), a.dtype)
     embed_planes(a, flat, top, left, height, width)
-    return flat[:N * C * height * width].reshape(N, C, height * width)
+    return flat[: N * C * height * width].reshape(N, C, height * width)
 
 
 def _chunk(a, height, width, span_w):
     """Images per chunk, and the scratch buffer for their padded planes."""
     N, C = a.shape[:2]
-    images = max(1, min(N, CHUNK_BYTES // (C * height * width * a.itemsize)))
+    images = max(1, min(N, PLANES_BUDGET_BYTES // (C * height * width * a.itemsize)))
     return images, workspace.get("planes", (images * C * height * width + _slack(a.dtype, span_w),), a.dtype)
 
 
@@ -69,8 +69,7 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     R, S = weight.shape[2:]
     span_w = dilation[1] * (S - 1)
     if weight.shape[0] == groups:
-        conv2d_forward_rows(_flat_planes(x, top, left, height, width, span_w), weight, out, width, *dilation,
-                            groups)
+        conv2d_forward_rows(_flat_planes(x, top, left, height, width, span_w), weight, out, width, *dilation, groups)
         return
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
     packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
@@ -95,8 +94,17 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
         conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
         return
     span_h, span_w = geom.dilation[0] * (geom.R - 1), geom.dilation[1] * (geom.S - 1)
-    _forward_stride1(grad_out, rotated_transposed(weight, geom.groups), grad_x, span_h - geom.pad_top,
-                     span_w - geom.pad_left, geom.H + span_h, geom.W + span_w, geom.dilation, geom.groups)
+    _forward_stride1(
+        grad_out,
+        rotated_transposed(weight, geom.groups),
+        grad_x,
+        span_h - geom.pad_top,
+        span_w - geom.pad_left,
+        geom.H + span_h,
+        geom.W + span_w,
+        geom.dilation,
+        geom.groups,
+    )
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
@@ -117,7 +125,7 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
     Kg_pad = -(-(K // geom.groups) // WEIGHT_ROWS) * WEIGHT_ROWS
     images, planes = _chunk(x, height, width, span_w)
     rows = workspace.get("grad_rows", (images, geom.groups, Kg_pad, run), x.dtype)
-    offsets = tap_offsets(geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation,
-                          WEIGHT_TAPS)
-    conv2d_grad_weight_tiled(grad_out, x, grad_weight, geom.pad_top, geom.pad_left, height, width, offsets,
-                             planes, rows)
+    offsets = tap_offsets(geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation, WEIGHT_TAPS)
+    conv2d_grad_weight_tiled(
+        grad_out, x, grad_weight, geom.pad_top, geom.pad_left, height, width, offsets, planes, rows
+    )

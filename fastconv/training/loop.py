@@ -2,15 +2,19 @@
 
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
-from .nn.loss import SoftmaxCrossEntropy
+from ..nn.loss import SoftmaxCrossEntropy
+from ..nn.sequential import Sequential
 from .optim import SGD, TrainingDiverged, make_schedule
 
 
-def _check_data(model, x, y, name):
+def _check_data(model, x, y, name) -> tuple[NDArray[np.floating], NDArray[np.integer]]:
     x = np.asarray(x, dtype=model.dtype)
     y = np.asarray(y)
     if x.ndim < 2 or y.shape != (x.shape[0],):
@@ -22,8 +26,9 @@ def _check_data(model, x, y, name):
 
 def l2_penalty(params, weight_decay):
     """The lecture's lambda * sum of squared weights (biases are not penalised)."""
-    return weight_decay * sum(float(np.sum(p.astype(np.float64) ** 2))
-                              for name, p in params.items() if name.endswith("weight"))
+    return weight_decay * sum(
+        float(np.sum(p.astype(np.float64) ** 2)) for name, p in params.items() if name.endswith("weight")
+    )
 
 
 def _epoch_order(y, rng, balance_classes):
@@ -35,9 +40,23 @@ def _epoch_order(y, rng, balance_classes):
     return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
 
 
-def fit(model, x, y, *, epochs, batch_size, lr, momentum=0.9, weight_decay=0.0,
-        validation_data=None, schedule=None, balance_classes=False, seed=None, progress=True,
-        loss=None):
+def fit(
+    model: Sequential,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+    schedule: str | Callable[[float, int, int], float] | None = None,
+    balance_classes: bool = False,
+    seed: int | None = None,
+    progress: bool = True,
+    loss: SoftmaxCrossEntropy | None = None,
+) -> dict[str, list]:
     """Train ``model`` by mini-batch SGD with momentum; return the history.
 
     Parameters
@@ -78,8 +97,10 @@ def fit(model, x, y, *, epochs, batch_size, lr, momentum=0.9, weight_decay=0.0,
     """
     x, y = _check_data(model, x, y, "training data")
     if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0 and weight_decay >= 0, "
-                         f"got {epochs}, {batch_size}, {lr}, {weight_decay}")
+        raise ValueError(
+            f"need epochs >= 1, batch_size >= 1, lr > 0 and weight_decay >= 0, "
+            f"got {epochs}, {batch_size}, {lr}, {weight_decay}"
+        )
     if validation_data is not None:
         validation_data = _check_data(model, *validation_data, "validation_data")
     loss = loss or SoftmaxCrossEntropy()
@@ -89,17 +110,17 @@ def fit(model, x, y, *, epochs, batch_size, lr, momentum=0.9, weight_decay=0.0,
     optimizer = SGD(params, momentum=momentum)
     steps = -(-len(x) // batch_size)
     show = progress and sys.stderr.isatty()
-    history = {key: [] for key in ("epoch", "lr", "train_loss", "train_accuracy", "val_loss",
-                                   "val_accuracy", "seconds")}
+    history: dict[str, list] = {
+        key: [] for key in ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+    }
     iteration = 0
     for epoch in range(epochs):
         start = time.perf_counter()
         order = _epoch_order(y, rng, balance_classes)
         total_loss, correct = 0.0, 0
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show,
-                   file=sys.stderr)
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show, file=sys.stderr)
         for b in range(steps):
-            idx = order[b * batch_size:(b + 1) * batch_size]
+            idx = order[b * batch_size : (b + 1) * batch_size]
             step_lr = schedule(lr, epoch, iteration)
             # Overflow is detected below and reported as TrainingDiverged.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -108,14 +129,17 @@ def fit(model, x, y, *, epochs, batch_size, lr, momentum=0.9, weight_decay=0.0,
             objective = batch_loss + (l2_penalty(params, weight_decay) if weight_decay else 0.0)
             if not np.isfinite(objective):
                 bar.close()
-                raise TrainingDiverged(f"loss became {objective} at epoch {epoch + 1}, batch {b + 1}; "
-                                       "the model keeps its last finite parameters (try a lower lr)")
+                raise TrainingDiverged(
+                    f"loss became {objective} at epoch {epoch + 1}, batch {b + 1}; "
+                    "the model keeps its last finite parameters (try a lower lr)"
+                )
             with np.errstate(over="ignore", invalid="ignore"):
-                model.backward(loss.backward())
+                model.backward(loss.backward(), need_input_grad=False)
                 grads = model.gradients()
                 if weight_decay:
-                    grads = {k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g
-                             for k, g in grads.items()}
+                    grads = {
+                        k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g for k, g in grads.items()
+                    }
                 optimizer.step(grads, step_lr)
             total_loss += batch_loss * len(idx)
             correct += int(np.sum(scores.argmax(axis=1) == y[idx]))
@@ -136,14 +160,22 @@ def fit(model, x, y, *, epochs, batch_size, lr, momentum=0.9, weight_decay=0.0,
             history["val_accuracy"].append(None)
         history["seconds"].append(time.perf_counter() - start)
         if show:
-            val = "" if validation_data is None else (
-                f", val loss {history['val_loss'][-1]:.4f}, val acc {history['val_accuracy'][-1]:.4f}")
-            tqdm.write(f"epoch {epoch + 1}/{epochs}: train loss {history['train_loss'][-1]:.4f}, "
-                       f"train acc {history['train_accuracy'][-1]:.4f}{val}", file=sys.stderr)
+            val = (
+                ""
+                if validation_data is None
+                else (f", val loss {history['val_loss'][-1]:.4f}, val acc {history['val_accuracy'][-1]:.4f}")
+            )
+            tqdm.write(
+                f"epoch {epoch + 1}/{epochs}: train loss {history['train_loss'][-1]:.4f}, "
+                f"train acc {history['train_accuracy'][-1]:.4f}{val}",
+                file=sys.stderr,
+            )
     return history
 
 
-def evaluate(model, x, y, *, batch_size=512, loss=None):
+def evaluate(
+    model: Sequential, x: ArrayLike, y: ArrayLike, *, batch_size: int = 512, loss: SoftmaxCrossEntropy | None = None
+) -> dict[str, Any]:
     """Loss, accuracy, per-class accuracy and confusion matrix of ``model`` on (x, y).
 
     Returns
@@ -154,7 +186,7 @@ def evaluate(model, x, y, *, batch_size=512, loss=None):
     """
     x, y = _check_data(model, x, y, "evaluation data")
     loss = loss or SoftmaxCrossEntropy()
-    scores = np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    scores = np.concatenate([model.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
     classes = scores.shape[1]
     predicted = scores.argmax(axis=1)
     confusion = np.zeros((classes, classes), dtype=np.int64)

@@ -8,7 +8,7 @@ right; ReLU and max-pool kinks can produce an occasional larger value.
 
 import numpy as np
 
-from .nn.loss import SoftmaxCrossEntropy
+from .loss import SoftmaxCrossEntropy
 
 
 def relative_error(analytic, numeric, eps=1e-12):

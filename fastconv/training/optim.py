@@ -1,5 +1,7 @@
 """SGD with momentum and learning-rate schedules."""
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -73,7 +75,7 @@ class CyclicLR:
         return base_lr + (self.max_lr - base_lr) * fraction
 
 
-def make_schedule(schedule, lr):
+def make_schedule(schedule, lr) -> Callable[[float, int, int], float]:
     """A schedule object from None, a callable, or "constant" / "step" / "cyclic" (default settings)."""
     if schedule is None or schedule == "constant":
         return ConstantLR()

@@ -8,7 +8,7 @@ class Workspace:
 
     A fresh multi-megabyte array costs a page fault per 4 KiB the first time it
     is written, which measured here as a third of an im2col pass. Kernel
-    launches are serialised by the lock in :mod:`fastconv.conv`, so one set of
+    launches are serialised by the launch lock of :mod:`fastconv.engine`, so one set of
     buffers serves every call. Between calls it holds the largest buffers
     the passes asked for: an im2col chunk (about 8 MiB) and one chunk of
     products, the direct passes' zero-padded input and output gradient, and

@@ -42,8 +42,7 @@ def _split(x, y, x_test, y_test, *, validation_fraction, seed, dtype, classes):
     def norm(a):
         return ((a - mean) / std).astype(dtype)
 
-    return Splits((norm(x[train]), y[train]), (norm(x[val]), y[val]), (norm(x_test), y_test.astype(np.int64)),
-                  classes)
+    return Splits((norm(x[train]), y[train]), (norm(x[val]), y[val]), (norm(x_test), y_test.astype(np.int64)), classes)
 
 
 def load_digits(*, validation_fraction=0.15, test_fraction=0.15, seed=0, dtype=np.float32):
@@ -53,15 +52,23 @@ def load_digits(*, validation_fraction=0.15, test_fraction=0.15, seed=0, dtype=n
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    raw = resources.files("fastconv.datasets").joinpath("digits.csv.gz").read_bytes()
+    raw = resources.files("fastconv.training.datasets").joinpath("digits.csv.gz").read_bytes()
     table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",", dtype=np.float64)
     x = table[:, :-1].reshape(-1, 1, 8, 8)
     y = table[:, -1].astype(np.int64)
     order = np.random.default_rng(seed + 1).permutation(len(x))
     n_test = int(round(test_fraction * len(x)))
     test, rest = order[:n_test], order[n_test:]
-    return _split(x[rest], y[rest], x[test], y[test], seed=seed, dtype=dtype, classes=10,
-                  validation_fraction=validation_fraction / (1.0 - test_fraction))
+    return _split(
+        x[rest],
+        y[rest],
+        x[test],
+        y[test],
+        seed=seed,
+        dtype=dtype,
+        classes=10,
+        validation_fraction=validation_fraction / (1.0 - test_fraction),
+    )
 
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/ describes the format).
@@ -88,12 +95,14 @@ def read_idx(path):
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
         raise ValueError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_TYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(f"{path}: IDX header promises {expected} bytes of data for shape {shape}, "
-                         f"file has {len(data) - header} (truncated or corrupt)")
+        raise ValueError(
+            f"{path}: IDX header promises {expected} bytes of data for shape {shape}, "
+            f"file has {len(data) - header} (truncated or corrupt)"
+        )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -116,15 +125,26 @@ def load_mnist(directory, *, validation_fraction=0.1, seed=0, dtype=np.float32):
             raise ValueError(f"{directory}: {split} images {images.shape} and labels {labels.shape} do not match")
         parts[split] = (images[:, None].astype(np.float64), labels.astype(np.int64))
     classes = int(max(parts["train"][1].max(), parts["test"][1].max())) + 1
-    return _split(*parts["train"], *parts["test"], validation_fraction=validation_fraction, seed=seed,
-                  dtype=dtype, classes=classes)
+    return _split(
+        *parts["train"],
+        *parts["test"],
+        validation_fraction=validation_fraction,
+        seed=seed,
+        dtype=dtype,
+        classes=classes,
+    )
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles dicts, lists and NumPy arrays only: a data file must not run code."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
@@ -156,5 +176,13 @@ def load_cifar10(directory, *, validation_fraction=0.1, seed=0, dtype=np.float32
     x_test, y_test = read_cifar_batch(os.path.join(directory, "test_batch"))
     x = np.concatenate([b[0] for b in train]).astype(np.float64)
     y = np.concatenate([b[1] for b in train])
-    return _split(x, y, x_test.astype(np.float64), y_test, validation_fraction=validation_fraction,
-                  seed=seed, dtype=dtype, classes=10)
+    return _split(
+        x,
+        y,
+        x_test.astype(np.float64),
+        y_test,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        dtype=dtype,
+        classes=10,
+    )

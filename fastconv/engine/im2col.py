@@ -8,8 +8,8 @@ whole batch when that would be large).
 
 import numpy as np
 
-from ._workspace import workspace as _workspace
-from .kernels.im2col import col2im, im2col
+from ..kernels.im2col import col2im, im2col
+from .workspace import workspace as _workspace
 
 # Upper bound on the column matrix of one chunk. Small enough to stay near the
 # caches and to keep memory flat for large batches; at least one image always.
@@ -32,8 +32,6 @@ def _fill_columns(x, cols, n0, c0, geom):
     im2col(x, cols, n0, c0, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)
 
 
-
-
 def _rows_of(a, n0, n1, k0, k1):
     """a[n0:n1, k0:k1] (nb, Kg, P, Q) copied into a workspace (Kg, nb*P*Q) matrix."""
     nb, kg = n1 - n0, k1 - k0
@@ -42,25 +40,24 @@ def _rows_of(a, n0, n1, k0, k1):
     return rows.reshape(kg, -1)
 
 
-def _is_pointwise(geom):
-    """1x1 filters, stride 1, no padding: an image's column matrix is the image itself."""
-    return (geom.R, geom.S, geom.stride, geom.pad_top, geom.pad_bottom, geom.pad_left, geom.pad_right) == (
-        1, 1, (1, 1), 0, 0, 0, 0)
-
-
 def _pointwise_views(a, b, geom):
     """(N, channels, H*W) views of two NCHW arrays and the group sizes (Kg, Cg)."""
-    return (a.reshape(a.shape[0], a.shape[1], -1), b.reshape(b.shape[0], b.shape[1], -1),
-            geom.K // geom.groups, geom.C // geom.groups)
+    return (
+        a.reshape(a.shape[0], a.shape[1], -1),
+        b.reshape(b.shape[0], b.shape[1], -1),
+        geom.K // geom.groups,
+        geom.C // geom.groups,
+    )
 
 
 def forward_im2col(x, weight, out, geom):
     """out[n, group k] = weight[group k] (Kg, Cg*R*S) @ cols (Cg*R*S, nb*P*Q), chunk by chunk."""
-    if _is_pointwise(geom):
+    if geom.pointwise:
         x3, out3, Kg, Cg = _pointwise_views(x, out, geom)
         for g in range(geom.groups):
-            np.matmul(weight[g * Kg:(g + 1) * Kg, :, 0, 0], x3[:, g * Cg:(g + 1) * Cg],
-                      out=out3[:, g * Kg:(g + 1) * Kg])
+            np.matmul(
+                weight[g * Kg : (g + 1) * Kg, :, 0, 0], x3[:, g * Cg : (g + 1) * Cg], out=out3[:, g * Kg : (g + 1) * Kg]
+            )
         return
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     w2 = weight.reshape(geom.K, -1)
@@ -70,8 +67,8 @@ def forward_im2col(x, weight, out, geom):
         product = _workspace.get("product", (Kg, (n1 - n0) * PQ), x.dtype)
         for g in range(geom.groups):
             _fill_columns(x, cols, n0, g * Cg, geom)
-            np.matmul(w2[g * Kg:(g + 1) * Kg], cols, out=product)
-            out[n0:n1, g * Kg:(g + 1) * Kg] = product.reshape(Kg, n1 - n0, geom.P, geom.Q).transpose(1, 0, 2, 3)
+            np.matmul(w2[g * Kg : (g + 1) * Kg], cols, out=product)
+            out[n0:n1, g * Kg : (g + 1) * Kg] = product.reshape(Kg, n1 - n0, geom.P, geom.Q).transpose(1, 0, 2, 3)
 
 
 def grad_weight_im2col(grad_out, x, grad_weight, geom):
@@ -79,31 +76,31 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     gw2 = grad_weight.reshape(geom.K, -1)
     gw2[...] = 0
-    if _is_pointwise(geom):
+    if geom.pointwise:
         g3, x3, Kg, Cg = _pointwise_views(grad_out, x, geom)
         for g in range(geom.groups):
             for n in range(geom.N):
-                gw2[g * Kg:(g + 1) * Kg] += g3[n, g * Kg:(g + 1) * Kg] @ x3[n, g * Cg:(g + 1) * Cg].T
+                gw2[g * Kg : (g + 1) * Kg] += g3[n, g * Kg : (g + 1) * Kg] @ x3[n, g * Cg : (g + 1) * Cg].T
         return
     for n0, n1 in _chunks(geom, x.itemsize):
         cols = _workspace.get("cols", (gw2.shape[1], (n1 - n0) * geom.P * geom.Q), x.dtype)
         for g in range(geom.groups):
             _fill_columns(x, cols, n0, g * Cg, geom)
-            gw2[g * Kg:(g + 1) * Kg] += _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg) @ cols.T
+            gw2[g * Kg : (g + 1) * Kg] += _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg) @ cols.T
 
 
 def grad_input_im2col(grad_out, weight, grad_x, geom):
     """grad_x = col2im(weight[group].T (Cg*R*S, Kg) @ G (Kg, nb*P*Q)), chunk by chunk."""
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     w2 = weight.reshape(geom.K, -1)
-    if _is_pointwise(geom):
+    if geom.pointwise:
         g3, gx3, Kg, Cg = _pointwise_views(grad_out, grad_x, geom)
         for g in range(geom.groups):
-            np.matmul(w2[g * Kg:(g + 1) * Kg].T, g3[:, g * Kg:(g + 1) * Kg], out=gx3[:, g * Cg:(g + 1) * Cg])
+            np.matmul(w2[g * Kg : (g + 1) * Kg].T, g3[:, g * Kg : (g + 1) * Kg], out=gx3[:, g * Cg : (g + 1) * Cg])
         return
     for n0, n1 in _chunks(geom, grad_out.itemsize):
         cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * geom.P * geom.Q), grad_out.dtype)
         for g in range(geom.groups):
             rows = _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg)
-            np.matmul(w2[g * Kg:(g + 1) * Kg].T, rows, out=cols)
+            np.matmul(w2[g * Kg : (g + 1) * Kg].T, rows, out=cols)
             col2im(cols, grad_x, n0, g * Cg, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)

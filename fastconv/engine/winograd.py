@@ -11,10 +11,8 @@ output (direct: 1.9e-6), root mean square 3e-6 (direct: 8e-7); in float64
 about 1e-14.
 """
 
-from ._direct_passes import rotated_transposed
-from ._workspace import workspace
-from .kernels._simd import FORWARD_VECTORS, WEIGHT_ROWS, forward_rows, lanes
-from .kernels.winograd import (
+from ..kernels._simd import FORWARD_VECTORS, WEIGHT_ROWS, forward_rows, lanes
+from ..kernels.winograd import (
     ELEMENTS,
     OUTPUTS,
     grad_transform,
@@ -25,16 +23,13 @@ from .kernels.winograd import (
     transformed_products,
     unpack_filter_gradients,
 )
+from .direct import rotated_transposed
+from .workspace import workspace
 
 # The transformed inputs and products of one chunk stay below this (at least one image).
-CHUNK_BYTES = 16 * 2**20
+TRANSFORM_BUDGET_BYTES = 16 * 2**20
 # Bytes of transformed input columns one product task keeps in cache.
 SPAN_BYTES = 96 * 2**10
-
-
-def applies(geom):
-    """Whether F(4x4, 3x3) computes this geometry: 3x3 filters, stride 1, dilation 1."""
-    return (geom.R, geom.S, geom.stride, geom.dilation) == (3, 3, (1, 1), (1, 1))
 
 
 def _tiles(P, Q):
@@ -43,17 +38,19 @@ def _tiles(P, Q):
     return tiles_h, tiles_w, tiles_h * tiles_w
 
 
-def _chunk(N, channels, tiles, step, itemsize):
-    """Images per chunk: transformed operand and result of ``channels`` rows each stay below CHUNK_BYTES.
+def _images_per_chunk(N, channels, tiles, step, itemsize):
+    """Images per chunk: transformed operand and result of ``channels`` rows each stay below TRANSFORM_BUDGET_BYTES.
 
     Of the counts from half that limit up to it, the one that leaves the
     products the fewest columns in all: each chunk's columns are rounded up to
     a multiple of ``step`` (measured: big_3x3 float64 ran 2 images = 98
     columns padded to 120 per chunk).
     """
-    most = max(1, min(N, CHUNK_BYTES // (ELEMENTS * channels * tiles * itemsize)))
-    return min(range(max(1, most // 2), most + 1),
-               key=lambda images: (-(-N // images) * _columns(images * tiles, step, itemsize), -images))
+    most = max(1, min(N, TRANSFORM_BUDGET_BYTES // (ELEMENTS * channels * tiles * itemsize)))
+    return min(
+        range(max(1, most // 2), most + 1),
+        key=lambda images: (-(-N // images) * _columns(images * tiles, step, itemsize), -images),
+    )
 
 
 def _columns(n, step, itemsize):
@@ -78,7 +75,7 @@ def _forward(x, weight, out, top, left, groups):
     pack_filters(weight, groups, packed)
     tile = FORWARD_VECTORS[rows] * lanes(x.dtype)
     span = max(tile, SPAN_BYTES // (Cg * x.itemsize) // tile * tile)
-    step = _chunk(N, C + K, tiles, tile, x.itemsize)
+    step = _images_per_chunk(N, C + K, tiles, tile, x.itemsize)
     for n0 in range(0, N, step):
         images = min(step, N - n0)
         columns = _columns(images * tiles, tile, x.itemsize)
@@ -95,8 +92,9 @@ def forward_winograd(x, weight, out, geom):
 
 def grad_input_winograd(grad_out, weight, grad_x, geom):
     """The lecture's dL/dX = G zero-padded (*) rot180(F), as a Winograd forward pass."""
-    _forward(grad_out, rotated_transposed(weight, geom.groups), grad_x, 2 - geom.pad_top, 2 - geom.pad_left,
-             geom.groups)
+    _forward(
+        grad_out, rotated_transposed(weight, geom.groups), grad_x, 2 - geom.pad_top, 2 - geom.pad_left, geom.groups
+    )
 
 
 def grad_weight_winograd(grad_out, x, grad_weight, geom):
@@ -107,14 +105,14 @@ def grad_weight_winograd(grad_out, x, grad_weight, geom):
     tiles_h, tiles_w, tiles = _tiles(P, Q)
     S = workspace.get("winograd_sums", (ELEMENTS, g, K // g, C // g), x.dtype)
     S[:] = 0
-    step = _chunk(N, C + K, tiles, lanes(x.dtype), x.itemsize)
+    step = _images_per_chunk(N, C + K, tiles, lanes(x.dtype), x.itemsize)
     for n0 in range(0, N, step):
         images = min(step, N - n0)
         columns = _columns(images * tiles, lanes(x.dtype), x.itemsize)
         V = workspace.get("winograd_in", (ELEMENTS, C, columns), x.dtype)
         Z = workspace.get("winograd_out", (ELEMENTS * K + WEIGHT_ROWS, columns), x.dtype)
-        Z[ELEMENTS * K:] = 0
+        Z[ELEMENTS * K :] = 0
         input_transform(x, n0, images, geom.pad_top, geom.pad_left, tiles_h, tiles_w, V)
-        grad_transform(grad_out, n0, images, tiles_h, tiles_w, Z[:ELEMENTS * K].reshape(ELEMENTS, K, columns))
+        grad_transform(grad_out, n0, images, tiles_h, tiles_w, Z[: ELEMENTS * K].reshape(ELEMENTS, K, columns))
         transformed_gradient_products(Z, V, S)
     unpack_filter_gradients(S, grad_weight)

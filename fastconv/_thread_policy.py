@@ -1,7 +1,6 @@
-"""Numba options and thread policy in one place.
+"""The thread policy, set when fastconv is imported, before numpy's BLAS and numba's OpenMP load.
 
-Every compiled kernel in :mod:`fastconv.kernels` takes its options from here, so
-the floating-point contract and caching policy are decided once.
+Kept free of heavy imports: :mod:`fastconv` imports it first.
 """
 
 import os
@@ -25,9 +24,12 @@ USER_THREAD_ENV = {name: os.environ.get(name) for name in THREAD_POLICY}
 if USER_THREAD_ENV["OMP_WAIT_POLICY"] is None and "torch" in sys.modules:
     # PyTorch ships the same libgomp.so.1 and has already started it, so the
     # setting below comes too late for numba, which will share that runtime.
-    warnings.warn("fastconv was imported after torch: OpenMP threads will spin and slow fastconv's "
-                  "BLAS calls; import fastconv first or set OMP_WAIT_POLICY=PASSIVE in the environment",
-                  RuntimeWarning, stacklevel=2)
+    warnings.warn(
+        "fastconv was imported after torch: OpenMP threads will spin and slow fastconv's "
+        "BLAS calls; import fastconv first or set OMP_WAIT_POLICY=PASSIVE in the environment",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 for _name, _value in THREAD_POLICY.items():
     os.environ.setdefault(_name, _value)
 
@@ -41,23 +43,3 @@ def user_thread_environment(environ):
         else:
             environ[name] = value
     return environ
-
-# Reassociation and contraction let reductions vectorise and use FMA. We keep
-# "nnan"/"ninf" off on purpose: a NaN or inf in the data must propagate to the
-# result, not be optimised away.
-FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
-
-# Options for serial kernels. cache=True: cold compilation of a parallel kernel
-# takes seconds; numba's on-disk cache turns that into a fraction of a second
-# for every later process. nogil=True lets other Python threads run meanwhile.
-# error_model="numpy" removes the division-by-zero checks from integer index
-# arithmetic.
-NJIT_OPTIONS = {
-    "cache": True,
-    "nogil": True,
-    "fastmath": set(FASTMATH),
-    "error_model": "numpy",
-}
-
-# Options for kernels whose outermost loop is a prange.
-PARALLEL_OPTIONS = {**NJIT_OPTIONS, "parallel": True}

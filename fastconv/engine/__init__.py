@@ -1,0 +1,81 @@
+"""The convolution engine: every pass by (pass, method), and the one place where parallel kernels launch.
+
+Callers (:mod:`fastconv.conv`, :mod:`fastconv.pool`) check their arguments,
+allocate the result and hand over C-contiguous arrays of one dtype; nothing
+here validates. Every launch goes through :data:`_LAUNCH_LOCK`: each one
+already uses all of numba's threads, and some numba threading layers
+(workqueue) abort the process on concurrent launches from several Python
+threads.
+
+* :mod:`.choice`: what ``method="auto"`` picks.
+* :mod:`.direct`, :mod:`.im2col`, :mod:`.winograd`: each method's drivers
+  (chunking, packing, scratch buffers) around the compiled loops of
+  :mod:`fastconv.kernels`.
+* :mod:`.workspace`: the scratch buffers they share.
+
+A *chunk* is a run of whole images that a driver handles together; each
+method bounds it by its own budget (``im2col.COLUMN_BUDGET_BYTES`` of
+columns, ``direct.PLANES_BUDGET_BYTES`` of padded planes,
+``winograd.TRANSFORM_BUDGET_BYTES`` of transformed data) and takes at least
+one image, so a single large image may exceed it.
+"""
+
+import threading
+
+from ..kernels import pool as _pool_kernels
+from .choice import resolve_method
+from .direct import forward_direct, grad_input_direct, grad_weight_direct
+from .im2col import forward_im2col, grad_input_im2col, grad_weight_im2col
+from .winograd import forward_winograd, grad_input_winograd, grad_weight_winograd
+from .workspace import workspace
+
+__all__ = ["clear_workspace", "max_pool_backward", "max_pool_forward", "resolve_method", "run_pass"]
+
+_LAUNCH_LOCK = threading.Lock()
+
+# The nine passes: (pass, method) -> driver(operand_a, operand_b, result, geom).
+_DRIVERS = {
+    ("forward", "direct"): forward_direct,
+    ("forward", "im2col"): forward_im2col,
+    ("forward", "winograd"): forward_winograd,
+    ("grad_input", "direct"): grad_input_direct,
+    ("grad_input", "im2col"): grad_input_im2col,
+    ("grad_input", "winograd"): grad_input_winograd,
+    ("grad_weight", "direct"): grad_weight_direct,
+    ("grad_weight", "im2col"): grad_weight_im2col,
+    ("grad_weight", "winograd"): grad_weight_winograd,
+}
+
+
+def run_pass(pass_name, method, geom, result, a, b):
+    """Fill ``result`` with one pass of a convolution and return it.
+
+    ``pass_name`` is "forward" (a = x, b = weight), "grad_input" (a =
+    grad_output, b = weight) or "grad_weight" (a = grad_output, b = x);
+    ``method`` a concrete method that applies to ``geom``.
+    """
+    if result.size and geom.N:
+        with _LAUNCH_LOCK:
+            _DRIVERS[pass_name, method](a, b, result, geom)
+    return result
+
+
+def clear_workspace():
+    """Drop every scratch buffer (the benchmark does, to count them in a pass's memory)."""
+    workspace.clear()
+
+
+def max_pool_forward(x, out, argmax, kernel_size, stride):
+    """out, argmax (N, C, P, Q) from x (N, C, H, W): see :func:`fastconv.kernels.pool.max_pool_forward`."""
+    if out.size:
+        with _LAUNCH_LOCK:
+            _pool_kernels.max_pool_forward(x, out, argmax, *kernel_size, *stride)
+    return out, argmax
+
+
+def max_pool_backward(grad_out, argmax, grad_x):
+    """grad_x (N, C, H, W) from grad_out and argmax (N, C, P, Q): each gradient to its window's max."""
+    if grad_out.size:
+        with _LAUNCH_LOCK:
+            _pool_kernels.max_pool_backward(grad_out, argmax, grad_x)
+    return grad_x

@@ -1,0 +1,37 @@
+"""method="auto" follows the rule documented (with its measurements) in fastconv/engine/choice.py."""
+
+import pytest
+
+from fastconv._geometry import conv_geometry
+from fastconv.engine.choice import choose_method
+
+
+def choice(x_shape, w_shape, pass_name="forward", **options):
+    return choose_method(conv_geometry(x_shape, w_shape, **options), pass_name)
+
+
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_strided_and_pointwise_layers_use_the_blas_products(pass_name):
+    assert choice((8, 16, 32, 32), (16, 16, 3, 3), pass_name, stride=2, padding=1) == "im2col"
+    pointwise = "direct" if pass_name == "grad_weight" else "im2col"
+    assert choice((8, 256, 14, 14), (256, 256, 1, 1), pass_name) == pointwise
+
+
+def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
+    assert choice((64, 3, 32, 32), (16, 3, 5, 5)) == "direct"  # cifar_l1
+    assert choice((64, 32, 32, 32), (32, 32, 3, 3), padding=1) == "direct"  # 32 channels
+    assert choice((64, 128, 32, 32), (32, 128, 3, 3), padding=1) == "direct"  # 32 out
+    assert choice((16, 256, 6, 6), (256, 256, 3, 3), padding=1) == "direct"  # 6x6 outputs
+    assert choice((8, 32, 16, 16), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise
+    assert choice((8, 128, 28, 28), (128, 128, 1, 1), padding=1) == "direct"  # padded 1x1
+    assert choice((8, 128, 28, 28), (128, 128, 3, 3), padding=2, dilation=2) == "direct"
+    assert choice((32, 128, 28, 28), (128, 64, 3, 3), padding=1, groups=2) == "direct"
+
+
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_3x3_layers_of_64_channels_and_7x7_outputs_use_winograd(pass_name):
+    assert choice((64, 64, 16, 16), (64, 64, 3, 3), pass_name, padding=1) == "winograd"  # mid_3x3
+    assert choice((32, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=1) == "winograd"  # big_3x3
+    assert choice((16, 512, 7, 7), (512, 512, 3, 3), pass_name, padding=1) == "winograd"
+    assert choice((64, 64, 9, 9), (64, 64, 3, 3), pass_name) == "winograd"  # unpadded: 7x7 outputs
+    assert choice((64, 64, 8, 8), (64, 64, 3, 3), pass_name) == "direct"  # unpadded: 6x6 outputs
