@@ -53,7 +53,7 @@ def _flat_planes(a, top, left, height, width, span_w):
     """a (N, C, h, w) placed at (top, left) in zero (height, width) planes, flat, plus zero slack."""
     N, C = a.shape[:2]
     flat = workspace.get("planes", (N * C * height * width + _slack(a.dtype, span_w),), a.dtype)
-    embed_planes(a, flat, top, left, height, width)
+    embed_planes(a.reshape(-1), 0, N * C, a.shape[2], a.shape[3], flat, top, left, height, width)
     return flat[: N * C * height * width].reshape(N, C, height * width)
 
 

@@ -27,7 +27,7 @@ from ._options import NJIT_OPTIONS
 
 VECTOR_BYTES = 64
 
-# Forward tiles: ``rows`` output channels x FORWARD_VECTORS[rows] vectors of
+# Forward tiles (:func:`outer_product_tile`): ``rows`` output channels x FORWARD_VECTORS[rows] vectors of
 # output positions, at most 24 accumulators of the 32 AVX-512 registers, the
 # rest for the inputs and broadcast weights in flight (measured: 2x12 and 3x8
 # tiles spilled and ran 1.5-2x slower than 2x8 and 3x6; 4x5 edged out 4x6).
@@ -36,8 +36,9 @@ VECTOR_BYTES = 64
 # RGB layer (3). A tuple, so that compiled kernels can index it too.
 FORWARD_VECTORS = (0, 0, 8, 6, 5, 0, 0, 0, 3)
 FORWARD_MAX_VECTORS = max(FORWARD_VECTORS)
+FORWARD_TILE_ROWS = tuple(rows for rows, vectors in enumerate(FORWARD_VECTORS) if vectors)
 
-# Weight-gradient tile: WEIGHT_ROWS output channels x WEIGHT_TAPS filter taps.
+# Weight-gradient tile (:func:`dot_product_tile`): WEIGHT_ROWS output channels x WEIGHT_TAPS filter taps.
 WEIGHT_ROWS = 4
 WEIGHT_TAPS = 6
 
@@ -103,13 +104,101 @@ def _const(builder, value):
     return ir.Constant(cgutils.intp_t, value)
 
 
-def _forward_tile(rows):
-    """The forward tile for ``rows`` output channels and FORWARD_VECTORS[rows] vectors of positions."""
+def _emit_outer_product_tile(context, builder, rows, x, w, offsets, out, x_vectors, out_vectors, args):
+    """The code of :func:`outer_product_tile` for one ``rows``."""
     vectors = FORWARD_VECTORS[rows]
+    (x_val, x0, off_val, taps, w_val, w0, out_val, o0, o_stride, valid, xv_val, ov_val) = args
+    vec = _Vectors(context, builder, x.dtype)
+    x_ptr = _data(context, builder, x, x_val)
+    w_ptr = _data(context, builder, w, w_val)
+    off_ptr = _data(context, builder, offsets, off_val)
+    out_ptr = _data(context, builder, out, out_val)
+    xv_ptr = _data(context, builder, x_vectors, xv_val)
+    ov_ptr = _data(context, builder, out_vectors, ov_val)
+    x_shift = [builder.load(builder.gep(xv_ptr, [_const(builder, v)])) for v in range(vectors)]
+    o_shift = [builder.load(builder.gep(ov_ptr, [_const(builder, v)])) for v in range(vectors)]
+    acc = vec.registers(rows * vectors)
+    for slot in acc:
+        builder.store(vec.zero, slot)
+    with cgutils.for_range(builder, taps) as loop:
+        t = loop.index
+        start = builder.add(x0, builder.load(builder.gep(off_ptr, [t])))
+        inputs = [vec.load(x_ptr, builder.add(start, x_shift[v])) for v in range(vectors)]
+        w_row = builder.add(w0, builder.mul(t, _const(builder, rows)))
+        for i in range(rows):
+            weight = vec.broadcast(w_ptr, builder.add(w_row, _const(builder, i)))
+            for v in range(vectors):
+                slot = acc[i * vectors + v]
+                builder.store(vec.fma(inputs[v], weight, builder.load(slot)), slot)
+    for i in range(rows):
+        row_ok = builder.icmp_signed("<", _const(builder, i), valid)
+        with builder.if_then(row_ok):
+            row = builder.add(o0, builder.mul(_const(builder, i), o_stride))
+            for v in range(vectors):
+                vec.store(builder.load(acc[i * vectors + v]), out_ptr, builder.add(row, o_shift[v]))
 
-    @intrinsic
-    def forward_tile(
-        typingctx,
+
+@intrinsic
+def _outer_product_tile(
+    typingctx,
+    rows,
+    x,
+    x_start,
+    offsets,
+    n_taps,
+    w,
+    w_start,
+    out,
+    out_start,
+    out_row_stride,
+    rows_valid,
+    x_vectors,
+    out_vectors,
+):
+    sig = types.void(
+        types.intp,
+        x,
+        types.intp,
+        offsets,
+        types.intp,
+        w,
+        types.intp,
+        out,
+        types.intp,
+        types.intp,
+        types.intp,
+        x_vectors,
+        out_vectors,
+    )
+
+    def codegen(context, builder, signature, args):
+        for tile_rows in FORWARD_TILE_ROWS:
+            with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, tile_rows))):
+                _emit_outer_product_tile(
+                    context, builder, tile_rows, x, w, offsets, out, x_vectors, out_vectors, args[1:]
+                )
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(**NJIT_OPTIONS)
+def outer_product_tile(
+    rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+):
+    """A block of ``rows`` output rows x FORWARD_VECTORS[rows] vectors, summed over ``n_taps`` outer products.
+
+    out[out_start + i*out_row_stride + out_vectors[v] + l]
+        = sum_t w[w_start + t*rows + i] * x[x_start + offsets[t] + x_vectors[v] + l]
+
+    for i < rows_valid output rows (of ``rows``, one of FORWARD_TILE_ROWS),
+    v < FORWARD_VECTORS[rows] vectors and lanes l: each step multiplies a
+    column of ``rows`` broadcast weights (packed tap-major, ``rows`` per tap)
+    by a few vectors of shifted input, as a GEMM micro-kernel does. The
+    forward tiles of the direct and Winograd passes.
+    """
+    _outer_product_tile(
+        rows,
         x,
         x_start,
         offsets,
@@ -122,94 +211,7 @@ def _forward_tile(rows):
         rows_valid,
         x_vectors,
         out_vectors,
-    ):
-        sig = types.void(
-            x,
-            types.intp,
-            offsets,
-            types.intp,
-            w,
-            types.intp,
-            out,
-            types.intp,
-            types.intp,
-            types.intp,
-            x_vectors,
-            out_vectors,
-        )
-
-        def codegen(context, builder, signature, args):
-            (x_val, x0, off_val, taps, w_val, w0, out_val, o0, o_stride, valid, xv_val, ov_val) = args
-            vec = _Vectors(context, builder, x.dtype)
-            x_ptr = _data(context, builder, x, x_val)
-            w_ptr = _data(context, builder, w, w_val)
-            off_ptr = _data(context, builder, offsets, off_val)
-            out_ptr = _data(context, builder, out, out_val)
-            xv_ptr = _data(context, builder, x_vectors, xv_val)
-            ov_ptr = _data(context, builder, out_vectors, ov_val)
-            x_shift = [builder.load(builder.gep(xv_ptr, [_const(builder, v)])) for v in range(vectors)]
-            o_shift = [builder.load(builder.gep(ov_ptr, [_const(builder, v)])) for v in range(vectors)]
-            acc = vec.registers(rows * vectors)
-            for slot in acc:
-                builder.store(vec.zero, slot)
-            with cgutils.for_range(builder, taps) as loop:
-                t = loop.index
-                start = builder.add(x0, builder.load(builder.gep(off_ptr, [t])))
-                inputs = [vec.load(x_ptr, builder.add(start, x_shift[v])) for v in range(vectors)]
-                w_row = builder.add(w0, builder.mul(t, _const(builder, rows)))
-                for i in range(rows):
-                    weight = vec.broadcast(w_ptr, builder.add(w_row, _const(builder, i)))
-                    for v in range(vectors):
-                        slot = acc[i * vectors + v]
-                        builder.store(vec.fma(inputs[v], weight, builder.load(slot)), slot)
-            for i in range(rows):
-                row_ok = builder.icmp_signed("<", _const(builder, i), valid)
-                with builder.if_then(row_ok):
-                    row = builder.add(o0, builder.mul(_const(builder, i), o_stride))
-                    for v in range(vectors):
-                        vec.store(builder.load(acc[i * vectors + v]), out_ptr, builder.add(row, o_shift[v]))
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return forward_tile
-
-
-# out[out_start + i*out_row_stride + out_vectors[v] + l]
-#     = sum_t w[w_start + t*rows + i] * x[x_start + offsets[t] + x_vectors[v] + l]
-# for i < rows_valid output rows (of ``rows``), v < FORWARD_VECTORS[rows] vectors and
-# lanes l: a block of output channels times a few vectors of output pixels,
-# summed over all ``n_taps`` (input channel, filter tap) pairs, with the
-# weights packed tap-major, ``rows`` per tap. Arguments: (x, x_start, offsets,
-# n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors,
-# out_vectors).
-forward_tile_8 = _forward_tile(8)
-forward_tile_4 = _forward_tile(4)
-forward_tile_3 = _forward_tile(3)
-forward_tile_2 = _forward_tile(2)
-
-
-@njit(**NJIT_OPTIONS)
-def forward_tile(
-    rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
-):
-    """The forward tile for ``rows`` (8, 4, 3 or 2) output channels; arguments as above."""
-    if rows == 8:
-        forward_tile_8(
-            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
-        )
-    elif rows == 4:
-        forward_tile_4(
-            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
-        )
-    elif rows == 3:
-        forward_tile_3(
-            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
-        )
-    else:
-        forward_tile_2(
-            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
-        )
+    )
 
 
 def forward_rows(channels):
@@ -218,7 +220,7 @@ def forward_rows(channels):
 
 
 @intrinsic
-def weight_tile(
+def dot_product_tile(
     typingctx,
     g,
     g_start,
@@ -461,27 +463,32 @@ columns_apart_4 = _columns_apart(4)
 # call these NumPy versions instead, which state what each tile computes.
 if config.DISABLE_JIT:
 
-    def _forward_tile_python(rows):
-        def forward_tile(
-            x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
-        ):
-            count = lanes(x.dtype)
-            for i in range(rows_valid):
-                for v in range(FORWARD_VECTORS[rows]):
-                    acc = np.zeros(count, dtype=out.dtype)
-                    for t in range(n_taps):
-                        start = x_start + offsets[t] + x_vectors[v]
-                        acc += w[w_start + t * rows + i] * x[start : start + count]
-                    row = out_start + i * out_row_stride + out_vectors[v]
-                    out[row : row + count] = acc
+    def _outer_product_tile(
+        rows,
+        x,
+        x_start,
+        offsets,
+        n_taps,
+        w,
+        w_start,
+        out,
+        out_start,
+        out_row_stride,
+        rows_valid,
+        x_vectors,
+        out_vectors,
+    ):
+        count = lanes(x.dtype)
+        for i in range(rows_valid):
+            for v in range(FORWARD_VECTORS[rows]):
+                acc = np.zeros(count, dtype=out.dtype)
+                for t in range(n_taps):
+                    start = x_start + offsets[t] + x_vectors[v]
+                    acc += w[w_start + t * rows + i] * x[start : start + count]
+                row = out_start + i * out_row_stride + out_vectors[v]
+                out[row : row + count] = acc
 
-        return forward_tile
-
-    forward_tile_8, forward_tile_4, forward_tile_3, forward_tile_2 = (
-        _forward_tile_python(rows) for rows in (8, 4, 3, 2)
-    )
-
-    def weight_tile(
+    def dot_product_tile(
         g,
         g_start,
         g_row_stride,

@@ -26,14 +26,13 @@ def embed_plane(source, start, h, w, flat, base, top, left, height, width):
 
 
 @njit(**PARALLEL_OPTIONS)
-def embed_planes(a, flat, top, left, height, width):
-    """Each (h, w) plane of a (N, C, h, w) placed at (top, left) in zero (height, width) planes.
+def embed_planes(source, first, count, h, w, flat, top, left, height, width):
+    """Planes first..first+count-1 of the (h, w) planes in ``source`` placed at (top, left) in zero (height, width) planes.
 
-    flat (>= N*C*height*width): the planes one after another, then zeros to
-    the end.
+    source: flat (h, w) planes one after another (an NCHW array's data);
+    flat (>= count*height*width): the padded planes one after another, then
+    zeros to the end.
     """
-    N, C, h, w = a.shape
-    source = a.reshape(-1)
-    for nc in prange(N * C):
-        embed_plane(source, nc * h * w, h, w, flat, nc * height * width, top, left, height, width)
-    flat[N * C * height * width :] = 0
+    for i in prange(count):
+        embed_plane(source, (first + i) * h * w, h, w, flat, i * height * width, top, left, height, width)
+    flat[count * height * width :] = 0

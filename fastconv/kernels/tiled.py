@@ -23,13 +23,14 @@ from numba import njit, prange
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
     FORWARD_VECTORS,
+    VECTOR_BYTES,
     WEIGHT_ROWS,
     WEIGHT_TAPS,
     copy_run,
-    forward_tile,
-    weight_tile,
+    dot_product_tile,
+    outer_product_tile,
 )
-from .planes import embed_plane
+from .planes import embed_planes
 
 
 @njit(**NJIT_OPTIONS)
@@ -75,16 +76,14 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     groups, blocks, taps, tile_rows = packed.shape
     Kg, Cg = K // groups, C // groups
     plane = height * width
-    lanes = 64 // out.itemsize
+    lanes = VECTOR_BYTES // out.itemsize
     vectors = FORWARD_VECTORS[tile_rows]
     tile = vectors * lanes
     run = -(-(P * width) // tile) * tile
     source, weights, outputs = x.reshape(-1), packed.reshape(-1), out.reshape(-1)
     for n0 in range(0, N, images_per_chunk):
         m = min(images_per_chunk, N - n0)
-        for nc in prange(m * C):
-            embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
-        planes[m * C * plane :] = 0
+        embed_planes(source, n0 * C, m * C, h, w, planes, top, left, height, width)
         for task in prange(m * groups * blocks):
             i = task // (groups * blocks)
             g = (task // blocks) % groups
@@ -105,7 +104,7 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
                         p, q = s // per_row, (s % per_row) * lanes
                         x_vectors[v] = p * width + q
                         out_vectors[v] = p * Q + q
-                    forward_tile(
+                    outer_product_tile(
                         tile_rows,
                         planes,
                         image,
@@ -127,7 +126,7 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
                     out_vectors[v] = v * lanes
                 result = np.empty(tile_rows * run, dtype=out.dtype)
                 for j in range(0, run, tile):
-                    forward_tile(
+                    outer_product_tile(
                         tile_rows,
                         planes,
                         image + j,
@@ -167,7 +166,7 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
     group, groups, Kg_pad, run = grad_rows.shape
     Kg = K // groups
     plane = height * width
-    lanes = 64 // grad_weight.itemsize
+    lanes = VECTOR_BYTES // grad_weight.itemsize
     taps = Cg * R * S
     row_blocks = Kg_pad // WEIGHT_ROWS
     tap_blocks = offsets.shape[0] // WEIGHT_TAPS
@@ -178,9 +177,7 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
     g_image = groups * Kg_pad * run
     for n0 in range(0, N, group):
         m = min(group, N - n0)
-        for nc in prange(m * C):
-            embed_plane(source, (n0 * C + nc) * h * w, h, w, planes, nc * plane, top, left, height, width)
-        planes[m * C * plane :] = 0
+        embed_planes(source, n0 * C, m * C, h, w, planes, top, left, height, width)
         for line in prange(m * g_image // run):
             i = line // (groups * Kg_pad)
             g = (line // Kg_pad) % groups
@@ -196,7 +193,7 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
             b = (tile // tap_blocks) % row_blocks
             tb = tile % tap_blocks
             # the tile owns these entries of grad_weight and adds its group's sums to them
-            weight_tile(
+            dot_product_tile(
                 lines,
                 (g * Kg_pad + b * WEIGHT_ROWS) * run,
                 run,

@@ -24,13 +24,14 @@ from numba import njit, prange
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
     FORWARD_VECTORS,
+    VECTOR_BYTES,
     WEIGHT_ROWS,
     WEIGHT_TAPS,
     columns_apart_4,
     columns_apart_6,
     columns_together,
-    forward_tile,
-    weight_tile,
+    dot_product_tile,
+    outer_product_tile,
 )
 from .planes import embed_plane
 
@@ -294,7 +295,7 @@ def transformed_products(packed, V, M, span):
     T, groups, blocks, Cg, rows = packed.shape
     K, columns = M.shape[1], M.shape[2]
     Kg = K // groups
-    lanes = 64 // M.itemsize
+    lanes = VECTOR_BYTES // M.itemsize
     tile = FORWARD_VECTORS[rows] * lanes
     contiguous = np.arange(FORWARD_VECTORS[rows]) * lanes  # the tile's vectors side by side
     spans = -(-columns // span)
@@ -311,7 +312,7 @@ def transformed_products(packed, V, M, span):
             o0 = (xi * K + g * Kg + b * rows) * columns
             x0 = (xi * groups + g) * Cg * columns
             for j in range(j0, j1, tile):
-                forward_tile(
+                outer_product_tile(
                     rows,
                     inputs,
                     x0 + j,
@@ -342,7 +343,7 @@ def transformed_gradient_products(Z, V, S):
     T, groups, Kg, Cg = S.shape
     K, columns = groups * Kg, Z.shape[1]
     C = V.shape[1]
-    lanes = 64 // S.itemsize
+    lanes = VECTOR_BYTES // S.itemsize
     row_blocks, col_blocks = -(-Kg // WEIGHT_ROWS), -(-Cg // WEIGHT_TAPS)
     offsets = np.zeros(col_blocks * WEIGHT_TAPS, dtype=np.intp)
     offsets[:Cg] = np.arange(Cg) * columns
@@ -352,7 +353,7 @@ def transformed_gradient_products(Z, V, S):
         g = (task // (row_blocks * col_blocks)) % groups
         b = (task // col_blocks) % row_blocks
         cb = task % col_blocks
-        weight_tile(
+        dot_product_tile(
             grads,
             (xi * K + g * Kg + b * WEIGHT_ROWS) * columns,
             columns,
