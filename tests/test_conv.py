@@ -1,4 +1,4 @@
-"""All six passes (forward, grad input, grad weight) x (direct, im2col, auto) against the reference."""
+"""The three passes (forward, grad input, grad weight) x every method against the reference (tests/reference.py)."""
 
 import threading
 

@@ -2,7 +2,8 @@
 
 Every function here is a numba kernel (or a tiny inlined helper) over
 C-contiguous arrays and plain integers. Kernels trust their inputs: all checks
-happen in :mod:`fastconv.conv` before a kernel is called. Importing this
+happen in the public functions (:mod:`fastconv.conv`, :mod:`fastconv.pool`),
+and only :mod:`fastconv.engine` calls a kernel. Importing this
 package compiles nothing; each kernel compiles (or loads from numba's cache)
 on its first call with a given dtype.
 
@@ -14,4 +15,5 @@ on its first call with a given dtype.
 * ``im2col``: column matrices for the BLAS products; ``winograd``: the
   F(4x4, 3x3) transforms and their products on the tiles.
 * ``planes``: zero-padded copies of image planes; ``pool``: max pooling.
+* ``_options``: the numba options every kernel compiles with.
 """

@@ -10,7 +10,10 @@ dilation added); columns likewise. Padding is never materialised:
 Each prange iteration writes only to output elements that no other iteration
 touches, so there are no races and results do not depend on scheduling.
 
-Stride 1 has faster "row" kernels. They take the zero-padded input with each
+Strides above 1 run the general loops. At stride 1 the register tiles of
+:mod:`.tiled` run, except for layers with one output channel per group
+(depthwise), where a tile of channels would be mostly empty: they run the
+"row" kernels here. These take the zero-padded input with each
 (H, W) plane flattened to one row of length H*W. Output pixel (p, q) of a
 filter tap then reads element ``p*W + q + tap_offset`` of that row, so the
 whole output plane is one contiguous run ``i = p*W + q`` (with W - Q unused
