@@ -91,8 +91,17 @@ class ConvGeometry:
         return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
 
 
+# Largest size, stride, padding or dilation taken: index arithmetic in the kernels stays far from int64 overflow.
+MAX_INT = 2**31 - 1
+
+
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_at_most(values, name, original):
+    if any(v > MAX_INT for v in values):
+        raise ValueError(f"{name} must be at most {MAX_INT}, got {original!r}")
 
 
 def positive_int(value, name):
@@ -101,6 +110,7 @@ def positive_int(value, name):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
+    _check_at_most((value,), name, value)
     return int(value)
 
 
@@ -126,6 +136,7 @@ def int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if any(v < minimum for v in items):
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    _check_at_most(items, name, value)
     return int(items[0]), int(items[1])
 
 
@@ -158,6 +169,7 @@ def shape4(value: Any, name: str) -> Shape4:
         raise TypeError(f"{name} must be a tuple of 4 ints, got {value!r}")
     if any(v < 0 for v in items):
         raise ValueError(f"{name} must not have negative sizes, got {items}")
+    _check_at_most(items, name, value)
     N, C, H, W = (int(v) for v in items)
     return N, C, H, W
 
@@ -231,6 +243,8 @@ def as_float_array(value: object, name: str, ndim: int | None = None) -> FloatAr
             array = np.asarray(value)
     except (ValueError, TypeError, Warning) as exc:
         raise TypeError(f"{name} must be an array of float32 or float64, got {type(value).__name__}: {exc}") from None
+    if array.dtype.kind == "f" and not array.dtype.isnative and array.dtype.newbyteorder("=") in SUPPORTED_DTYPES:
+        array = array.astype(array.dtype.newbyteorder("="))  # big-endian data, as files from other machines hold
     if array.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {array.dtype}")
     if ndim is not None and array.ndim != ndim:

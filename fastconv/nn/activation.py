@@ -8,10 +8,10 @@ from .layer import Layer
 class ReLU(Layer):
     """Elementwise max(0, x); any shape."""
 
-    def forward(self, x):
+    def _forward(self, x):
         self._positive = x > 0
         return np.maximum(x, 0, dtype=x.dtype)
 
-    def backward(self, grad, need_input_grad=True):
+    def _backward(self, grad, need_input_grad):
         # The lecture's diag(Ind(vec(S) > 0)).
-        return grad * self._cached("_positive") if need_input_grad else None
+        return grad * self._positive if need_input_grad else None

@@ -3,7 +3,15 @@
 import numpy as np
 
 from .. import conv as F
-from .._geometry import check_groups, check_method, check_method_applies, conv_options, float_dtype, positive_int
+from .._geometry import (
+    check_groups,
+    check_method,
+    check_method_applies,
+    conv_options,
+    float_dtype,
+    int_pair,
+    positive_int,
+)
 from .layer import Layer, as_generator
 
 
@@ -33,8 +41,7 @@ class Conv2d(Layer):
         super().__init__()
         in_channels = positive_int(in_channels, "in_channels")
         out_channels = positive_int(out_channels, "out_channels")
-        R, S = (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
-        R, S = positive_int(R, "kernel_size"), positive_int(S, "kernel_size")
+        R, S = int_pair(kernel_size, "kernel_size", 1)
         self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         weight_shape = (out_channels, in_channels // check_groups(groups), R, S)
         stride_pair, dilation_pair, _ = conv_options(
@@ -62,12 +69,14 @@ class Conv2d(Layer):
             dtype=self.dtype.name,
         )
 
-    def forward(self, x):
+    input_ndim = 4
+
+    def _forward(self, x):
         self._x = x
         return F.conv2d(x, self.params["weight"], self.params.get("bias"), method=self.method, **self.options)
 
-    def backward(self, grad, need_input_grad=True):
-        x = self._cached("_x")
+    def _backward(self, grad, need_input_grad):
+        x = self._x
         weight = self.params["weight"]
         self.grads["weight"] = F.conv2d_grad_weight(grad, x, weight.shape, method=self.method, **self.options)
         if "bias" in self.params:

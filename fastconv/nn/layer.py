@@ -4,6 +4,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .._geometry import as_float_array
+
 
 def as_generator(rng):
     """A NumPy Generator from a Generator, an int seed or None."""
@@ -20,19 +22,46 @@ class Layer(ABC):
     ``self.grads`` (same keys as ``self.params``) and returns dL/d(input).
     ``config()`` gives the constructor arguments, so a saved model can be
     rebuilt.
+
+    Both check their argument here, once for every layer: ``x`` must be a
+    float32/float64 array of ``input_ndim`` dimensions (any, if None) and
+    ``grad`` must have the shape of the last output. Subclasses implement
+    ``_forward`` and ``_backward`` on checked arrays.
     """
+
+    input_ndim: int | None = None
 
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self._output_shape = None
 
-    @abstractmethod
     def forward(self, x):
         """Output of the layer for input x; keeps what backward needs."""
+        x = as_float_array(x, f"{type(self).__name__} input", self.input_ndim)
+        out = self._forward(x)
+        self._output_shape = out.shape
+        return out
 
-    @abstractmethod
     def backward(self, grad, need_input_grad=True):
         """dL/d(input) from dL/d(output) (None if not needed); fills self.grads."""
+        if self._output_shape is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        grad = as_float_array(grad, f"{type(self).__name__}.backward grad")
+        if grad.shape != self._output_shape:
+            raise ValueError(
+                f"{type(self).__name__}.backward: grad must have the shape of the last output "
+                f"{self._output_shape}, got {grad.shape}"
+            )
+        return self._backward(grad, need_input_grad)
+
+    @abstractmethod
+    def _forward(self, x):
+        """forward on a checked float array."""
+
+    @abstractmethod
+    def _backward(self, grad, need_input_grad):
+        """backward on a grad of the last output's shape."""
 
     def config(self):
         return {}
@@ -43,9 +72,3 @@ class Layer(ABC):
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
-
-    def _cached(self, name):
-        value = getattr(self, name, None)
-        if value is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        return value

@@ -9,12 +9,14 @@ from .layer import Layer, as_generator
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), vec() of each sample in C order."""
 
-    def forward(self, x):
+    def _forward(self, x):
+        if x.ndim < 2:
+            raise ValueError(f"Flatten expects input of shape (N, ...), got {x.shape}")
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, grad, need_input_grad=True):
-        return grad.reshape(self._cached("_shape")) if need_input_grad else None
+    def _backward(self, grad, need_input_grad):
+        return grad.reshape(self._shape) if need_input_grad else None
 
 
 class Linear(Layer):
@@ -43,8 +45,10 @@ class Linear(Layer):
             dtype=self.dtype.name,
         )
 
-    def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.in_features:
+    input_ndim = 2
+
+    def _forward(self, x):
+        if x.shape[1] != self.in_features:
             raise ValueError(f"Linear expects input of shape (N, {self.in_features}), got {x.shape}")
         self._x = x
         y = x @ self.params["weight"].T
@@ -52,8 +56,8 @@ class Linear(Layer):
             y += self.params["bias"]
         return y
 
-    def backward(self, grad, need_input_grad=True):
-        x = self._cached("_x")
+    def _backward(self, grad, need_input_grad):
+        x = self._x
         self.grads["weight"] = grad.T @ x
         if "bias" in self.params:
             self.grads["bias"] = grad.sum(axis=0)

@@ -20,13 +20,14 @@ class MaxPool2d(Layer):
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
 
-    def forward(self, x):
+    input_ndim = 4
+
+    def _forward(self, x):
         out, self._argmax = F.max_pool2d(x, self.kernel_size, self.stride)
-        self._input_shape = out.shape[:2] + x.shape[2:]
+        self._input_shape = x.shape
         return out
 
-    def backward(self, grad, need_input_grad=True):
-        argmax = self._cached("_argmax")
+    def _backward(self, grad, need_input_grad):
         if not need_input_grad:
             return None
-        return F.max_pool2d_grad_input(grad, argmax, self._input_shape)
+        return F.max_pool2d_grad_input(grad, self._argmax, self._input_shape)
