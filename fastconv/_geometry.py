@@ -114,6 +114,20 @@ def positive_int(value, name):
     return int(value)
 
 
+def finite_number(value, name, *, minimum=None, inclusive=True, below=None):
+    """``value`` as a finite float (>= or > ``minimum``, < ``below``), or a clear error naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value < minimum or (value == minimum and not inclusive)):
+        raise ValueError(f"{name} must be {'>=' if inclusive else '>'} {minimum}, got {value}")
+    if below is not None and value >= below:
+        raise ValueError(f"{name} must be < {below}, got {value}")
+    return value
+
+
 def float_dtype(dtype, name="dtype"):
     """float32 or float64 as a NumPy dtype, or a TypeError naming ``name``."""
     try:

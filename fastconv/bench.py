@@ -307,7 +307,7 @@ def add_arguments(parser):
 def bench_command(args):
     import numba
 
-    from ._atomic import write_atomically
+    from ._files import write_atomically
 
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
     result = run(

@@ -2,12 +2,14 @@
 
 import argparse
 import json
-import os
+import signal
 import sys
 import time
 
 import numpy as np
 
+from ._files import write_atomically
+from ._geometry import finite_number, positive_int
 from ._names import DTYPE_NAMES, METHOD_CHOICES
 
 OUTPUT_FILES = ("model.npz", "history.json", "learning_curves.png", "confusion_matrix.png")
@@ -27,56 +29,52 @@ def _dataset(spec, seed):
 
 
 def train_command(args):
-    from ._atomic import write_atomically
     from .nn.default_model import default_convnet
     from .training import evaluate, fit, plots
+    from .training.run_folder import RunFolder
 
-    targets = {name: os.path.join(args.out, name) for name in OUTPUT_FILES}
-    existing = [p for p in targets.values() if os.path.exists(p)]
-    if existing and not args.overwrite:
-        print(
-            f"fastconv train: {args.out} already holds {', '.join(map(os.path.basename, existing))}; "
-            "choose another --out or pass --overwrite",
-            file=sys.stderr,
+    folder = RunFolder(args.out, OUTPUT_FILES, overwrite=args.overwrite)
+    try:
+        start = time.perf_counter()
+        splits = _dataset(args.dataset, args.seed)
+        model = default_convnet(
+            splits.input_shape, splits.classes, method=args.method, dtype=np.dtype(args.dtype), seed=args.seed
         )
-        return 2
-    start = time.perf_counter()
-    splits = _dataset(args.dataset, args.seed)
-    model = default_convnet(
-        splits.input_shape, splits.classes, method=args.method, dtype=np.dtype(args.dtype), seed=args.seed
-    )
-    print(
-        f"data: {args.dataset}, train {len(splits.train[1])}, validation {len(splits.validation[1])}, "
-        f"test {len(splits.test[1])}, input {splits.input_shape}, {splits.classes} classes"
-    )
-    print(model)
-    history = fit(
-        model,
-        *splits.train,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        validation_data=splits.validation,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
-    result = evaluate(model, *splits.test)
-    seconds = time.perf_counter() - start
-    os.makedirs(args.out, exist_ok=True)
-    model.save(targets["model.npz"])
-    record = dict(
-        history,
-        test_loss=result["loss"],
-        test_accuracy=result["accuracy"],
-        wall_seconds=seconds,
-        arguments={k: v for k, v in vars(args).items() if k != "run"},
-    )
-    write_atomically(targets["history.json"], lambda f: f.write(json.dumps(record, indent=2).encode()))
-    plots.plot_learning_curves(history, targets["learning_curves.png"])
-    plots.plot_confusion_matrix(result["confusion"], targets["confusion_matrix.png"])
+        print(
+            f"data: {args.dataset}, train {len(splits.train[1])}, validation {len(splits.validation[1])}, "
+            f"test {len(splits.test[1])}, input {splits.input_shape}, {splits.classes} classes"
+        )
+        print(model)
+        history = fit(
+            model,
+            *splits.train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            schedule=args.schedule,
+            validation_data=splits.validation,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+        result = evaluate(model, *splits.test)
+        seconds = time.perf_counter() - start
+        model.save(folder.file("model.npz"))
+        record = dict(
+            history,
+            test_loss=result["loss"],
+            test_accuracy=result["accuracy"],
+            wall_seconds=seconds,
+            arguments={k: v for k, v in vars(args).items() if k != "run"},
+        )
+        write_atomically(folder.file("history.json"), lambda f: f.write(json.dumps(record, indent=2).encode()))
+        plots.plot_learning_curves(history, folder.file("learning_curves.png"))
+        plots.plot_confusion_matrix(result["confusion"], folder.file("confusion_matrix.png"))
+        folder.commit()
+    except BaseException:
+        folder.discard()
+        raise
     print(f"final: train acc {history['train_accuracy'][-1]:.4f}, val acc {history['val_accuracy'][-1]:.4f}")
     print(
         f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}) in {seconds:.1f} s; "
@@ -85,10 +83,42 @@ def train_command(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line of stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _argument_type(parse, check):
+    """An argparse ``type`` that parses a string, then checks the value with a _geometry check."""
+
+    def convert(text):
+        try:
+            return check(parse(text))
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+_positive_int = _argument_type(int, lambda v: positive_int(v, "value"))
+
+
+def _at_least_zero(value):
+    if value < 0:
+        raise ValueError(f"value must be >= 0, got {value}")
+    return value
+
+
+_non_negative_int = _argument_type(int, _at_least_zero)
+_positive_number = _argument_type(float, lambda v: finite_number(v, "value", minimum=0.0, inclusive=False))
+_non_negative_number = _argument_type(float, lambda v: finite_number(v, "value", minimum=0.0))
+_momentum = _argument_type(float, lambda v: finite_number(v, "value", minimum=0.0, below=1.0))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="fastconv", description="Fast CPU convolutions with Numba, and a small ConvNet trainer."
-    )
+    parser = _Parser(prog="fastconv", description="Fast CPU convolutions with Numba, and a small ConvNet trainer.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = sub.add_parser(
         "train",
@@ -103,21 +133,26 @@ def build_parser():
         default="digits",
         help="digits (embedded, no download), mnist:DIR (IDX files) or cifar10:DIR (python batches)",
     )
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=0.02, help="base learning rate")
-    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--epochs", type=_positive_int, default=30)
+    train.add_argument("--batch-size", type=_positive_int, default=32)
+    train.add_argument("--lr", type=_positive_number, default=0.02, help="base learning rate")
+    train.add_argument("--momentum", type=_momentum, default=0.9)
     train.add_argument(
-        "--weight-decay", type=float, default=1e-4, help="lambda of the L2 term lambda*sum(W**2) added to the loss"
+        "--weight-decay",
+        type=_non_negative_number,
+        default=1e-4,
+        help="lambda of the L2 term lambda*sum(W**2) added to the loss",
     )
     train.add_argument(
         "--schedule", choices=["constant", "step", "cyclic"], default="constant", help="learning-rate schedule"
     )
     train.add_argument("--method", choices=METHOD_CHOICES, default="auto", help="convolution kernels")
     train.add_argument("--dtype", choices=DTYPE_NAMES, default="float32")
-    train.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and shuffling")
+    train.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seeds the split, the initial weights and shuffling"
+    )
     train.add_argument("--out", default="fastconv-run", help="output directory")
-    train.add_argument("--overwrite", action="store_true", help="replace files a previous run left in --out")
+    train.add_argument("--overwrite", action="store_true", help="replace the run a previous call left in --out")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=train_command)
     bench = sub.add_parser(
@@ -134,13 +169,34 @@ def build_parser():
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
+    """Run a command; a user error is one line on stderr and exit status 2, an interruption 130."""
     args = build_parser().parse_args(argv)
+    from .training import TrainingDiverged
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up as Ctrl-C does
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as exc:
-        print(f"fastconv {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"fastconv {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except TrainingDiverged as exc:
+        print(f"fastconv {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
+        print(f"fastconv {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(exc):
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return "out of memory" if isinstance(exc, MemoryError) else text
 
 
 if __name__ == "__main__":

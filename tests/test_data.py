@@ -108,3 +108,15 @@ def test_cifar10_corrupt_and_malicious_files(tmp_path):
     path.write_bytes(pickle.dumps({b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}))
     with pytest.raises(ValueError, match="not CIFAR-10 shaped"):
         data.read_cifar_batch(path)
+
+
+def test_mnist_empty_sets_and_labels_outside_the_training_classes(tmp_path):
+    _write_mnist(tmp_path, gz=False, n_train=0)
+    with pytest.raises(ValueError, match="the train set holds no images"):
+        data.load_mnist(tmp_path)
+    _write_mnist(tmp_path, gz=False)
+    labels = np.zeros(5, np.uint8)
+    labels[3] = 200
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx_bytes(labels))
+    with pytest.raises(ValueError, match="test label 200 is outside the training labels"):
+        data.load_mnist(tmp_path)

@@ -126,10 +126,13 @@ def test_evaluate_reports_confusion_and_per_class_accuracy():
         (dict(lr=0.0), ValueError),
         (dict(schedule="warp"), ValueError),
         (dict(momentum=1.5), ValueError),
+        (dict(epochs=1.5), TypeError),
+        (dict(weight_decay=float("nan")), ValueError),
+        (dict(lr=float("inf")), ValueError),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs, error, digits):
-    with pytest.raises(error):
+    with pytest.raises(error, match=next(iter(kwargs))):
         _train(digits, **kwargs)
 
 

@@ -39,24 +39,34 @@ class Conv2d(Layer):
         rng=None,
     ):
         super().__init__()
-        in_channels = positive_int(in_channels, "in_channels")
-        out_channels = positive_int(out_channels, "out_channels")
-        R, S = int_pair(kernel_size, "kernel_size", 1)
         self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-        weight_shape = (out_channels, in_channels // check_groups(groups), R, S)
+        shapes = self.parameter_shapes(
+            dict(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, groups=groups, bias=bias)
+        )
+        self.out_channels, self.in_channels = shapes["weight"][0], int(in_channels)
+        self.kernel_size, self.has_bias = shapes["weight"][2:], "bias" in shapes
         stride_pair, dilation_pair, _ = conv_options(
-            in_channels, weight_shape, input_name="in_channels", weight_name="out_channels/kernel_size", **self.options
+            self.in_channels,
+            shapes["weight"],
+            input_name="in_channels",
+            weight_name="out_channels/kernel_size",
+            **self.options,
         )
         self.method = check_method(method)
-        check_method_applies(self.method, (R, S), stride_pair, dilation_pair)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = (R, S)
+        check_method_applies(self.method, self.kernel_size, stride_pair, dilation_pair)
         self.dtype = float_dtype(dtype)
-        fan_in = weight_shape[1] * R * S
-        rng = as_generator(rng)
-        self.params["weight"] = (rng.standard_normal(weight_shape) * np.sqrt(2.0 / fan_in)).astype(self.dtype)
-        if bias:
-            self.params["bias"] = np.zeros(out_channels, dtype=self.dtype)
+        self._he_initialise(shapes, as_generator(rng))
+
+    @classmethod
+    def parameter_shapes(cls, config):
+        """{"weight": (out_channels, in_channels/groups, R, S), "bias": (out_channels,)}, from a checked config."""
+        in_channels = positive_int(config["in_channels"], "in_channels")
+        out_channels = positive_int(config["out_channels"], "out_channels")
+        R, S = int_pair(config["kernel_size"], "kernel_size", 1)
+        shapes = {"weight": (out_channels, in_channels // check_groups(config.get("groups", 1)), R, S)}
+        if config.get("bias", True):
+            shapes["bias"] = (out_channels,)
+        return shapes
 
     def config(self):
         return dict(
@@ -64,7 +74,7 @@ class Conv2d(Layer):
             out_channels=self.out_channels,
             kernel_size=self.kernel_size,
             **self.options,
-            bias="bias" in self.params,
+            bias=self.has_bias,
             method=self.method,
             dtype=self.dtype.name,
         )
@@ -72,6 +82,8 @@ class Conv2d(Layer):
     input_ndim = 4
 
     def _forward(self, x):
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv2d expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
         self._x = x
         return F.conv2d(x, self.params["weight"], self.params.get("bias"), method=self.method, **self.options)
 

@@ -64,7 +64,21 @@ class Layer(ABC):
         """backward on a grad of the last output's shape."""
 
     def config(self):
+        """The constructor's arguments, as saved in a model file."""
         return {}
+
+    @classmethod
+    def parameter_shapes(cls, config):
+        """{name: shape} of the parameters a layer built from ``config`` has, computed without building it."""
+        return {}
+
+    def _he_initialise(self, shapes, rng):
+        """He-initialised "weight" (fan-in: the product of its shape past the first axis), zero "bias"."""
+        weight_shape = shapes["weight"]
+        fan_in = int(np.prod(weight_shape[1:]))
+        self.params["weight"] = (rng.standard_normal(weight_shape) * np.sqrt(2.0 / fan_in)).astype(self.dtype)
+        if "bias" in shapes:
+            self.params["bias"] = np.zeros(shapes["bias"], dtype=self.dtype)
 
     def __call__(self, x):
         return self.forward(x)

@@ -13,7 +13,7 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise ValueError(f"Flatten expects input of shape (N, ...), got {x.shape}")
         self._shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def _backward(self, grad, need_input_grad):
         return grad.reshape(self._shape) if need_input_grad else None
@@ -28,20 +28,27 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, bias=True, *, dtype=np.float32, rng=None):
         super().__init__()
-        self.in_features = positive_int(in_features, "in_features")
-        self.out_features = positive_int(out_features, "out_features")
+        shapes = self.parameter_shapes(dict(in_features=in_features, out_features=out_features, bias=bias))
+        self.out_features, self.in_features = shapes["weight"]
+        self.has_bias = "bias" in shapes
         self.dtype = float_dtype(dtype)
-        rng = as_generator(rng)
-        scale = np.sqrt(2.0 / self.in_features)
-        self.params["weight"] = (rng.standard_normal((self.out_features, self.in_features)) * scale).astype(self.dtype)
-        if bias:
-            self.params["bias"] = np.zeros(self.out_features, dtype=self.dtype)
+        self._he_initialise(shapes, as_generator(rng))
+
+    @classmethod
+    def parameter_shapes(cls, config):
+        """{"weight": (out_features, in_features), "bias": (out_features,)}, from a checked config."""
+        in_features = positive_int(config["in_features"], "in_features")
+        out_features = positive_int(config["out_features"], "out_features")
+        shapes = {"weight": (out_features, in_features)}
+        if config.get("bias", True):
+            shapes["bias"] = (out_features,)
+        return shapes
 
     def config(self):
         return dict(
             in_features=self.in_features,
             out_features=self.out_features,
-            bias="bias" in self.params,
+            bias=self.has_bias,
             dtype=self.dtype.name,
         )
 

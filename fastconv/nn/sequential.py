@@ -1,19 +1,16 @@
 """Sequential: a stack of layers, with prediction and save/load."""
 
-import json
-
 import numpy as np
 
-from .._atomic import write_atomically
 from .activation import ReLU
 from .conv import Conv2d
 from .layer import Layer
 from .linear import Flatten, Linear
 from .loss import softmax
+from .model_file import load_layers, save_model
 from .pool import MaxPool2d
 
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear)}
-FORMAT_VERSION = 1
 
 
 class Sequential:
@@ -70,36 +67,14 @@ class Sequential:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     def save(self, path):
-        """Write architecture and parameters to ``path`` (.npz), atomically."""
-        architecture = [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
-        arrays = {"architecture": np.array(json.dumps({"format": FORMAT_VERSION, "layers": architecture}))}
-        arrays.update({f"param:{k}": v for k, v in self.parameters().items()})
-        write_atomically(path, lambda f: np.savez(f, **arrays))
+        """Write architecture and parameters to ``path`` (.npz), atomically (format: :mod:`.model_file`)."""
+        save_model(self, path)
 
 
 def load(path):
-    """Rebuild a :class:`Sequential` saved with :meth:`Sequential.save`, bit-exact."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            spec = json.loads(str(data["architecture"]))
-            arrays = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path} is not a fastconv model file: {exc}") from None
-    if spec.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path} has model format {spec.get('format')!r}, expected {FORMAT_VERSION}")
-    layers = []
-    for entry in spec["layers"]:
-        config = dict(entry["config"])
-        for key in ("kernel_size", "stride", "padding", "dilation"):
-            if isinstance(config.get(key), list):
-                config[key] = tuple(config[key])
-        layers.append(LAYER_TYPES[entry["type"]](**config))
-    model = Sequential(*layers)
-    params = model.parameters()
-    if set(params) != set(arrays):
-        raise ValueError(f"{path}: parameters {sorted(arrays)} do not match the architecture's {sorted(params)}")
-    for name, value in arrays.items():
-        if value.shape != params[name].shape:
-            raise ValueError(f"{path}: parameter {name} has shape {value.shape}, expected {params[name].shape}")
-        params[name][...] = value
-    return model
+    """Rebuild a :class:`Sequential` saved with :meth:`Sequential.save`, bit-exact.
+
+    The file is checked before anything is built (see :mod:`.model_file`);
+    any flaw is a ValueError naming the file.
+    """
+    return Sequential(*load_layers(path, LAYER_TYPES))

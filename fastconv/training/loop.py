@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
+from .._geometry import finite_number, positive_int
 from ..nn.loss import SoftmaxCrossEntropy
 from ..nn.sequential import Sequential
 from .optim import SGD, TrainingDiverged, make_schedule
@@ -96,11 +97,9 @@ def fit(
         finite parameters.
     """
     x, y = _check_data(model, x, y, "training data")
-    if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0:
-        raise ValueError(
-            f"need epochs >= 1, batch_size >= 1, lr > 0 and weight_decay >= 0, "
-            f"got {epochs}, {batch_size}, {lr}, {weight_decay}"
-        )
+    epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
+    lr = finite_number(lr, "lr", minimum=0.0, inclusive=False)
+    weight_decay = finite_number(weight_decay, "weight_decay", minimum=0.0)
     if validation_data is not None:
         validation_data = _check_data(model, *validation_data, "validation_data")
     loss = loss or SoftmaxCrossEntropy()

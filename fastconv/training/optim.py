@@ -4,6 +4,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._geometry import finite_number
+
 
 class TrainingDiverged(FloatingPointError):
     """The loss, a gradient or an updated parameter stopped being finite."""
@@ -19,8 +21,7 @@ class SGD:
     """
 
     def __init__(self, params, momentum=0.9):
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        momentum = finite_number(momentum, "momentum", minimum=0.0, below=1.0)
         self.params = params
         self.momentum = momentum
         self.buffers = {name: np.zeros_like(p) for name, p in params.items()}

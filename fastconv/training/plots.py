@@ -3,7 +3,7 @@
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .._atomic import write_atomically
+from .._files import write_atomically
 
 
 def _save(fig, path):
