@@ -28,14 +28,31 @@ from . import _torch_timer
 from ._names import DTYPE_NAMES, METHODS, PASSES
 from ._torch_timer import best_time
 
-# (N, C, H, W, K, R, S, stride, padding): the benchmark shape set, in one place.
+# (N, C, H, W, K, R, S, stride, padding, dilation, groups): the benchmark's layers, in one place.
+# The lecture's layer and four classic ones, then one layer of each family real networks use
+# (sizes drawn with shared/tools/random_layers.py --seed 1; judge on other seeds with --shapes).
 SHAPES = {
-    "lecture": (100, 3, 32, 32, 4, 5, 5, 1, 0),
-    "cifar_l1": (64, 3, 32, 32, 16, 5, 5, 1, 0),
-    "mid_3x3": (64, 64, 16, 16, 64, 3, 3, 1, 1),
-    "big_3x3": (32, 128, 28, 28, 128, 3, 3, 1, 1),
-    "pointwise": (32, 256, 14, 14, 256, 1, 1, 1, 0),
+    "lecture": (100, 3, 32, 32, 4, 5, 5, 1, 0, 1, 1),
+    "cifar_l1": (64, 3, 32, 32, 16, 5, 5, 1, 0, 1, 1),
+    "mid_3x3": (64, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1),
+    "big_3x3": (32, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1),
+    "pointwise": (32, 256, 14, 14, 256, 1, 1, 1, 0, 1, 1),
+    "one_hot_1d": (64, 1, 38, 14, 26, 38, 2, 1, 0, 1, 1),
+    "patch_embed": (64, 3, 44, 40, 48, 4, 4, 4, 0, 1, 1),
+    "strided_stem": (1, 3, 224, 224, 24, 5, 5, 2, 2, 1, 1),
+    "stride2_3x3": (16, 32, 40, 40, 64, 3, 3, 2, 1, 1, 1),
+    "depthwise": (16, 64, 14, 14, 64, 5, 5, 1, 2, 1, 64),
+    "grouped": (8, 32, 28, 28, 32, 3, 3, 1, 1, 1, 8),
+    "dilated": (4, 64, 40, 40, 64, 3, 3, 1, 2, 2, 1),
+    "rectangular": (16, 128, 12, 12, 128, 5, 1, 1, 0, 1, 1),
+    "deep_small": (8, 512, 4, 4, 512, 3, 3, 1, 1, 1, 1),
+    "few_channels_in": (32, 1, 48, 48, 16, 5, 5, 1, 2, 1, 1),
+    "single_image": (1, 64, 28, 28, 64, 5, 5, 1, 2, 1, 1),
+    "small_layer": (64, 16, 4, 4, 8, 3, 3, 1, 1, 1, 1),
+    "digits_conv2": (32, 16, 4, 4, 32, 3, 3, 1, 1, 1, 1),  # the default ConvNet's second layer
+    "tiny": (1, 1, 8, 8, 2, 3, 3, 1, 0, 1, 1),  # per-call overhead
 }
+SPEC = "N,C,H,W,K,R,S,stride,padding[,dilation,groups]"
 # Each cell is timed in this many rounds, fastconv's methods then PyTorch in
 # each, and every side keeps its best: a slow spell of the shared machine
 # then rarely decides a speedup.
@@ -43,19 +60,26 @@ ROUNDS = 3
 
 
 def shape_of(name):
-    """A benchmark shape by name, or from a spec "N,C,H,W,K,R,S,stride,padding" (ValueError otherwise)."""
+    """A benchmark shape by name, or from a spec (SPEC; dilation and groups default to 1); ValueError otherwise."""
     if name in SHAPES:
         return SHAPES[name]
     try:
         shape = tuple(int(v) for v in name.split(","))
     except ValueError:
         shape = ()
-    if len(shape) != 9 or min(shape[:8]) < 1 or shape[8] < 0:
+    if len(shape) == 9:
+        shape += (1, 1)
+    if len(shape) != 11 or min(shape[:8] + shape[9:]) < 1 or shape[8] < 0:
         raise ValueError(
-            f"shape must be one of {', '.join(SHAPES)} or N,C,H,W,K,R,S,stride,padding "
-            f"(positive ints, padding >= 0); got {name!r}"
+            f"shape must be one of {', '.join(SHAPES)} or {SPEC} (positive ints, padding >= 0); got {name!r}"
         )
+    geometry_of(shape)
     return shape
+
+
+def options_of(shape):
+    """The keyword arguments (stride, padding, dilation, groups) of a benchmark shape."""
+    return dict(zip(("stride", "padding", "dilation", "groups"), shape[7:]))
 
 
 def _shape_argument(name):
@@ -70,8 +94,8 @@ def geometry_of(shape):
     """The checked :class:`~fastconv._geometry.ConvGeometry` of a benchmark shape."""
     from ._geometry import conv_geometry
 
-    N, C, H, W, K, R, S, stride, padding = shape
-    return conv_geometry((N, C, H, W), (K, C, R, S), stride=stride, padding=padding)
+    N, C, H, W, K, R, S = shape[:7]
+    return conv_geometry((N, C, H, W), (K, C // shape[10], R, S), **options_of(shape))
 
 
 def method_applies(method, shape):
@@ -93,7 +117,7 @@ def make_operands(shape, dtype, seed=0):
     x = rng.standard_normal(geom.input_shape).astype(dtype)
     weight = rng.standard_normal(geom.weight_shape).astype(dtype)
     grad_out = rng.standard_normal(geom.output_shape).astype(dtype)
-    return x, weight, grad_out, dict(stride=shape[7], padding=shape[8])
+    return x, weight, grad_out, options_of(shape)
 
 
 def fastconv_call(pass_name, method, x, weight, grad_out, options):
@@ -170,7 +194,7 @@ class TorchTimer:
                 "x": geom.input_shape,
                 "weight": geom.weight_shape,
                 "grad_output": geom.output_shape,
-                "options": dict(stride=shape[7], padding=shape[8]),
+                "options": options_of(shape),
                 "repeat": repeat,
             }
         ).get("seconds")
@@ -287,7 +311,7 @@ def add_arguments(parser):
         type=_shape_argument,
         default=list(SHAPES),
         metavar="SHAPE",
-        help=f"names ({', '.join(SHAPES)}) or N,C,H,W,K,R,S,stride,padding specs",
+        help=f"names ({', '.join(SHAPES)}) or {SPEC} specs",
     )
     parser.add_argument("--dtypes", nargs="+", choices=DTYPE_NAMES, default=list(DTYPE_NAMES))
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))

@@ -48,6 +48,23 @@ def lanes(dtype):
     return VECTOR_BYTES // dtype.itemsize
 
 
+@intrinsic
+def vector_lanes(typingctx, array):
+    """Elements of ``array``'s dtype per vector, typed as a literal constant.
+
+    Kernels take the vector width from here. ``VECTOR_BYTES // a.itemsize``
+    in a kernel is typed as a plain integer, not a literal, and the forward
+    kernel then took 1.5x the CPU time per call (measured: 56 against 43 ms
+    on mid_3x3), as with a literal 64 in its place.
+    """
+    count = VECTOR_BYTES // (array.dtype.bitwidth // 8)
+
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.intp, count)
+
+    return types.IntegerLiteral(count)(array), codegen
+
+
 class _Vectors:
     """Helpers that emit vector loads, broadcasts and FMAs for one element type."""
 
@@ -514,6 +531,9 @@ if config.DISABLE_JIT:
                     xm = x_start + m * image_stride[1] + offsets[t_start + t]
                     total += np.dot(g[gm : gm + run], x[xm : xm + run])
                 out[out_start + i * out_row_stride + t] += total
+
+    def vector_lanes(array):
+        return VECTOR_BYTES // array.itemsize
 
     def copy_run(dst, dst_start, src, src_start, count):
         dst[dst_start : dst_start + count] = src[src_start : src_start + count]

@@ -25,7 +25,9 @@ def embed_plane(source, start, h, w, flat, base, top, left, height, width):
             copy_run(flat, base + (r_dst + i) * width + c_dst, source, start + (r_src + i) * w + c_src, cols)
 
 
-@njit(**PARALLEL_OPTIONS)
+# Inlined, so that in the kernels that call it its prange is part of their own parallel code,
+# as the loop it replaced there was (rather than a separately compiled parallel function called from one).
+@njit(inline="always", **PARALLEL_OPTIONS)
 def embed_planes(source, first, count, h, w, flat, top, left, height, width):
     """Planes first..first+count-1 of the (h, w) planes in ``source`` placed at (top, left) in zero (height, width) planes.
 

@@ -23,12 +23,12 @@ from numba import njit, prange
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
     FORWARD_VECTORS,
-    VECTOR_BYTES,
     WEIGHT_ROWS,
     WEIGHT_TAPS,
     copy_run,
     dot_product_tile,
     outer_product_tile,
+    vector_lanes,
 )
 from .planes import embed_planes
 
@@ -76,7 +76,7 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     groups, blocks, taps, tile_rows = packed.shape
     Kg, Cg = K // groups, C // groups
     plane = height * width
-    lanes = VECTOR_BYTES // out.itemsize
+    lanes = vector_lanes(out)
     vectors = FORWARD_VECTORS[tile_rows]
     tile = vectors * lanes
     run = -(-(P * width) // tile) * tile
@@ -166,7 +166,7 @@ def conv2d_grad_weight_tiled(grad_out, x, grad_weight, top, left, height, width,
     group, groups, Kg_pad, run = grad_rows.shape
     Kg = K // groups
     plane = height * width
-    lanes = VECTOR_BYTES // grad_weight.itemsize
+    lanes = vector_lanes(grad_weight)
     taps = Cg * R * S
     row_blocks = Kg_pad // WEIGHT_ROWS
     tap_blocks = offsets.shape[0] // WEIGHT_TAPS

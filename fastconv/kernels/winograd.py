@@ -24,7 +24,6 @@ from numba import njit, prange
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
     FORWARD_VECTORS,
-    VECTOR_BYTES,
     WEIGHT_ROWS,
     WEIGHT_TAPS,
     columns_apart_4,
@@ -32,6 +31,7 @@ from ._simd import (
     columns_together,
     dot_product_tile,
     outer_product_tile,
+    vector_lanes,
 )
 from .planes import embed_plane
 
@@ -295,7 +295,7 @@ def transformed_products(packed, V, M, span):
     T, groups, blocks, Cg, rows = packed.shape
     K, columns = M.shape[1], M.shape[2]
     Kg = K // groups
-    lanes = VECTOR_BYTES // M.itemsize
+    lanes = vector_lanes(M)
     tile = FORWARD_VECTORS[rows] * lanes
     contiguous = np.arange(FORWARD_VECTORS[rows]) * lanes  # the tile's vectors side by side
     spans = -(-columns // span)
@@ -343,7 +343,7 @@ def transformed_gradient_products(Z, V, S):
     T, groups, Kg, Cg = S.shape
     K, columns = groups * Kg, Z.shape[1]
     C = V.shape[1]
-    lanes = VECTOR_BYTES // S.itemsize
+    lanes = vector_lanes(S)
     row_blocks, col_blocks = -(-Kg // WEIGHT_ROWS), -(-Cg // WEIGHT_TAPS)
     offsets = np.zeros(col_blocks * WEIGHT_TAPS, dtype=np.intp)
     offsets[:Cg] = np.arange(Cg) * columns
