@@ -6,21 +6,39 @@ import numpy as np
 
 from .._atomic import write_atomically
 from .activation import ReLU
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, ConvTranspose2d
+from .dropout import Dropout
 from .layer import Layer
 from .linear import Flatten, Linear
 from .loss import softmax
-from .pool import MaxPool2d
+from .normalization import BatchNorm2d
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear)}
+LAYER_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        Conv2d,
+        ReLU,
+        MaxPool2d,
+        Flatten,
+        Linear,
+        Conv1d,
+        ConvTranspose2d,
+        BatchNorm2d,
+        Dropout,
+        AvgPool2d,
+        AdaptiveAvgPool2d,
+    )
+}
 FORMAT_VERSION = 1
 
 
 class Sequential:
     """Layers applied in order: ``Sequential(Conv2d(...), ReLU(), ...)``.
 
-    Parameters are named ``"{index}.{name}"`` as in PyTorch's state_dict, e.g.
-    ``"0.weight"``.
+    Parameters and buffers are named ``"{index}.{name}"`` as in PyTorch's
+    state_dict, e.g. ``"0.weight"``. ``train()`` and ``eval()`` switch every
+    layer's mode.
     """
 
     def __init__(self, *layers):
@@ -46,6 +64,21 @@ class Sequential:
             grad = self.layers[i].backward(grad, need_input_grad=need_input_grad or i > 0)
         return grad
 
+    def train(self, mode=True):
+        """Training mode for every layer (evaluation mode with mode=False); returns the model."""
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode for every layer: as ``train(False)``."""
+        return self.train(False)
+
+    @property
+    def training(self):
+        """True when every layer is in training mode."""
+        return all(layer.training for layer in self.layers)
+
     def parameters(self):
         """{"index.name": array}; the arrays themselves, so updates in place train the model."""
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
@@ -54,15 +87,25 @@ class Sequential:
         """{"index.name": array} from the last backward."""
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
 
+    def buffers(self):
+        """{"index.name": array} of saved, untrained state (BatchNorm2d's running statistics)."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.buffers.items()}
+
     @property
     def dtype(self):
         params = self.parameters()
         return next(iter(params.values())).dtype if params else np.dtype(np.float64)
 
     def predict_proba(self, x, batch_size=512):
-        """Class probabilities (N, classes), computed in batches."""
+        """Class probabilities (N, classes), computed in batches in evaluation mode (the mode is restored)."""
         x = np.asarray(x, dtype=self.dtype)
-        chunks = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        modes = [layer.training for layer in self.layers]
+        self.eval()
+        try:
+            chunks = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        finally:
+            for layer, mode in zip(self.layers, modes):
+                layer.train(mode)
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=self.dtype)
 
     def predict(self, x, batch_size=512):
@@ -70,10 +113,11 @@ class Sequential:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     def save(self, path):
-        """Write architecture and parameters to ``path`` (.npz), atomically."""
+        """Write architecture, parameters and buffers to ``path`` (.npz), atomically."""
         architecture = [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
         arrays = {"architecture": np.array(json.dumps({"format": FORMAT_VERSION, "layers": architecture}))}
         arrays.update({f"param:{k}": v for k, v in self.parameters().items()})
+        arrays.update({f"buffer:{k}": v for k, v in self.buffers().items()})
         write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
@@ -83,6 +127,7 @@ def load(path):
         with np.load(path, allow_pickle=False) as data:
             spec = json.loads(str(data["architecture"]))
             arrays = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
+            buffer_arrays = {k[len("buffer:") :]: data[k] for k in data.files if k.startswith("buffer:")}
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"{path} is not a fastconv model file: {exc}") from None
     if spec.get("format") != FORMAT_VERSION:
@@ -102,4 +147,11 @@ def load(path):
         if value.shape != params[name].shape:
             raise ValueError(f"{path}: parameter {name} has shape {value.shape}, expected {params[name].shape}")
         params[name][...] = value
+    buffers = model.buffers()
+    if set(buffers) != set(buffer_arrays):
+        raise ValueError(f"{path}: buffers {sorted(buffer_arrays)} do not match the architecture's {sorted(buffers)}")
+    for name, value in buffer_arrays.items():
+        if value.shape != buffers[name].shape:
+            raise ValueError(f"{path}: buffer {name} has shape {value.shape}, expected {buffers[name].shape}")
+        buffers[name][...] = value
     return model
