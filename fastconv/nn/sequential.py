@@ -1,6 +1,7 @@
 """Sequential: a stack of layers, with prediction and save/load."""
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -74,6 +75,17 @@ class Sequential:
         """Evaluation mode for every layer: as ``train(False)``."""
         return self.train(False)
 
+    @contextmanager
+    def evaluation_mode(self):
+        """``with model.evaluation_mode():`` runs the block in evaluation mode, then restores every layer's mode."""
+        modes = [layer.training for layer in self.layers]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for layer, mode in zip(self.layers, modes):
+                layer.train(mode)
+
     @property
     def training(self):
         """True when every layer is in training mode."""
@@ -99,13 +111,8 @@ class Sequential:
     def predict_proba(self, x, batch_size=512):
         """Class probabilities (N, classes), computed in batches in evaluation mode (the mode is restored)."""
         x = np.asarray(x, dtype=self.dtype)
-        modes = [layer.training for layer in self.layers]
-        self.eval()
-        try:
+        with self.evaluation_mode():
             chunks = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
-        finally:
-            for layer, mode in zip(self.layers, modes):
-                layer.train(mode)
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=self.dtype)
 
     def predict(self, x, batch_size=512):
