@@ -27,8 +27,12 @@ def test_help_texts(capsys):
         "--method",
         "--seed",
         "--out",
+        "--model",
+        "--optimizer",
     ):
         assert option in text
+    for model in ("default", "mnist", "cifar", "names1d"):
+        assert model in text
 
 
 @pytest.mark.heavy
@@ -62,3 +66,25 @@ def test_bad_dataset_is_a_clear_error(capsys, tmp_path):
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "fastconv", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+@pytest.mark.heavy
+def test_train_chooses_a_built_in_model_and_optimizer(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--model", "cifar", "--optimizer", "adam", "--lr", "0.003", "--epochs", "1"]
+    assert cli.main(argv + ["--batch-size", "64", "--out", str(out), "--no-progress"]) == 0
+    assert "BatchNorm2d" in capsys.readouterr().out
+    record = json.loads((out / "history.json").read_text())
+    assert record["arguments"]["model"] == "cifar" and record["arguments"]["optimizer"] == "adam"
+    model = nn.load(out / "model.npz")
+    assert [type(layer).__name__ for layer in model.layers][-3:] == ["AdaptiveAvgPool2d", "Flatten", "Linear"]
+    assert model.buffers()["1.num_batches_tracked"] > 0
+
+
+def test_a_model_that_does_not_fit_the_data_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "--model", "names1d", "--out", str(tmp_path / "x"), "--no-progress"]) == 1
+    assert "takes one-hot sequences" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--model", "resnet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
