@@ -1,9 +1,11 @@
 """The fastconv command: help, a tiny training run, and output safety."""
 
 import json
+import pickle
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from fastconv import cli, nn
@@ -88,3 +90,17 @@ def test_a_model_that_does_not_fit_the_data_is_a_clear_error(tmp_path, capsys):
         cli.main(["train", "--model", "resnet"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.heavy
+def test_cifar_model_trains_on_cifar10_batches(tmp_path, capsys):
+    """Synthetic batches in CIFAR-10's python format (random pixels): the pipeline, not the accuracy."""
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"labels": rng.integers(0, 10, 8).tolist(), b"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8)}
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", f"cifar10:{tmp_path}", "--model", "cifar", "--epochs", "1", "--batch-size", "16"]
+    assert cli.main(argv + ["--out", str(out), "--no-progress"]) == 0
+    assert "input (3, 32, 32), 10 classes" in capsys.readouterr().out
+    assert nn.load(out / "model.npz").forward(np.zeros((1, 3, 32, 32), dtype=np.float32)).shape == (1, 10)
