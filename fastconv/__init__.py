@@ -3,7 +3,8 @@
 Importing fastconv compiles nothing: each kernel compiles, or loads from
 numba's on-disk cache, the first time it is called with a given dtype.
 
-* :mod:`fastconv.conv`: ``conv2d`` and its gradients; :mod:`fastconv.pool`: max pooling.
+* :mod:`fastconv.conv`: ``conv2d`` and its gradients; :mod:`fastconv.pool`: max, average and
+  adaptive average pooling.
 * :mod:`fastconv.lecture`: the lecture's explicit matrices.
 * :mod:`fastconv.nn`: layers, loss, ``Sequential``, gradient checks.
 * :mod:`fastconv.training`: ``fit``, ``evaluate``, optimisers, data sets, plots.

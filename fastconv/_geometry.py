@@ -114,20 +114,6 @@ def positive_int(value, name):
     return int(value)
 
 
-def finite_number(value, name, *, minimum=None, inclusive=True, below=None):
-    """``value`` as a finite float (>= or > ``minimum``, < ``below``), or a clear error naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and (value < minimum or (value == minimum and not inclusive)):
-        raise ValueError(f"{name} must be {'>=' if inclusive else '>'} {minimum}, got {value}")
-    if below is not None and value >= below:
-        raise ValueError(f"{name} must be < {below}, got {value}")
-    return value
-
-
 def float_dtype(dtype, name="dtype"):
     """float32 or float64 as a NumPy dtype, or a TypeError naming ``name``."""
     try:
@@ -152,6 +138,65 @@ def int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     _check_at_most(items, name, value)
     return int(items[0]), int(items[1])
+
+
+def single_int(value: Any, name: str, minimum: int) -> int:
+    """An int or a 1-tuple of an int (PyTorch's 1-D sizes), >= minimum, as a Python int."""
+    items = (value,) if _is_int(value) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a 1-tuple of an int, got {value!r}") from None
+    if len(items) != 1 or not _is_int(items[0]):
+        raise TypeError(f"{name} must be an int or a 1-tuple of an int, got {value!r}")
+    if items[0] < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    _check_at_most(items, name, value)
+    return int(items[0])
+
+
+def optional_int_pair(value: Any, name: str) -> tuple[int | None, int | None]:
+    """An int or a pair whose entries are ints >= 1 or None (adaptive pooling's output_size)."""
+    items = (value, value) if _is_int(value) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints or None, got {value!r}") from None
+    if len(items) != 2 or not all(v is None or _is_int(v) for v in items):
+        raise TypeError(f"{name} must be an int or a pair of ints or None, got {value!r}")
+    if any(v is not None and v < 1 for v in items):
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    _check_at_most([v for v in items if v is not None], name, value)
+    return tuple(None if v is None else int(v) for v in items)  # type: ignore[return-value]
+
+
+def real_in(
+    value: Any, name: str, low: float, high: float = float("inf"), *, low_open: bool = False, high_open: bool = False
+) -> float:
+    """A finite real number between ``low`` and ``high`` (each end closed unless said open) as a float, or a clear error."""
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    above = low < value if low_open else low <= value
+    below = value < high if high_open else value <= high
+    if not (above and below):
+        raise ValueError(
+            f"{name} must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, got {value!r}"
+        )
+    return value
+
+
+def output_padding_pair(output_padding: Any, stride: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """A transposed convolution's output_padding: >= 0 and, as in PyTorch, below stride or dilation."""
+    pair = int_pair(output_padding, "output_padding", 0)
+    if any(o >= max(s, d) for o, s, d in zip(pair, stride, dilation)):
+        raise ValueError(
+            f"output_padding must be smaller than either stride or dilation, got output_padding={pair}, "
+            f"stride={stride}, dilation={dilation}"
+        )
+    return pair
 
 
 def _padding_per_side(padding, kernel_size, dilation, stride):

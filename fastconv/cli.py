@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ._files import write_atomically
-from ._geometry import finite_number, positive_int
+from ._geometry import positive_int, real_in
 from ._names import DTYPE_NAMES, METHOD_CHOICES
 
 OUTPUT_FILES = ("model.npz", "history.json", "learning_curves.png", "confusion_matrix.png")
@@ -29,7 +29,7 @@ def _dataset(spec, seed):
 
 
 def train_command(args):
-    from .nn.default_model import default_convnet
+    from .nn.models import build_model
     from .training import evaluate, fit, plots
     from .training.run_folder import RunFolder
 
@@ -37,8 +37,13 @@ def train_command(args):
     try:
         start = time.perf_counter()
         splits = _dataset(args.dataset, args.seed)
-        model = default_convnet(
-            splits.input_shape, splits.classes, method=args.method, dtype=np.dtype(args.dtype), seed=args.seed
+        model = build_model(
+            args.model,
+            splits.input_shape,
+            splits.classes,
+            method=args.method,
+            dtype=np.dtype(args.dtype),
+            seed=args.seed,
         )
         print(
             f"data: {args.dataset}, train {len(splits.train[1])}, validation {len(splits.validation[1])}, "
@@ -57,6 +62,7 @@ def train_command(args):
             validation_data=splits.validation,
             seed=args.seed,
             progress=not args.no_progress,
+            optimizer=args.optimizer,
         )
         result = evaluate(model, *splits.test)
         seconds = time.perf_counter() - start
@@ -112,20 +118,23 @@ def _at_least_zero(value):
 
 
 _non_negative_int = _argument_type(int, _at_least_zero)
-_positive_number = _argument_type(float, lambda v: finite_number(v, "value", minimum=0.0, inclusive=False))
-_non_negative_number = _argument_type(float, lambda v: finite_number(v, "value", minimum=0.0))
-_momentum = _argument_type(float, lambda v: finite_number(v, "value", minimum=0.0, below=1.0))
+_positive_number = _argument_type(float, lambda v: real_in(v, "value", 0.0, low_open=True))
+_non_negative_number = _argument_type(float, lambda v: real_in(v, "value", 0.0))
+_momentum = _argument_type(float, lambda v: real_in(v, "value", 0.0, 1.0, high_open=True))
 
 
 def build_parser():
+    from .nn.models import MODELS
+    from .training.optim import OPTIMIZERS
+
     parser = _Parser(prog="fastconv", description="Fast CPU convolutions with Numba, and a small ConvNet trainer.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = sub.add_parser(
         "train",
-        help="train the default ConvNet and write the model, history and plots",
-        description="Train the default ConvNet (conv-ReLU-pool x2, linear, softmax cross-entropy) by "
-        "mini-batch SGD with momentum; print the test accuracy; write model.npz, history.json, "
-        "learning_curves.png and confusion_matrix.png to --out.",
+        help="train a built-in ConvNet and write the model, history and plots",
+        description="Train a built-in ConvNet (--model; by default conv-ReLU-pool x2, linear) with softmax "
+        "cross-entropy by mini-batch SGD with momentum (or Adam, AdamW); print the test accuracy; write "
+        "model.npz, history.json, learning_curves.png and confusion_matrix.png to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     train.add_argument(
@@ -133,15 +142,22 @@ def build_parser():
         default="digits",
         help="digits (embedded, no download), mnist:DIR (IDX files) or cifar10:DIR (python batches)",
     )
+    train.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default="default",
+        help="built-in architecture: " + "; ".join(f"{name}: {arch.description}" for name, arch in MODELS.items()),
+    )
     train.add_argument("--epochs", type=_positive_int, default=30)
     train.add_argument("--batch-size", type=_positive_int, default=32)
     train.add_argument("--lr", type=_positive_number, default=0.02, help="base learning rate")
-    train.add_argument("--momentum", type=_momentum, default=0.9)
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="SGD with momentum, Adam or AdamW")
+    train.add_argument("--momentum", type=_momentum, default=0.9, help="SGD's momentum")
     train.add_argument(
         "--weight-decay",
         type=_non_negative_number,
         default=1e-4,
-        help="lambda of the L2 term lambda*sum(W**2) added to the loss",
+        help="SGD: lambda of the L2 term lambda*sum(W**2) added to the loss; adam/adamw: their own weight_decay",
     )
     train.add_argument(
         "--schedule", choices=["constant", "step", "cyclic"], default="constant", help="learning-rate schedule"

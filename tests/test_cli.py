@@ -2,10 +2,12 @@
 
 import json
 import os
+import pickle
 import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from fastconv import cli, nn
@@ -29,8 +31,12 @@ def test_help_texts(capsys):
         "--method",
         "--seed",
         "--out",
+        "--model",
+        "--optimizer",
     ):
         assert option in text
+    for model in ("default", "mnist", "cifar", "names1d"):
+        assert model in text
 
 
 @pytest.mark.heavy
@@ -62,7 +68,7 @@ def test_existing_outputs_are_not_clobbered(tmp_path, capsys):
         (["--seed", "-1"], "argument --seed: value must be >= 0, got -1"),
         (["--epochs", "0"], "argument --epochs: value must be >= 1, got 0"),
         (["--weight-decay", "nan"], "argument --weight-decay: value must be finite, got nan"),
-        (["--momentum", "1"], "argument --momentum: value must be < 1.0, got 1.0"),
+        (["--momentum", "1"], "argument --momentum: value must be in [0.0, 1.0), got 1.0"),
         (["--lr", "x"], "argument --lr: could not convert string to float: 'x'"),
     ],
 )
@@ -114,3 +120,40 @@ def test_bad_dataset_is_a_clear_error(capsys, tmp_path):
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "fastconv", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+@pytest.mark.heavy
+def test_train_chooses_a_built_in_model_and_optimizer(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--model", "cifar", "--optimizer", "adam", "--lr", "0.003", "--epochs", "1"]
+    assert cli.main(argv + ["--batch-size", "64", "--out", str(out), "--no-progress"]) == 0
+    assert "BatchNorm2d" in capsys.readouterr().out
+    record = json.loads((out / "history.json").read_text())
+    assert record["arguments"]["model"] == "cifar" and record["arguments"]["optimizer"] == "adam"
+    model = nn.load(out / "model.npz")
+    assert [type(layer).__name__ for layer in model.layers][-3:] == ["AdaptiveAvgPool2d", "Flatten", "Linear"]
+    assert model.buffers()["1.num_batches_tracked"] > 0
+
+
+def test_a_model_that_does_not_fit_the_data_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "--model", "names1d", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "takes one-hot sequences" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--model", "resnet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.heavy
+def test_cifar_model_trains_on_cifar10_batches(tmp_path, capsys):
+    """Synthetic batches in CIFAR-10's python format (random pixels): the pipeline, not the accuracy."""
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"labels": rng.integers(0, 10, 8).tolist(), b"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8)}
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", f"cifar10:{tmp_path}", "--model", "cifar", "--epochs", "1", "--batch-size", "16"]
+    assert cli.main(argv + ["--out", str(out), "--no-progress"]) == 0
+    assert "input (3, 32, 32), 10 classes" in capsys.readouterr().out
+    assert nn.load(out / "model.npz").forward(np.zeros((1, 3, 32, 32), dtype=np.float32)).shape == (1, 10)

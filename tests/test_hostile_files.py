@@ -194,7 +194,7 @@ def test_model_files_that_lie(tmp_path):
     case("future.npz", "model format 2", format_version=2)
     complex_params = {k: v.astype(np.complex64) for k, v in params.items()}
     case("complex.npz", "not float32 or float64", arrays=complex_params)
-    case("wrong-dtype.npz", "the layer's dtype is float32", arrays={k: v.astype(np.float64) for k, v in params.items()})
+    case("wrong-dtype.npz", "the layer's is float32", arrays={k: v.astype(np.float64) for k, v in params.items()})
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
     truncated = tmp_path / "truncated.npz"

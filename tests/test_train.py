@@ -143,3 +143,46 @@ def test_fit_rejects_bad_labels(digits):
         fit(model, x, y.astype(float), epochs=1, batch_size=8, lr=0.1, progress=False)
     with pytest.raises(ValueError, match="x must be"):
         fit(model, x, y[:-1], epochs=1, batch_size=8, lr=0.1, progress=False)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_and_adamw_learn_digits(digits, optimizer):
+    model, history = _train(digits, epochs=3, lr=1e-2, optimizer=optimizer, weight_decay=1e-2)
+    assert history["train_loss"][2] < history["train_loss"][0]
+    assert history["val_accuracy"][-1] > 0.9
+
+
+def test_fit_trains_in_training_mode_and_evaluates_in_evaluation_mode(digits):
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1, rng=0),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.2, rng=1),
+        nn.Linear(128, digits.classes, rng=2),
+    )
+    steps = -(-len(digits.train[1]) // 32)
+    history = fit(
+        model,
+        *digits.train,
+        epochs=2,
+        batch_size=32,
+        lr=0.02,
+        seed=0,
+        progress=False,
+        validation_data=digits.validation,
+    )
+    assert model.training  # left in training mode, as PyTorch's loops leave it
+    assert model.buffers()["1.num_batches_tracked"] == 2 * steps  # validation did not update the statistics
+    before = {k: v.copy() for k, v in model.buffers().items()}
+    first = evaluate(model, *digits.test)
+    assert evaluate(model, *digits.test)["loss"] == first["loss"]  # no dropout, running statistics
+    for name, value in model.buffers().items():
+        np.testing.assert_array_equal(value, before[name])
+    assert model.training and history["val_accuracy"][-1] > 0.85
+
+
+def test_fit_rejects_an_unknown_optimizer(digits):
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        _train(digits, optimizer="rmsprop")

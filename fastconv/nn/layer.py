@@ -21,7 +21,10 @@ class Layer(ABC):
     ``backward(grad)`` takes dL/d(output), stores dL/d(parameter) in
     ``self.grads`` (same keys as ``self.params``) and returns dL/d(input).
     ``config()`` gives the constructor arguments, so a saved model can be
-    rebuilt.
+    rebuilt. ``buffers`` holds state that is saved but not trained (e.g.
+    BatchNorm2d's running statistics); ``training`` says whether the layer
+    runs in training mode (the default) or evaluation mode, as set by
+    ``train()`` and ``eval()``.
 
     Both check their argument here, once for every layer: ``x`` must be a
     float32/float64 array of ``input_ndim`` dimensions (any, if None) and
@@ -34,7 +37,18 @@ class Layer(ABC):
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self.buffers = {}
+        self.training = True
         self._output_shape = None
+
+    def train(self, mode=True):
+        """Training mode (or evaluation mode with mode=False); returns the layer."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: as ``train(False)``."""
+        return self.train(False)
 
     def forward(self, x):
         """Output of the layer for input x; keeps what backward needs."""
@@ -70,6 +84,11 @@ class Layer(ABC):
     @classmethod
     def parameter_shapes(cls, config):
         """{name: shape} of the parameters a layer built from ``config`` has, computed without building it."""
+        return {}
+
+    @classmethod
+    def buffer_shapes(cls, config):
+        """{name: shape} of the buffers a layer built from ``config`` has, computed without building it."""
         return {}
 
     def _he_initialise(self, shapes, rng):

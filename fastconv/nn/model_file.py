@@ -1,7 +1,9 @@
 """The model file: a Sequential's architecture (JSON) and parameters in one .npz, written and read safely.
 
 Layout: ``architecture.npy`` holds ``{"format": 1, "layers": [{"type": ..., "config": ...}, ...]}``
-as a JSON string; ``param:{index}.{name}.npy`` holds each parameter. Reading
+as a JSON string; ``param:{index}.{name}.npy`` holds each parameter and
+``buffer:{index}.{name}.npy`` each buffer (state saved but not trained, such
+as BatchNorm2d's running statistics). Reading
 trusts nothing: the file's size, the names and declared sizes of its members,
 the architecture and every parameter's shape and dtype are checked before a
 layer is built or an array is read, so a small crafted file cannot make the
@@ -21,7 +23,9 @@ MAX_FILE_BYTES = 2**30  # a model file; the arrays it declares may not add up to
 MAX_ARCHITECTURE_BYTES = 2**20
 MAX_LAYERS = 10_000
 ARCHITECTURE = "architecture.npy"
-PARAMETER_PREFIX = "param:"
+# Member prefix -> (the layer attribute holding those arrays, the classmethod giving their shapes).
+STATE = {"param:": ("params", "parameter_shapes"), "buffer:": ("buffers", "buffer_shapes")}
+BUFFER_DTYPES = (*SUPPORTED_DTYPES, np.dtype(np.int64))
 _TUPLE_KEYS = ("kernel_size", "stride", "padding", "dilation", "output_padding")
 
 
@@ -29,7 +33,8 @@ def save_model(model, path):
     """Write ``model`` (a Sequential) to ``path`` (.npz), atomically."""
     architecture = [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers]
     arrays = {"architecture": np.array(json.dumps({"format": FORMAT_VERSION, "layers": architecture}))}
-    arrays.update({f"{PARAMETER_PREFIX}{k}": v for k, v in model.parameters().items()})
+    arrays.update({f"param:{k}": v for k, v in model.parameters().items()})
+    arrays.update({f"buffer:{k}": v for k, v in model.buffers().items()})
     write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
@@ -46,14 +51,14 @@ def load_layers(path, layer_types):
             spec = _architecture(archive, members.pop(ARCHITECTURE, None))
             entries = _layer_entries(spec, layer_types)
             expected = _expected_parameters(entries, layer_types)
-            headers = {name: _array_header(archive, info) for name, info in members.items()}
+            headers = {key: _array_header(archive, info) for key, info in members.items()}
             _check_parameters(headers, expected)
             layers = _build(entries, layer_types)
-            for name, info in members.items():
+            for (prefix, name), info in members.items():
                 index, _, key = name.partition(".")
-                target = layers[int(index)].params[key]
-                if headers[name][1] != target.dtype:
-                    raise _Flaw(f"parameter {name} is {headers[name][1]}, the layer's dtype is {target.dtype}")
+                target = getattr(layers[int(index)], STATE[prefix][0])[key]
+                if headers[prefix, name][1] != target.dtype:
+                    raise _Flaw(f"{prefix}{name} is {headers[prefix, name][1]}, the layer's is {target.dtype}")
                 with archive.open(info) as f:
                     target[...] = np.lib.format.read_array(f, allow_pickle=False)
     except _Flaw as flaw:
@@ -66,14 +71,15 @@ def load_layers(path, layer_types):
 
 
 def _members(archive):
-    """{parameter name or ARCHITECTURE: ZipInfo}; a flaw for any other member or too much declared data."""
+    """{ARCHITECTURE or (prefix, "index.name"): ZipInfo}; a flaw for any other member or too much declared data."""
     members, total = {}, 0
     for info in archive.infolist():
         name = info.filename
+        prefix = next((p for p in STATE if name.startswith(p)), None)
         if name == ARCHITECTURE:
             members[name] = info
-        elif name.startswith(PARAMETER_PREFIX) and name.endswith(".npy"):
-            members[name[len(PARAMETER_PREFIX) : -len(".npy")]] = info
+        elif prefix and name.endswith(".npy"):
+            members[prefix, name[len(prefix) : -len(".npy")]] = info
         else:
             raise _Flaw(f"unexpected member {name!r}")
         total += info.file_size
@@ -119,14 +125,15 @@ def _layer_entries(spec, layer_types):
 
 
 def _expected_parameters(entries, layer_types):
-    """{"index.name": shape} that the architecture's layers will have, computed without building them."""
+    """{(prefix, "index.name"): shape} of the arrays the architecture's layers will hold, without building them."""
     expected = {}
     for i, (type_name, config) in enumerate(entries):
-        try:
-            shapes = layer_types[type_name].parameter_shapes(config)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise _Flaw(f"layer {i} ({type_name}) has a bad config: {exc}") from None
-        expected.update({f"{i}.{name}": tuple(shape) for name, shape in shapes.items()})
+        for prefix, (_, shapes_of) in STATE.items():
+            try:
+                shapes = getattr(layer_types[type_name], shapes_of)(config)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise _Flaw(f"layer {i} ({type_name}) has a bad config: {exc}") from None
+            expected.update({(prefix, f"{i}.{name}"): tuple(shape) for name, shape in shapes.items()})
     return expected
 
 
@@ -140,8 +147,8 @@ def _array_header(archive, info):
             shape, _, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise _Flaw(f"{info.filename} has npy version {version}")
-    if dtype not in SUPPORTED_DTYPES:
-        raise _Flaw(f"{info.filename} holds {dtype}, not float32 or float64")
+    if dtype not in BUFFER_DTYPES or (info.filename.startswith("param:") and dtype not in SUPPORTED_DTYPES):
+        raise _Flaw(f"{info.filename} holds {dtype}, not float32 or float64 (or int64, for a buffer)")
     if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
         raise _Flaw(f"{info.filename} declares shape {shape} but holds fewer bytes")
     return tuple(shape), dtype
@@ -149,10 +156,11 @@ def _array_header(archive, info):
 
 def _check_parameters(headers, expected):
     if set(headers) != set(expected):
-        raise _Flaw(f"parameters {sorted(headers)} do not match the architecture's {sorted(expected)}")
-    for name, (shape, _) in headers.items():
-        if shape != expected[name]:
-            raise _Flaw(f"parameter {name} has shape {shape}, expected {expected[name]}")
+        found, wanted = (sorted("".join(key) for key in keys) for keys in (headers, expected))
+        raise _Flaw(f"arrays {found} do not match the architecture's {wanted}")
+    for key, (shape, _) in headers.items():
+        if shape != expected[key]:
+            raise _Flaw(f"{''.join(key)} has shape {shape}, expected {expected[key]}")
 
 
 def _build(entries, layer_types):

@@ -1,23 +1,43 @@
 """Sequential: a stack of layers, with prediction and save/load."""
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from .activation import ReLU
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, ConvTranspose2d
+from .dropout import Dropout
 from .layer import Layer
 from .linear import Flatten, Linear
 from .loss import softmax
 from .model_file import load_layers, save_model
-from .pool import MaxPool2d
+from .normalization import BatchNorm2d
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear)}
+LAYER_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        Conv2d,
+        ReLU,
+        MaxPool2d,
+        Flatten,
+        Linear,
+        Conv1d,
+        ConvTranspose2d,
+        BatchNorm2d,
+        Dropout,
+        AvgPool2d,
+        AdaptiveAvgPool2d,
+    )
+}
 
 
 class Sequential:
     """Layers applied in order: ``Sequential(Conv2d(...), ReLU(), ...)``.
 
-    Parameters are named ``"{index}.{name}"`` as in PyTorch's state_dict, e.g.
-    ``"0.weight"``.
+    Parameters and buffers are named ``"{index}.{name}"`` as in PyTorch's
+    state_dict, e.g. ``"0.weight"``. ``train()`` and ``eval()`` switch every
+    layer's mode.
     """
 
     def __init__(self, *layers):
@@ -43,6 +63,32 @@ class Sequential:
             grad = self.layers[i].backward(grad, need_input_grad=need_input_grad or i > 0)
         return grad
 
+    def train(self, mode=True):
+        """Training mode for every layer (evaluation mode with mode=False); returns the model."""
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode for every layer: as ``train(False)``."""
+        return self.train(False)
+
+    @contextmanager
+    def evaluation_mode(self):
+        """``with model.evaluation_mode():`` runs the block in evaluation mode, then restores every layer's mode."""
+        modes = [layer.training for layer in self.layers]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for layer, mode in zip(self.layers, modes):
+                layer.train(mode)
+
+    @property
+    def training(self):
+        """True when every layer is in training mode."""
+        return all(layer.training for layer in self.layers)
+
     def parameters(self):
         """{"index.name": array}; the arrays themselves, so updates in place train the model."""
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
@@ -51,15 +97,20 @@ class Sequential:
         """{"index.name": array} from the last backward."""
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
 
+    def buffers(self):
+        """{"index.name": array} of saved, untrained state (BatchNorm2d's running statistics)."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.buffers.items()}
+
     @property
     def dtype(self):
         params = self.parameters()
         return next(iter(params.values())).dtype if params else np.dtype(np.float64)
 
     def predict_proba(self, x, batch_size=512):
-        """Class probabilities (N, classes), computed in batches."""
+        """Class probabilities (N, classes), computed in batches in evaluation mode (the mode is restored)."""
         x = np.asarray(x, dtype=self.dtype)
-        chunks = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        with self.evaluation_mode():
+            chunks = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=self.dtype)
 
     def predict(self, x, batch_size=512):
@@ -67,7 +118,7 @@ class Sequential:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     def save(self, path):
-        """Write architecture and parameters to ``path`` (.npz), atomically (format: :mod:`.model_file`)."""
+        """Write architecture, parameters and buffers to ``path`` (.npz), atomically (format: :mod:`.model_file`)."""
         save_model(self, path)
 
 

@@ -9,10 +9,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
-from .._geometry import finite_number, positive_int
+from .._geometry import positive_int, real_in
 from ..nn.loss import SoftmaxCrossEntropy
 from ..nn.sequential import Sequential
-from .optim import SGD, TrainingDiverged, make_schedule
+from .optim import OPTIMIZERS, TrainingDiverged, make_schedule
 
 
 def _check_data(model, x, y, name) -> tuple[NDArray[np.floating], NDArray[np.integer]]:
@@ -57,8 +57,12 @@ def fit(
     seed: int | None = None,
     progress: bool = True,
     loss: SoftmaxCrossEntropy | None = None,
+    optimizer: str = "sgd",
 ) -> dict[str, list]:
-    """Train ``model`` by mini-batch SGD with momentum; return the history.
+    """Train ``model`` by mini-batch SGD with momentum (or Adam, AdamW); return the history.
+
+    The model runs in training mode (``model.train()``) for the steps and in
+    evaluation mode for the validation data; it is left in training mode.
 
     Parameters
     ----------
@@ -69,10 +73,16 @@ def fit(
         Base learning rate; ``schedule`` varies it ("constant", "step",
         "cyclic", or a callable ``(base_lr, epoch, iteration) -> lr``).
     momentum : float
+        SGD's momentum (unused by Adam and AdamW).
     weight_decay : float
-        The lecture's L2 term: ``weight_decay * sum(W**2)`` over all weights
-        is added to the loss, so the gradient gains ``2*weight_decay*W``.
-        (torch.optim.SGD's weight_decay adds ``weight_decay*W``: half of ours.)
+        With SGD, the lecture's L2 term: ``weight_decay * sum(W**2)`` over
+        all weights is added to the loss, so the gradient gains
+        ``2*weight_decay*W``. (torch.optim.SGD's weight_decay adds
+        ``weight_decay*W``: half of ours.) With "adam" and "adamw" it is the
+        optimiser's own, as in PyTorch, on every parameter: Adam adds
+        ``weight_decay*param`` to the gradient, AdamW shrinks
+        ``param *= 1 - lr*weight_decay`` (here 0 unless given, not AdamW's
+        1e-2); the loss then has no L2 term.
     validation_data : (x_val, y_val), optional
     balance_classes : bool
         Draw each epoch's samples with probability inverse to their class
@@ -83,6 +93,10 @@ def fit(
     progress : bool
         A tqdm bar with the live loss, shown only when stderr is a terminal.
     loss : SoftmaxCrossEntropy, optional
+    optimizer : {"sgd", "adam", "adamw"}
+        :class:`~fastconv.training.optim.SGD` with ``momentum``, or
+        :class:`~fastconv.training.optim.Adam` / ``AdamW`` with PyTorch's
+        betas and eps; ``lr`` and ``schedule`` set the learning rate of each.
 
     Returns
     -------
@@ -96,17 +110,24 @@ def fit(
         The loss or an update stopped being finite; the model keeps the last
         finite parameters.
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {optimizer!r}")
     x, y = _check_data(model, x, y, "training data")
     epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
-    lr = finite_number(lr, "lr", minimum=0.0, inclusive=False)
-    weight_decay = finite_number(weight_decay, "weight_decay", minimum=0.0)
+    lr = real_in(lr, "lr", 0.0, low_open=True)
+    weight_decay = real_in(weight_decay, "weight_decay", 0.0)
     if validation_data is not None:
         validation_data = _check_data(model, *validation_data, "validation_data")
     loss = loss or SoftmaxCrossEntropy()
     schedule = make_schedule(schedule, lr)
     rng = np.random.default_rng(seed)
     params = model.parameters()
-    optimizer = SGD(params, momentum=momentum)
+    if optimizer == "sgd":
+        lecture_l2 = weight_decay
+        step = OPTIMIZERS["sgd"](params, momentum=momentum).step
+    else:
+        lecture_l2 = 0.0
+        step = OPTIMIZERS[optimizer](params, lr=lr, weight_decay=weight_decay).step
     steps = -(-len(x) // batch_size)
     show = progress and sys.stderr.isatty()
     history: dict[str, list] = {
@@ -115,6 +136,7 @@ def fit(
     iteration = 0
     for epoch in range(epochs):
         start = time.perf_counter()
+        model.train()
         order = _epoch_order(y, rng, balance_classes)
         total_loss, correct = 0.0, 0
         bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show, file=sys.stderr)
@@ -125,7 +147,7 @@ def fit(
             with np.errstate(over="ignore", invalid="ignore"):
                 scores = model.forward(x[idx])
                 batch_loss = loss.forward(scores, y[idx])
-            objective = batch_loss + (l2_penalty(params, weight_decay) if weight_decay else 0.0)
+            objective = batch_loss + (l2_penalty(params, lecture_l2) if lecture_l2 else 0.0)
             if not np.isfinite(objective):
                 bar.close()
                 raise TrainingDiverged(
@@ -135,11 +157,11 @@ def fit(
             with np.errstate(over="ignore", invalid="ignore"):
                 model.backward(loss.backward(), need_input_grad=False)
                 grads = model.gradients()
-                if weight_decay:
+                if lecture_l2:
                     grads = {
-                        k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g for k, g in grads.items()
+                        k: g + (2 * lecture_l2) * params[k] if k.endswith("weight") else g for k, g in grads.items()
                     }
-                optimizer.step(grads, step_lr)
+                step(grads, step_lr)
             total_loss += batch_loss * len(idx)
             correct += int(np.sum(scores.argmax(axis=1) == y[idx]))
             iteration += 1
@@ -157,6 +179,7 @@ def fit(
         else:
             history["val_loss"].append(None)
             history["val_accuracy"].append(None)
+        model.train()
         history["seconds"].append(time.perf_counter() - start)
         if show:
             val = (
@@ -177,6 +200,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Loss, accuracy, per-class accuracy and confusion matrix of ``model`` on (x, y).
 
+    The model runs in evaluation mode (``model.evaluation_mode()``); its
+    layers' modes are restored afterwards.
+
     Returns
     -------
     dict with ``loss`` (float), ``accuracy`` (float), ``per_class_accuracy``
@@ -185,7 +211,8 @@ def evaluate(
     """
     x, y = _check_data(model, x, y, "evaluation data")
     loss = loss or SoftmaxCrossEntropy()
-    scores = np.concatenate([model.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    with model.evaluation_mode():
+        scores = np.concatenate([model.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
     classes = scores.shape[1]
     predicted = scores.argmax(axis=1)
     confusion = np.zeros((classes, classes), dtype=np.int64)

@@ -1,43 +1,143 @@
-"""SGD with momentum and learning-rate schedules."""
+"""Optimisers (SGD with momentum, Adam, AdamW) and learning-rate schedules."""
 
 from collections.abc import Callable
 
 import numpy as np
 
-from .._geometry import finite_number
+from .._geometry import real_in
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss, a gradient or an updated parameter stopped being finite."""
 
 
-class SGD:
+class Optimizer:
+    """Updates a model's parameter arrays in place, all of them or none.
+
+    ``step(grads, lr)`` computes every new parameter and state first; if one
+    would not be finite it changes nothing and raises
+    :class:`TrainingDiverged`, so the model keeps its last finite
+    parameters. Subclasses implement ``_update``.
+    """
+
+    def __init__(self, params, lr=None):
+        self.params = params
+        self.lr = lr
+
+    def _update(self, name, param, grad, lr):
+        """(new parameter, new state of ``name``), without changing either."""
+        raise NotImplementedError
+
+    def _commit(self, name, state):
+        """Keep the state ``_update`` computed for ``name``."""
+        raise NotImplementedError
+
+    def step(self, grads, lr=None):
+        """Apply one update with learning rate ``lr`` (default: the optimiser's); grads maps names to arrays."""
+        lr = self.lr if lr is None else lr
+        if lr is None:
+            raise ValueError(f"{type(self).__name__}.step needs a learning rate")
+        updates = {}
+        for name, param in self.params.items():
+            updated, state = self._update(name, param, grads[name], lr)
+            if not np.all(np.isfinite(updated)):
+                raise TrainingDiverged(f"parameter {name} would become non-finite; stopped before updating it")
+            updates[name] = updated, state
+        for name, (updated, state) in updates.items():
+            self.params[name][...] = updated
+            self._commit(name, state)
+
+
+class SGD(Optimizer):
     """Mini-batch gradient descent with momentum, as torch.optim.SGD (no dampening).
 
     ``buf = momentum*buf + grad; param -= lr*buf``, in place on the model's
-    arrays. A step whose result would not be finite changes nothing and
-    raises :class:`TrainingDiverged`, so the model keeps its last finite
-    parameters.
+    arrays; the learning rate is given to each ``step`` (or once as ``lr``).
     """
 
-    def __init__(self, params, momentum=0.9):
-        momentum = finite_number(momentum, "momentum", minimum=0.0, below=1.0)
-        self.params = params
+    def __init__(self, params, momentum=0.9, *, lr=None):
+        momentum = real_in(momentum, "momentum", 0.0, 1.0, high_open=True)
+        super().__init__(params, lr)
         self.momentum = momentum
         self.buffers = {name: np.zeros_like(p) for name, p in params.items()}
 
-    def step(self, grads, lr):
-        """Apply one update with learning rate ``lr``; grads maps names to arrays."""
-        new_buffers, new_params = {}, {}
-        for name, param in self.params.items():
-            buf = self.momentum * self.buffers[name] + grads[name]
-            updated = param - param.dtype.type(lr) * buf
-            if not np.all(np.isfinite(updated)):
-                raise TrainingDiverged(f"parameter {name} would become non-finite; stopped before updating it")
-            new_buffers[name], new_params[name] = buf.astype(param.dtype, copy=False), updated
-        for name, param in self.params.items():
-            param[...] = new_params[name]
-            self.buffers[name] = new_buffers[name]
+    def _update(self, name, param, grad, lr):
+        buf = self.momentum * self.buffers[name] + grad
+        return param - param.dtype.type(lr) * buf, buf.astype(param.dtype, copy=False)
+
+    def _commit(self, name, state):
+        self.buffers[name] = state
+
+
+class Adam(Optimizer):
+    """Adam, as torch.optim.Adam (its defaults, bias correction, L2 weight decay).
+
+    With ``g = grad + weight_decay*param`` and t the step number::
+
+        m = beta1*m + (1-beta1)*g          v = beta2*v + (1-beta2)*g*g
+        param -= lr/(1-beta1**t) * m / (sqrt(v)/sqrt(1-beta2**t) + eps)
+
+    computed as PyTorch's single-tensor implementation does (m by lerp,
+    scalars in the parameter's dtype). ``state`` holds ``exp_avg`` (m) and
+    ``exp_avg_sq`` (v) per parameter; ``steps`` counts the steps taken.
+    (amsgrad, maximize and capturable are left out.)
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, real_in(lr, "lr", 0.0))
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair of numbers, got {betas!r}") from None
+        self.betas = (
+            real_in(beta1, "betas[0]", 0.0, 1.0, high_open=True),
+            real_in(beta2, "betas[1]", 0.0, 1.0, high_open=True),
+        )
+        self.eps = real_in(eps, "eps", 0.0)
+        self.weight_decay = real_in(weight_decay, "weight_decay", 0.0)
+        self.steps = 0
+        self.state = {name: {"exp_avg": np.zeros_like(p), "exp_avg_sq": np.zeros_like(p)} for name, p in params.items()}
+
+    def _update(self, name, param, grad, lr):
+        t = param.dtype.type
+        (beta1, beta2), step = self.betas, self.steps + 1
+        grad = np.asarray(grad, dtype=param.dtype)
+        if self.decoupled_weight_decay:
+            param = param * t(1 - lr * self.weight_decay)
+        elif self.weight_decay:
+            grad = grad + t(self.weight_decay) * param
+        m, v = self.state[name]["exp_avg"], self.state[name]["exp_avg_sq"]
+        w = 1 - beta1  # m = torch.lerp(m, grad, w), computed as torch does on each side of 0.5
+        m = m + t(w) * (grad - m) if w < 0.5 else grad - (grad - m) * t(1 - w)
+        v = v * t(beta2) + t(1 - beta2) * grad * grad
+        step_size = lr / (1 - beta1**step)
+        denom = np.sqrt(v) / t((1 - beta2**step) ** 0.5) + t(self.eps)
+        return param + t(-step_size) * (m / denom), {"exp_avg": m, "exp_avg_sq": v}
+
+    def _commit(self, name, state):
+        self.state[name] = state
+
+    def step(self, grads, lr=None):
+        super().step(grads, lr)
+        self.steps += 1
+
+
+class AdamW(Adam):
+    """AdamW, as torch.optim.AdamW: Adam with decoupled weight decay (default 1e-2).
+
+    Each step first shrinks ``param *= 1 - lr*weight_decay``, then applies
+    Adam's update with the plain gradient.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 class ConstantLR:
