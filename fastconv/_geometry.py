@@ -96,6 +96,8 @@ MAX_INT = 2**31 - 1
 
 
 def _is_int(value):
+    if type(value) is int:  # the common case, without the slower abstract-class check below
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
@@ -262,13 +264,35 @@ def conv_options(C, weight_shape, *, stride=1, padding=0, dilation=1, groups=1, 
     return stride, dilation, _padding_per_side(padding, (R, S), dilation, stride)
 
 
+# Geometries computed before, by their arguments: a training loop asks for the same few on every step.
+_GEOMETRIES: dict = {}
+_MAX_REMEMBERED = 1024
+
+
 def conv_geometry(
     input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1, input_name="x", weight_name="weight"
 ):
     """Check a convolution's shapes and options; return its :class:`ConvGeometry`.
 
-    input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S).
+    input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S). Valid
+    arguments seen before are answered from memory.
     """
+    key = (input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name)
+    plain = all(_plain(value) for value in key)  # equal but different values (True for 1, 1.0 for 1) are checked
+    if plain and key in _GEOMETRIES:
+        return _GEOMETRIES[key]
+    geom = _checked_geometry(input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name)
+    if plain and len(_GEOMETRIES) < _MAX_REMEMBERED:
+        _GEOMETRIES[key] = geom
+    return geom
+
+
+def _plain(value):
+    """Whether ``value`` is a str, an int or a tuple of ints, each of exactly that type."""
+    return type(value) in (int, str) or (type(value) is tuple and all(type(v) is int for v in value))
+
+
+def _checked_geometry(input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name):
     N, C, H, W = input_shape
     K, _, R, S = weight_shape
     stride, dilation, (top, bottom, left, right) = conv_options(
@@ -295,6 +319,8 @@ def conv_geometry(
 
 def as_float_array(value: object, name: str, ndim: int | None = None) -> FloatArray:
     """``value`` as a NumPy float32/float64 array (not yet copied), or a clear error."""
+    if type(value) is np.ndarray and value.dtype in SUPPORTED_DTYPES and (ndim is None or value.ndim == ndim):
+        return value  # the common case, without the checks below
     try:
         with warnings.catch_warnings():
             # numpy < 1.24 only warns about ragged sequences; treat that as the error it became.
