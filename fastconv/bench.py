@@ -82,7 +82,7 @@ def options_of(shape):
     return dict(zip(("stride", "padding", "dilation", "groups"), shape[7:]))
 
 
-def _shape_argument(name):
+def shape_argument(name):
     try:
         shape_of(name)
     except ValueError as error:
@@ -215,6 +215,7 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
 
     import fastconv
 
+    threads_before = numba.get_num_threads()
     numba.set_num_threads(threads)
     rows = []
     torch_timer = TorchTimer(threads) if with_torch else None
@@ -259,6 +260,7 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
                             )
                         )
     finally:
+        numba.set_num_threads(threads_before)
         if torch_timer:
             torch_timer.close()
     return {
@@ -308,7 +310,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--shapes",
         nargs="+",
-        type=_shape_argument,
+        type=shape_argument,
         default=list(SHAPES),
         metavar="SHAPE",
         help=f"names ({', '.join(SHAPES)}) or {SPEC} specs",

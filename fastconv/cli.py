@@ -63,6 +63,7 @@ def train_command(args):
             seed=args.seed,
             progress=not args.no_progress,
             optimizer=args.optimizer,
+            tune=args.tune,
         )
         result = evaluate(model, *splits.test)
         seconds = time.perf_counter() - start
@@ -86,6 +87,26 @@ def train_command(args):
         f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}) in {seconds:.1f} s; "
         f"wrote {', '.join(OUTPUT_FILES)} to {args.out}"
     )
+    return 0
+
+
+def tune_command(args):
+    from .bench import geometry_of, options_of, shape_of
+    from .engine import cache_path
+    from .tuning import tune
+
+    start = time.perf_counter()
+    print("| shape | dtype | pass | ms per method | chosen |")
+    print("|---|---|---|---|---|")
+    for name in args.shapes:
+        shape = shape_of(name)
+        geom = geometry_of(shape)
+        for dtype in args.dtypes:
+            results = tune([(geom.input_shape, geom.weight_shape, options_of(shape))], dtype=dtype, repeat=args.repeat)
+            for key, result in results.items():
+                times = ", ".join(f"{m} {ms:.2f}" for m, ms in result["ms"].items())
+                print(f"| {name} | {dtype} | {key.split(':')[0]} | {times} | {result['method']} |", flush=True)
+    print(f"tuned in {time.perf_counter() - start:.1f} s; choices kept in {cache_path()}")
     return 0
 
 
@@ -170,7 +191,30 @@ def build_parser():
     train.add_argument("--out", default="fastconv-run", help="output directory")
     train.add_argument("--overwrite", action="store_true", help="replace the run a previous call left in --out")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--tune", action="store_true", help="first measure the methods on the model's layers (kept for later runs)"
+    )
     train.set_defaults(run=train_command)
+    tune = sub.add_parser(
+        "tune",
+        help="measure every method on layers and keep the fastest for method='auto'",
+        description="Time each applicable method of each pass on each layer (warm, best of --repeat) and store "
+        "the fastest in the tuning cache ($FASTCONV_TUNE_CACHE, else ~/.cache/fastconv/tuning.json), which "
+        "auto then uses in every later process on this machine.",
+    )
+    from .bench import SHAPES, SPEC, shape_argument
+
+    tune.add_argument(
+        "--shapes",
+        nargs="+",
+        type=shape_argument,
+        default=list(SHAPES),
+        metavar="SHAPE",
+        help=f"benchmark layers ({', '.join(SHAPES)}) or {SPEC} specs; default: all the benchmark's",
+    )
+    tune.add_argument("--dtypes", nargs="+", choices=DTYPE_NAMES, default=list(DTYPE_NAMES))
+    tune.add_argument("--repeat", type=_positive_int, default=5, help="timed calls per method; the best counts")
+    tune.set_defaults(run=tune_command)
     bench = sub.add_parser(
         "bench",
         help="time every convolution pass and method, against PyTorch if installed",

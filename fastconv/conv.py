@@ -87,7 +87,7 @@ def conv2d(
             raise ValueError(f"bias must have shape ({geom.K},) to match weight, got {bias.shape}")
         operands.append(bias)
     dtype = np.result_type(*operands)
-    method = resolve_method(method, geom, "forward")
+    method = resolve_method(method, geom, "forward", dtype)
     out = np.empty(geom.output_shape, dtype=dtype)
     run_pass("forward", method, geom, out, _kernel_array(x, dtype), _kernel_array(weight, dtype))
     if bias is not None:
@@ -137,7 +137,7 @@ def conv2d_grad_input(
     )
     _check_grad_output(grad_output, geom)
     dtype = np.result_type(grad_output, weight)
-    method = resolve_method(method, geom, "grad_input")
+    method = resolve_method(method, geom, "grad_input", dtype)
     grad_x = np.zeros(input_shape, dtype=dtype)
     return run_pass("grad_input", method, geom, grad_x, _kernel_array(grad_output, dtype), _kernel_array(weight, dtype))
 
@@ -183,7 +183,7 @@ def conv2d_grad_weight(
     )
     _check_grad_output(grad_output, geom)
     dtype = np.result_type(grad_output, x)
-    method = resolve_method(method, geom, "grad_weight")
+    method = resolve_method(method, geom, "grad_weight", dtype)
     grad_weight = np.zeros(weight_shape, dtype=dtype)
     return run_pass(
         "grad_weight", method, geom, grad_weight, _kernel_array(grad_output, dtype), _kernel_array(x, dtype)

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -22,3 +24,12 @@ def assert_close(actual, expected, dtype):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_tuning_cache(tmp_path_factory):
+    """The tests (and the processes they start) read and write a tuning cache of their own, never the user's."""
+    from fastconv.engine import tuning_cache
+
+    os.environ["FASTCONV_TUNE_CACHE"] = str(tmp_path_factory.mktemp("tuning") / "tuning.json")
+    tuning_cache.forget()

@@ -24,8 +24,18 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
     assert choice((16, 256, 6, 6), (256, 256, 3, 3), padding=1) == "direct"  # 6x6 outputs
     assert choice((8, 32, 16, 16), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise
     assert choice((8, 128, 28, 28), (128, 128, 1, 1), padding=1) == "direct"  # padded 1x1
-    assert choice((8, 128, 28, 28), (128, 128, 3, 3), padding=2, dilation=2) == "direct"
     assert choice((32, 128, 28, 28), (128, 64, 3, 3), padding=1, groups=2) == "direct"
+    assert choice((64, 16, 4, 4), (8, 16, 3, 3), padding=1) == "direct"  # small plane, few filters
+    assert choice((8, 32, 4, 4), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise on a small plane
+
+
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
+    assert choice((64, 1, 38, 14), (26, 1, 38, 2), pass_name) == "im2col"  # one-hot text: one output row
+    assert choice((8, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=2, dilation=2) == "im2col"
+    assert choice((16, 128, 12, 12), (128, 128, 5, 1), pass_name) == "im2col"  # one-column filters
+    assert choice((8, 512, 4, 4), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 16-pixel planes
+    assert choice((1, 64, 28, 28), (64, 64, 5, 5), pass_name, padding=2) == "im2col"  # one image
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])

@@ -26,13 +26,24 @@ from contextlib import contextmanager
 import numba
 
 from ..kernels import pool as _pool_kernels
-from .choice import resolve_method
+from .choice import recording, resolve_method
 from .direct import forward_direct, grad_input_direct, grad_weight_direct
 from .im2col import forward_im2col, grad_input_im2col, grad_weight_im2col
+from .tuning_cache import cache_path, key_of, tuning_cache
 from .winograd import forward_winograd, grad_input_winograd, grad_weight_winograd
 from .workspace import workspace
 
-__all__ = ["clear_workspace", "max_pool_backward", "max_pool_forward", "resolve_method", "run_pass"]
+__all__ = [
+    "cache_path",
+    "clear_workspace",
+    "key_of",
+    "max_pool_backward",
+    "max_pool_forward",
+    "recording",
+    "resolve_method",
+    "run_pass",
+    "tuning_cache",
+]
 
 _LAUNCH_LOCK = threading.Lock()
 

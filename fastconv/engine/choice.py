@@ -8,12 +8,27 @@
   and out, outputs of at least 7x7: winograd, whose 4x fewer multiplications
   only wide layers repay (its transforms cost a fixed time per pixel and
   channel). The same rule in both dtypes.
+* Ungrouped layers whose shape leaves the direct tiles mostly idle or padded:
+  im2col (its products keep BLAS busy whatever the shape). These are filters
+  that span the whole input along one axis (a one-row output: the input
+  gradient of the one-hot text layer ran 10-18x faster), dilated filters
+  (1.1-2.2x), filters of one row or one column (1.1-2.6x), output planes of
+  16 pixels or fewer with 16 or more filters (2-6x on 4x4 planes), and a
+  single image (1.3-2.8x). Ratios from one noisy sweep of the benchmark's
+  layers (both dtypes); ``fastconv.tune`` measures the real ones.
 * Every other stride-1 layer: direct.
 
 ``crossovers.md`` beside this file holds the measurements behind the numbers.
+A choice measured on this machine by ``fastconv.tune`` (kept in
+:mod:`.tuning_cache`) takes precedence over the rule.
 """
 
+from contextlib import contextmanager
+
 from .._geometry import check_method_applies, winograd_applies
+from .tuning_cache import key_of, tuning_cache
+
+_recordings: list = []  # lists that record every (pass, geometry, dtype) auto resolves, while open
 
 WINOGRAD_MIN_CHANNELS = 64  # fewest channels in and out
 WINOGRAD_MIN_SIDE = 7  # fewest output rows and columns
@@ -28,18 +43,53 @@ def _winograd_wins(geom):
     )
 
 
+SMALL_PLANE = 16  # output pixels
+SMALL_PLANE_MIN_FILTERS = 16
+
+
+def _tiles_idle(geom):
+    """Whether an ungrouped layer's shape leaves the direct tiles mostly idle or computing padding."""
+    one_row_or_column = (geom.R == 1) != (geom.S == 1)
+    return geom.groups == 1 and (
+        min(geom.P, geom.Q) == 1
+        or geom.dilation != (1, 1)
+        or one_row_or_column
+        or (geom.P * geom.Q <= SMALL_PLANE and geom.K >= SMALL_PLANE_MIN_FILTERS)
+        or geom.N == 1
+    )
+
+
 def choose_method(geom, pass_name):
-    """ "direct", "im2col" or "winograd" for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
+    """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     if geom.stride != (1, 1) or (geom.pointwise and pass_name != "grad_weight"):
         return "im2col"
     if _winograd_wins(geom):
         return "winograd"
+    if not geom.pointwise and _tiles_idle(geom):
+        return "im2col"
     return "direct"
 
 
-def resolve_method(method, geom, pass_name):
-    """The method to run: auto's choice, or ``method`` if it can compute ``geom`` (else ValueError)."""
+def resolve_method(method, geom, pass_name, dtype):
+    """The method to run: auto's choice, or ``method`` if it can compute ``geom`` (else ValueError).
+
+    Auto's choice is the tuned one for this pass, geometry, dtype and thread
+    count when the tuning cache has it, the rule above otherwise.
+    """
     if method == "auto":
-        return choose_method(geom, pass_name)
+        for seen in _recordings:
+            seen.append((pass_name, geom, dtype))
+        return tuning_cache.lookup(key_of(pass_name, geom, dtype)) or choose_method(geom, pass_name)
     check_method_applies(method, geom.kernel_size, geom.stride, geom.dilation)
     return method
+
+
+@contextmanager
+def recording():
+    """A list that collects (pass, geometry, dtype) of every pass auto chooses for while the block runs."""
+    seen: list = []
+    _recordings.append(seen)
+    try:
+        yield seen
+    finally:
+        _recordings.remove(seen)

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from .._geometry import positive_int, real_in
 from ..nn.loss import SoftmaxCrossEntropy
 from ..nn.sequential import Sequential
+from ..tuning import tune_model
 from .optim import OPTIMIZERS, TrainingDiverged, make_schedule
 
 
@@ -58,6 +59,7 @@ def fit(
     progress: bool = True,
     loss: SoftmaxCrossEntropy | None = None,
     optimizer: str = "sgd",
+    tune: bool = False,
 ) -> dict[str, list]:
     """Train ``model`` by mini-batch SGD with momentum (or Adam, AdamW); return the history.
 
@@ -97,6 +99,10 @@ def fit(
         :class:`~fastconv.training.optim.SGD` with ``momentum``, or
         :class:`~fastconv.training.optim.Adam` / ``AdamW`` with PyTorch's
         betas and eps; ``lr`` and ``schedule`` set the learning rate of each.
+    tune : bool
+        First measure every method on the model's convolutions for one batch
+        (:func:`fastconv.tune_model`), so that ``method="auto"`` layers run the
+        fastest on this machine; the choices are kept for later runs.
 
     Returns
     -------
@@ -129,6 +135,8 @@ def fit(
         lecture_l2 = 0.0
         step = OPTIMIZERS[optimizer](params, lr=lr, weight_decay=weight_decay).step
     steps = -(-len(x) // batch_size)
+    if tune:
+        tune_model(model, x[:batch_size])
     show = progress and sys.stderr.isatty()
     history: dict[str, list] = {
         key: [] for key in ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")

@@ -1,0 +1,115 @@
+"""Per-machine autotuning: measure every method on given layers, keep the fastest for ``method="auto"``.
+
+    fastconv.tune(geometries)          # a list of (input_shape, weight_shape, options) layers
+    fastconv.tune_model(model, x)      # the convolutions a model runs on a batch
+    fastconv tune --shapes ...         # the same from the command line (default: the benchmark's layers)
+
+Each applicable method of each pass is timed warm (a first call compiles and
+is not counted), best of ``repeat`` calls, with numba's current thread count;
+the winners go to the tuning cache (:mod:`fastconv.engine.tuning_cache`), which
+``auto`` then reads in this and later processes without measuring.
+"""
+
+import time
+
+import numpy as np
+
+from ._geometry import check_method_applies, conv_geometry, float_dtype, positive_int
+from ._names import METHODS, PASSES
+from .engine import key_of, recording, run_pass, tuning_cache
+
+
+def _applicable(geom):
+    methods = []
+    for method in METHODS:
+        try:
+            check_method_applies(method, geom.kernel_size, geom.stride, geom.dilation)
+        except ValueError:
+            continue
+        methods.append(method)
+    return methods
+
+
+def _pass_call(pass_name, method, geom, dtype, rng):
+    """A zero-argument function running one pass on random operands of ``geom`` through the engine."""
+    x, w, g = (
+        rng.standard_normal(shape).astype(dtype) for shape in (geom.input_shape, geom.weight_shape, geom.output_shape)
+    )
+    if pass_name == "forward":
+        return lambda: run_pass(pass_name, method, geom, np.empty(geom.output_shape, dtype), x, w)
+    if pass_name == "grad_input":
+        return lambda: run_pass(pass_name, method, geom, np.zeros(geom.input_shape, dtype), g, w)
+    return lambda: run_pass(pass_name, method, geom, np.zeros(geom.weight_shape, dtype), g, x)
+
+
+def _best_ms(call, repeat):
+    call()  # compiles, fills scratch buffers
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
+def _tune_geometries(items, repeat):
+    """Measure [(pass, geometry, dtype)]; store and return {key: {"method", "ms"}} (duplicates measured once)."""
+    rng = np.random.default_rng(0)
+    results = {}
+    for pass_name, geom, dtype in items:
+        key = key_of(pass_name, geom, dtype)
+        if key in results or not geom.N:
+            continue
+        times = {m: _best_ms(_pass_call(pass_name, m, geom, dtype, rng), repeat) for m in _applicable(geom)}
+        results[key] = {"method": min(times, key=times.get), "ms": {m: round(t, 4) for m, t in times.items()}}
+    if results:
+        tuning_cache.store(results)
+    return results
+
+
+def tune(layers, *, dtype="float32", passes=PASSES, repeat=5):
+    """Measure every method on each layer and pass; ``auto`` uses the fastest from then on.
+
+    Parameters
+    ----------
+    layers : iterable of (input_shape, weight_shape) or (input_shape, weight_shape, options)
+        input_shape (N, C, H, W), weight_shape (K, C/groups, R, S), options a
+        dict of conv2d's stride, padding, dilation, groups.
+    dtype : "float32" or "float64"
+    passes : subset of ("forward", "grad_input", "grad_weight")
+    repeat : timed calls per method (the best counts)
+
+    Returns
+    -------
+    dict mapping each cache key to {"method": fastest, "ms": {method: milliseconds}}
+    """
+    dtype = float_dtype(dtype)
+    repeat = positive_int(repeat, "repeat")
+    passes = tuple(passes)
+    if not set(passes) <= set(PASSES):
+        raise ValueError(f"passes must be among {PASSES}, got {passes}")
+    items = []
+    for i, layer in enumerate(layers):
+        try:
+            input_shape, weight_shape, *rest = layer
+        except (TypeError, ValueError):
+            raise TypeError(f"layers[{i}] must be (input_shape, weight_shape[, options]), got {layer!r}") from None
+        if len(rest) > 1 or (rest and not isinstance(rest[0], dict)):
+            raise TypeError(f"layers[{i}] must be (input_shape, weight_shape[, options]), got {layer!r}")
+        geom = conv_geometry(tuple(input_shape), tuple(weight_shape), **(rest[0] if rest else {}))
+        items += [(p, geom, dtype) for p in passes]
+    return _tune_geometries(items, repeat)
+
+
+def tune_model(model, x, *, repeat=5):
+    """Tune the convolutions ``model`` runs on the batch ``x`` (N, ...), as training would run them.
+
+    One forward and backward pass in evaluation mode finds the layers
+    (nothing of the model changes but its gradients); only passes whose
+    method is "auto" are tuned. Returns what :func:`tune` returns.
+    """
+    x = np.asarray(x)
+    with model.evaluation_mode(), recording() as seen:
+        out = model.forward(x)
+        model.backward(np.ones_like(out), need_input_grad=False)
+    return _tune_geometries(seen, positive_int(repeat, "repeat"))
