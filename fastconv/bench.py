@@ -306,16 +306,21 @@ def format_table(result):
     return "\n".join(lines)
 
 
-def add_arguments(parser):
+def add_layer_arguments(parser):
+    """--shapes (the benchmark's layers by default) and --dtypes, as ``fastconv bench`` and ``fastconv tune`` take them."""
     parser.add_argument(
         "--shapes",
         nargs="+",
         type=shape_argument,
         default=list(SHAPES),
         metavar="SHAPE",
-        help=f"names ({', '.join(SHAPES)}) or {SPEC} specs",
+        help=f"layers by name ({', '.join(SHAPES)}) or as {SPEC} specs; default: all named ones",
     )
     parser.add_argument("--dtypes", nargs="+", choices=DTYPE_NAMES, default=list(DTYPE_NAMES))
+
+
+def add_arguments(parser):
+    add_layer_arguments(parser)
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
     methods = (*METHODS, "auto")  # auto last: its column sits beside PyTorch's
     parser.add_argument("--methods", nargs="+", choices=methods, default=list(methods))

@@ -202,17 +202,9 @@ def build_parser():
         "the fastest in the tuning cache ($FASTCONV_TUNE_CACHE, else ~/.cache/fastconv/tuning.json), which "
         "auto then uses in every later process on this machine.",
     )
-    from .bench import SHAPES, SPEC, shape_argument
+    from .bench import add_layer_arguments
 
-    tune.add_argument(
-        "--shapes",
-        nargs="+",
-        type=shape_argument,
-        default=list(SHAPES),
-        metavar="SHAPE",
-        help=f"benchmark layers ({', '.join(SHAPES)}) or {SPEC} specs; default: all the benchmark's",
-    )
-    tune.add_argument("--dtypes", nargs="+", choices=DTYPE_NAMES, default=list(DTYPE_NAMES))
+    add_layer_arguments(tune)
     tune.add_argument("--repeat", type=_positive_int, default=5, help="timed calls per method; the best counts")
     tune.set_defaults(run=tune_command)
     bench = sub.add_parser(

@@ -53,4 +53,5 @@ def test_interrupted_runs_leave_the_old_run_or_the_new_one(tmp_path):
             assert all(after[name] != before[name] for name in OUTPUT_FILES), "a mixture of two runs"
             assert json.loads(after["history.json"])["arguments"]["seed"] == i
         assert os.listdir(tmp_path) == ["run"], "a stray temporary was left"
+    print(f"interrupted runs: {outcomes['old']} left the earlier run, {outcomes['new']} finished first")
     assert outcomes["old"] > 0  # the signals did interrupt runs
