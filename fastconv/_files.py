@@ -61,8 +61,8 @@ def remove_stale_temporaries(directory, name):
         if not (entry.startswith(TEMPORARY_MARK) and entry.endswith("-" + name)):
             continue
         pid = entry[len(TEMPORARY_MARK) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and _process_exists(int(pid)):
-            continue
+        if pid.isdigit() and _process_exists(int(pid)):
+            continue  # a running process's (this one's included) is still in use
         path = os.path.join(directory, entry)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)

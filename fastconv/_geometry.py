@@ -248,12 +248,12 @@ def conv_options(C, weight_shape, *, stride=1, padding=0, dilation=1, groups=1, 
     """
     K, Cg, R, S = weight_shape
     groups = check_groups(groups)
-    if min(K, Cg, R, S) < 1:
-        raise ValueError(f"{weight_name} must have every dimension >= 1, got shape {tuple(weight_shape)}")
     if C % groups:
         raise ValueError(f"groups={groups} must divide the input channels of {input_name}, got C={C}")
     if K % groups:
         raise ValueError(f"groups={groups} must divide the output channels of {weight_name}, got K={K}")
+    if min(K, Cg, R, S) < 1:
+        raise ValueError(f"{weight_name} must have every dimension >= 1, got shape {tuple(weight_shape)}")
     if Cg * groups != C:
         raise ValueError(
             f"{input_name} has C={C} channels but {weight_name} of shape {tuple(weight_shape)} with "

@@ -25,6 +25,7 @@ import tracemalloc
 import numpy as np
 
 from . import _torch_timer
+from ._arguments import positive_int
 from ._names import DTYPE_NAMES, METHODS, PASSES
 from ._torch_timer import best_time
 
@@ -324,10 +325,12 @@ def add_arguments(parser):
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
     methods = (*METHODS, "auto")  # auto last: its column sits beside PyTorch's
     parser.add_argument("--methods", nargs="+", choices=methods, default=list(methods))
-    parser.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: all cores)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="numba and torch threads (default: all cores)"
+    )
     parser.add_argument(
         "--repeat",
-        type=int,
+        type=positive_int,
         default=6,
         help=f"timed calls per case, in {ROUNDS} rounds alternating with PyTorch's; the best is kept",
     )

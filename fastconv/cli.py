@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
+from ._arguments import momentum, non_negative_int, non_negative_number, positive_int, positive_number
 from ._files import write_atomically
-from ._geometry import positive_int, real_in
 from ._names import DTYPE_NAMES, METHOD_CHOICES
 
 OUTPUT_FILES = ("model.npz", "history.json", "learning_curves.png", "confusion_matrix.png")
@@ -117,33 +117,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _argument_type(parse, check):
-    """An argparse ``type`` that parses a string, then checks the value with a _geometry check."""
-
-    def convert(text):
-        try:
-            return check(parse(text))
-        except (ValueError, TypeError) as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
-
-
-_positive_int = _argument_type(int, lambda v: positive_int(v, "value"))
-
-
-def _at_least_zero(value):
-    if value < 0:
-        raise ValueError(f"value must be >= 0, got {value}")
-    return value
-
-
-_non_negative_int = _argument_type(int, _at_least_zero)
-_positive_number = _argument_type(float, lambda v: real_in(v, "value", 0.0, low_open=True))
-_non_negative_number = _argument_type(float, lambda v: real_in(v, "value", 0.0))
-_momentum = _argument_type(float, lambda v: real_in(v, "value", 0.0, 1.0, high_open=True))
-
-
 def build_parser():
     from .nn.models import MODELS
     from .training.optim import OPTIMIZERS
@@ -169,14 +142,14 @@ def build_parser():
         default="default",
         help="built-in architecture: " + "; ".join(f"{name}: {arch.description}" for name, arch in MODELS.items()),
     )
-    train.add_argument("--epochs", type=_positive_int, default=30)
-    train.add_argument("--batch-size", type=_positive_int, default=32)
-    train.add_argument("--lr", type=_positive_number, default=0.02, help="base learning rate")
+    train.add_argument("--epochs", type=positive_int, default=30)
+    train.add_argument("--batch-size", type=positive_int, default=32)
+    train.add_argument("--lr", type=positive_number, default=0.02, help="base learning rate")
     train.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="SGD with momentum, Adam or AdamW")
-    train.add_argument("--momentum", type=_momentum, default=0.9, help="SGD's momentum")
+    train.add_argument("--momentum", type=momentum, default=0.9, help="SGD's momentum")
     train.add_argument(
         "--weight-decay",
-        type=_non_negative_number,
+        type=non_negative_number,
         default=1e-4,
         help="SGD: lambda of the L2 term lambda*sum(W**2) added to the loss; adam/adamw: their own weight_decay",
     )
@@ -186,7 +159,7 @@ def build_parser():
     train.add_argument("--method", choices=METHOD_CHOICES, default="auto", help="convolution kernels")
     train.add_argument("--dtype", choices=DTYPE_NAMES, default="float32")
     train.add_argument(
-        "--seed", type=_non_negative_int, default=0, help="seeds the split, the initial weights and shuffling"
+        "--seed", type=non_negative_int, default=0, help="seeds the split, the initial weights and shuffling"
     )
     train.add_argument("--out", default="fastconv-run", help="output directory")
     train.add_argument("--overwrite", action="store_true", help="replace the run a previous call left in --out")
@@ -205,7 +178,7 @@ def build_parser():
     from .bench import add_layer_arguments
 
     add_layer_arguments(tune)
-    tune.add_argument("--repeat", type=_positive_int, default=5, help="timed calls per method; the best counts")
+    tune.add_argument("--repeat", type=positive_int, default=5, help="timed calls per method; the best counts")
     tune.set_defaults(run=tune_command)
     bench = sub.add_parser(
         "bench",
@@ -234,7 +207,7 @@ def main(argv=None):
     try:
         return args.run(args)
     except KeyboardInterrupt:
-        print(f"fastconv {args.command}: interrupted; nothing was written", file=sys.stderr)
+        print(f"fastconv {args.command}: interrupted", file=sys.stderr)
         return 130
     except TrainingDiverged as exc:
         print(f"fastconv {args.command}: {_one_line(exc)}", file=sys.stderr)

@@ -68,8 +68,9 @@ def conv2d(
     groups : int
         C and K are split into ``groups`` independent convolutions.
     method : {"auto", "direct", "im2col", "winograd"}
-        How to compute it; "auto" picks the fastest measured (see
-        ``fastconv/engine/choice.py``). "winograd" (F(4x4, 3x3)) takes only 3x3
+        How to compute it; "auto" runs the method ``fastconv.tune`` measured
+        fastest on this machine for this layer, or else follows the rule in
+        ``fastconv/engine/choice.py``. "winograd" (F(4x4, 3x3)) takes only 3x3
         filters at stride 1 and dilation 1.
 
     Returns

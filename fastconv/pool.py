@@ -74,9 +74,11 @@ def max_pool2d_grad_input(grad_output: ArrayLike, argmax: ArrayLike, input_shape
     """
     grad_output = as_float_array(grad_output, "grad_output", 4)
     argmax = np.asarray(argmax)
-    if argmax.dtype != np.int64 or argmax.shape != grad_output.shape:
+    if argmax.dtype != np.int64:
+        raise TypeError(f"argmax must be an int64 array, as max_pool2d returns it, got {argmax.dtype}")
+    if argmax.shape != grad_output.shape:
         raise ValueError(f"grad_output must have the shape of argmax {argmax.shape}, got {grad_output.shape}")
-    N, C, H, W = input_shape
+    N, C, H, W = input_shape = shape4(input_shape, "input_shape")
     if grad_output.shape[:2] != (N, C):
         raise ValueError(f"grad_output must have shape (N, C, P, Q) = ({N}, {C}, ...), got {grad_output.shape}")
     if argmax.size and (argmax.min() < 0 or argmax.max() >= H * W):
@@ -241,6 +243,8 @@ def _adaptive_windows(size, out):
 def adaptive_output_size(input_shape: Shape4, output_size: int | tuple[int | None, int | None]) -> Shape4:
     """(N, C, P, Q) of :func:`adaptive_avg_pool2d`; a None entry keeps the input's size."""
     N, C, H, W = shape4(input_shape, "input_shape")
+    if H == 0 or W == 0:
+        raise ValueError(f"adaptive pooling needs input planes of at least 1x1, got {H}x{W}")
     P, Q = optional_int_pair(output_size, "output_size")
     return (N, C, H if P is None else P, W if Q is None else Q)
 

@@ -222,3 +222,14 @@ def test_layer_constructors_reject_bad_arguments(make, error, match):
 def test_backward_before_forward_is_a_clear_error():
     with pytest.raises(RuntimeError, match="backward called before forward"):
         nn.Linear(3, 2).backward(np.zeros((1, 2)))
+
+
+def test_layers_built_from_numpy_integers_save_and_load(tmp_path):
+    model = nn.Sequential(nn.Conv2d(np.int64(3), 4, np.int64(3), stride=np.int64(2), padding=(np.int32(1), 1), rng=0))
+    model.save(tmp_path / "m.npz")
+    assert repr(nn.load(tmp_path / "m.npz")) == repr(model)
+
+
+def test_too_many_groups_names_the_channels():
+    with pytest.raises(ValueError, match="groups=4 must divide the input channels"):
+        nn.Conv2d(2, 4, 3, groups=4)

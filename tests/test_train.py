@@ -186,3 +186,16 @@ def test_fit_trains_in_training_mode_and_evaluates_in_evaluation_mode(digits):
 def test_fit_rejects_an_unknown_optimizer(digits):
     with pytest.raises(ValueError, match="optimizer must be one of"):
         _train(digits, optimizer="rmsprop")
+
+
+def test_fit_and_evaluate_reject_empty_data_and_labels_outside_the_classes(digits):
+    model = default_convnet(digits.input_shape, digits.classes, width=4, seed=0)
+    x, y = digits.train
+    with pytest.raises(ValueError, match="training data: no samples"):
+        fit(model, x[:0], y[:0], epochs=1, batch_size=8, lr=0.1, progress=False)
+    with pytest.raises(ValueError, match="validation_data: no samples"):
+        fit(model, x, y, epochs=1, batch_size=8, lr=0.1, progress=False, validation_data=(x[:0], y[:0]))
+    bad = y[:10].copy()
+    bad[3] = digits.classes
+    with pytest.raises(ValueError, match="labels must lie in"):
+        evaluate(model, x[:10], bad)

@@ -61,6 +61,19 @@ def test_another_machine_s_cache_is_ignored(cache_file):
     assert fresh_process_choice() == "direct"
 
 
+def test_methods_a_cache_cannot_hold_are_ignored(cache_file):
+    strided = conv_geometry((2, 4, 9, 9), (6, 4, 3, 3), stride=2)
+    tuning_cache.store(
+        {
+            key_of("forward", GEOM, F32): {"method": "fft", "ms": {}},
+            key_of("forward", strided, F32): {"method": "winograd", "ms": {}},
+        }
+    )
+    tuning_cache.forget()
+    assert resolve_method("auto", GEOM, "forward", F32) == "direct"
+    assert resolve_method("auto", strided, "forward", F32) == "im2col"
+
+
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"choices": 3}', "\u00ff\u00fe"])
 def test_a_corrupt_cache_is_ignored_with_a_warning(cache_file, content):
     cache_file.parent.mkdir()

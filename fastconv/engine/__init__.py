@@ -7,7 +7,8 @@ already uses all of numba's threads, and some numba threading layers
 (workqueue) abort the process on concurrent launches from several Python
 threads.
 
-* :mod:`.choice`: what ``method="auto"`` picks.
+* :mod:`.choice`: what ``method="auto"`` picks; :mod:`.tuning_cache`: the
+  choices ``fastconv.tune`` measured on this machine, which come first.
 * :mod:`.direct`, :mod:`.im2col`, :mod:`.winograd`: each method's drivers
   (chunking, packing, scratch buffers) around the compiled loops of
   :mod:`fastconv.kernels`.

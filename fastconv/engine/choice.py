@@ -79,7 +79,10 @@ def resolve_method(method, geom, pass_name, dtype):
     if method == "auto":
         for seen in _recordings:
             seen.append((pass_name, geom, dtype))
-        return tuning_cache.lookup(key_of(pass_name, geom, dtype)) or choose_method(geom, pass_name)
+        tuned = tuning_cache.lookup(key_of(pass_name, geom, dtype))
+        if tuned == "winograd" and not winograd_applies(geom.kernel_size, geom.stride, geom.dilation):
+            tuned = None  # a hand-edited cache: never run a method on a layer it cannot compute
+        return tuned or choose_method(geom, pass_name)
     check_method_applies(method, geom.kernel_size, geom.stride, geom.dilation)
     return method
 

@@ -3,7 +3,7 @@
 Each takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and fills
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
-workspace) for the register-blocked tiles of :mod:`.kernels.tiled`, or, with
+workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`, or, with
 one output channel per group (depthwise layers, where a tile of channels
 would be mostly empty), for the row kernels. Other strides use the general
 loops.

@@ -21,6 +21,7 @@ import warnings
 import numba
 
 from .._files import write_atomically
+from .._names import METHODS
 from .._version import __version__
 
 FORMAT_VERSION = 1
@@ -76,9 +77,9 @@ class TuningCache:
         self._path = None
 
     def _load(self):
-        path = cache_path()
-        if self._choices is not None and path == self._path:
+        if self._choices is not None:
             return self._choices
+        path = cache_path()
         self._path, self._choices = path, {}
         try:
             if os.path.getsize(path) > MAX_FILE_BYTES:
@@ -89,7 +90,7 @@ class TuningCache:
                 raise ValueError("not a tuning cache")
             if data.get("format") == FORMAT_VERSION and data.get("fingerprint") == fingerprint():
                 self._choices = {
-                    k: v for k, v in data["choices"].items() if isinstance(v, dict) and isinstance(v.get("method"), str)
+                    k: v for k, v in data["choices"].items() if isinstance(v, dict) and v.get("method") in METHODS
                 }
         except (FileNotFoundError, NotADirectoryError):
             pass  # no cache yet
@@ -119,7 +120,7 @@ class TuningCache:
             )
 
     def forget(self):
-        """Read the file again on next use (after it, or FASTCONV_TUNE_CACHE, changed)."""
+        """Read the file (and FASTCONV_TUNE_CACHE) again on next use."""
         self._choices = None
 
 

@@ -1,10 +1,10 @@
 """The Winograd passes: F(4x4, 3x3) transforms around 36 matrix products per chunk of images.
 
-For 3x3 filters at stride 1 and dilation 1 (see :mod:`.kernels.winograd`).
+For 3x3 filters at stride 1 and dilation 1 (see :mod:`fastconv.kernels.winograd`).
 Each pass takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and
 fills the result, a chunk of images at a time; the products run on the
-register tiles of :mod:`.kernels._simd`. Rounding differs from the direct
+register tiles of :mod:`fastconv.kernels._simd`. Rounding differs from the direct
 sums (the transforms scale by up to 8 and 1/24 before multiplying): measured
 in float32 on 64-256 channel layers, errors up to 1.4e-5 of the largest
 output (direct: 1.9e-6), root mean square 3e-6 (direct: 8e-7); in float64

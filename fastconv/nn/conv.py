@@ -17,6 +17,11 @@ from .._geometry import (
 from .layer import Layer, as_generator
 
 
+def _python_ints(value):
+    """A checked int or sequence of ints as Python int(s)."""
+    return tuple(int(v) for v in value) if isinstance(value, tuple | list) else int(value)
+
+
 class _ConvLayer(Layer):
     """What the convolution layers share: checked arguments, He-initialised weight, zero bias."""
 
@@ -66,7 +71,8 @@ class _ConvLayer(Layer):
         check_method_applies(self.method, weight_shape[2:], stride, dilation)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = weight_shape[2:]
-        self.options = options
+        # as saved in a model file: Python ints (NumPy integers are not JSON), "same"/"valid" as given
+        self.options = {k: v if isinstance(v, str) else _python_ints(v) for k, v in options.items()}
         self.dtype = float_dtype(dtype)
         # He initialisation; fan-in from the weight's dimension 1, as PyTorch computes it.
         self._he_initialise(shapes, as_generator(rng))
@@ -179,7 +185,9 @@ class Conv1d(Conv2d):
         K, Cg, _, _ = self.params["weight"].shape
         self.params["weight"] = self.params["weight"].reshape(K, Cg, k)
         self.kernel_size = (k,)
-        self._options_1d = dict(stride=(s,), padding=p if isinstance(p, str) else (p,), dilation=(d,), groups=groups)
+        self._options_1d = dict(
+            stride=(s,), padding=p if isinstance(p, str) else (p,), dilation=(d,), groups=int(groups)
+        )
 
     @classmethod
     def parameter_shapes(cls, config):

@@ -58,6 +58,11 @@ def _compare(value, analytic, arrays, h, max_entries, seed):
 def check_model(model, x, y, *, loss=None, h=1e-5, max_entries=None, seed=0):
     """Max relative error of every parameter's gradient and the input gradient of ``model``.
 
+    Every perturbed forward pass runs in the model's current mode: in training
+    mode Dropout draws new masks (the differences are then noise) and
+    BatchNorm2d updates its running statistics. Check models with Dropout in
+    evaluation mode, and expect the running statistics to have moved.
+
     Parameters
     ----------
     model : fastconv.nn.Sequential (float64 recommended)

@@ -23,6 +23,8 @@ def _check_data(model, x, y, name) -> tuple[NDArray[np.floating], NDArray[np.int
         raise ValueError(f"{name}: x must be (N, ...) and y (N,), got {x.shape} and {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
         raise TypeError(f"{name}: labels y must be integers, got {y.dtype}")
+    if len(y) == 0:
+        raise ValueError(f"{name}: no samples")
     return x, y
 
 
@@ -221,6 +223,7 @@ def evaluate(
     loss = loss or SoftmaxCrossEntropy()
     with model.evaluation_mode():
         scores = np.concatenate([model.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    mean_loss = loss.forward(scores, y)  # checks the labels against the classes first
     classes = scores.shape[1]
     predicted = scores.argmax(axis=1)
     confusion = np.zeros((classes, classes), dtype=np.int64)
@@ -229,8 +232,8 @@ def evaluate(
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
     return {
-        "loss": loss.forward(scores, y),
-        "accuracy": float(np.mean(predicted == y)) if len(y) else float("nan"),
+        "loss": mean_loss,
+        "accuracy": float(np.mean(predicted == y)),
         "per_class_accuracy": per_class,
         "confusion": confusion,
     }
