@@ -1,5 +1,7 @@
 """Linear (fully connected) and Flatten: the lecture's s = W vec(H) + b."""
 
+import math
+
 import numpy as np
 
 from .._geometry import float_dtype, positive_int
@@ -11,7 +13,8 @@ class Flatten(Layer):
 
     def forward(self, x):
         self._shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        # Explicit size: -1 cannot be inferred for an empty batch.
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def backward(self, grad, need_input_grad=True):
         return grad.reshape(self._cached("_shape")) if need_input_grad else None

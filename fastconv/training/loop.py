@@ -40,6 +40,124 @@ def _epoch_order(y, rng, balance_classes):
     return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
 
 
+def check_options(epochs, batch_size, lr, momentum, weight_decay, schedule) -> Callable[[float, int, int], float]:
+    """The checks of :func:`fit`'s options (a ValueError naming them); return the schedule."""
+    if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0:
+        raise ValueError(
+            f"need epochs >= 1, batch_size >= 1, lr > 0 and weight_decay >= 0, "
+            f"got {epochs}, {batch_size}, {lr}, {weight_decay}"
+        )
+    SGD({}, momentum=momentum)
+    return make_schedule(schedule, lr)
+
+
+def batch_gradients(model, loss, x, y) -> tuple[float, int, dict[str, NDArray[np.floating]]]:
+    """Forward and backward of one batch: its mean loss, correct predictions and parameter gradients.
+
+    Parameters
+    ----------
+    model : Sequential; loss : SoftmaxCrossEntropy
+    x : array (B, C, H, W); y : int array (B,)
+
+    Returns
+    -------
+    batch_loss : float; correct : int; grads : {"index.name": array}, dL/dparam of the mean loss
+    """
+    # Overflow is detected by the caller (train_steps) and reported as TrainingDiverged.
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = model.forward(x)
+        batch_loss = loss.forward(scores, y)
+        model.backward(loss.backward(), need_input_grad=False)
+    return batch_loss, int(np.sum(scores.argmax(axis=1) == y)), model.gradients()
+
+
+def train_steps(
+    model: Sequential,
+    y: NDArray[np.integer],
+    gradients_of: Callable[[NDArray[np.intp]], tuple[float, int, dict[str, NDArray[np.floating]]]],
+    validate: Callable[[], dict[str, Any]] | None,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    schedule: Callable[[float, int, int], float],
+    balance_classes: bool,
+    seed: int | None,
+    progress: bool,
+) -> dict[str, list]:
+    """The epochs of :func:`fit` around a gradient source; the update happens here, on ``model``.
+
+    ``gradients_of(idx)`` gives ``batch_gradients`` of the samples ``idx``
+    (in-process, or summed over a cluster's workers); ``validate()`` the
+    validation loss and accuracy. Each step's update is all or nothing: a
+    non-finite loss or parameter raises :class:`TrainingDiverged` before the
+    model changes.
+    """
+    rng = np.random.default_rng(seed)
+    params = model.parameters()
+    optimizer = SGD(params, momentum=momentum)
+    steps = -(-len(y) // batch_size)
+    show = progress and sys.stderr.isatty()
+    history: dict[str, list] = {
+        key: [] for key in ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+    }
+    iteration = 0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        order = _epoch_order(y, rng, balance_classes)
+        total_loss, correct = 0.0, 0
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show, file=sys.stderr)
+        for b in range(steps):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            step_lr = schedule(lr, epoch, iteration)
+            batch_loss, batch_correct, grads = gradients_of(idx)
+            objective = batch_loss + (l2_penalty(params, weight_decay) if weight_decay else 0.0)
+            if not np.isfinite(objective):
+                bar.close()
+                raise TrainingDiverged(
+                    f"loss became {objective} at epoch {epoch + 1}, batch {b + 1}; "
+                    "the model keeps its last finite parameters (try a lower lr)"
+                )
+            with np.errstate(over="ignore", invalid="ignore"):
+                if weight_decay:
+                    grads = {
+                        k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g for k, g in grads.items()
+                    }
+                optimizer.step(grads, step_lr)
+            total_loss += batch_loss * len(idx)
+            correct += batch_correct
+            iteration += 1
+            bar.set_postfix(loss=f"{batch_loss:.4f}")
+            bar.update()
+        bar.close()
+        history["epoch"].append(epoch + 1)
+        history["lr"].append(step_lr)
+        history["train_loss"].append(total_loss / len(y))
+        history["train_accuracy"].append(correct / len(y))
+        if validate is not None:
+            result = validate()
+            history["val_loss"].append(result["loss"])
+            history["val_accuracy"].append(result["accuracy"])
+        else:
+            history["val_loss"].append(None)
+            history["val_accuracy"].append(None)
+        history["seconds"].append(time.perf_counter() - start)
+        if show:
+            val = (
+                ""
+                if validate is None
+                else (f", val loss {history['val_loss'][-1]:.4f}, val acc {history['val_accuracy'][-1]:.4f}")
+            )
+            tqdm.write(
+                f"epoch {epoch + 1}/{epochs}: train loss {history['train_loss'][-1]:.4f}, "
+                f"train acc {history['train_accuracy'][-1]:.4f}{val}",
+                file=sys.stderr,
+            )
+    return history
+
+
 def fit(
     model: Sequential,
     x: ArrayLike,
@@ -96,81 +214,25 @@ def fit(
         finite parameters.
     """
     x, y = _check_data(model, x, y, "training data")
-    if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0:
-        raise ValueError(
-            f"need epochs >= 1, batch_size >= 1, lr > 0 and weight_decay >= 0, "
-            f"got {epochs}, {batch_size}, {lr}, {weight_decay}"
-        )
+    schedule = check_options(epochs, batch_size, lr, momentum, weight_decay, schedule)
     if validation_data is not None:
         validation_data = _check_data(model, *validation_data, "validation_data")
     loss = loss or SoftmaxCrossEntropy()
-    schedule = make_schedule(schedule, lr)
-    rng = np.random.default_rng(seed)
-    params = model.parameters()
-    optimizer = SGD(params, momentum=momentum)
-    steps = -(-len(x) // batch_size)
-    show = progress and sys.stderr.isatty()
-    history: dict[str, list] = {
-        key: [] for key in ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
-    }
-    iteration = 0
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        order = _epoch_order(y, rng, balance_classes)
-        total_loss, correct = 0.0, 0
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not show, file=sys.stderr)
-        for b in range(steps):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            step_lr = schedule(lr, epoch, iteration)
-            # Overflow is detected below and reported as TrainingDiverged.
-            with np.errstate(over="ignore", invalid="ignore"):
-                scores = model.forward(x[idx])
-                batch_loss = loss.forward(scores, y[idx])
-            objective = batch_loss + (l2_penalty(params, weight_decay) if weight_decay else 0.0)
-            if not np.isfinite(objective):
-                bar.close()
-                raise TrainingDiverged(
-                    f"loss became {objective} at epoch {epoch + 1}, batch {b + 1}; "
-                    "the model keeps its last finite parameters (try a lower lr)"
-                )
-            with np.errstate(over="ignore", invalid="ignore"):
-                model.backward(loss.backward(), need_input_grad=False)
-                grads = model.gradients()
-                if weight_decay:
-                    grads = {
-                        k: g + (2 * weight_decay) * params[k] if k.endswith("weight") else g for k, g in grads.items()
-                    }
-                optimizer.step(grads, step_lr)
-            total_loss += batch_loss * len(idx)
-            correct += int(np.sum(scores.argmax(axis=1) == y[idx]))
-            iteration += 1
-            bar.set_postfix(loss=f"{batch_loss:.4f}")
-            bar.update()
-        bar.close()
-        history["epoch"].append(epoch + 1)
-        history["lr"].append(step_lr)
-        history["train_loss"].append(total_loss / len(x))
-        history["train_accuracy"].append(correct / len(x))
-        if validation_data is not None:
-            result = evaluate(model, *validation_data, loss=loss)
-            history["val_loss"].append(result["loss"])
-            history["val_accuracy"].append(result["accuracy"])
-        else:
-            history["val_loss"].append(None)
-            history["val_accuracy"].append(None)
-        history["seconds"].append(time.perf_counter() - start)
-        if show:
-            val = (
-                ""
-                if validation_data is None
-                else (f", val loss {history['val_loss'][-1]:.4f}, val acc {history['val_accuracy'][-1]:.4f}")
-            )
-            tqdm.write(
-                f"epoch {epoch + 1}/{epochs}: train loss {history['train_loss'][-1]:.4f}, "
-                f"train acc {history['train_accuracy'][-1]:.4f}{val}",
-                file=sys.stderr,
-            )
-    return history
+    return train_steps(
+        model,
+        y,
+        lambda idx: batch_gradients(model, loss, x[idx], y[idx]),
+        None if validation_data is None else lambda: evaluate(model, *validation_data, loss=loss),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        balance_classes=balance_classes,
+        seed=seed,
+        progress=progress,
+    )
 
 
 def evaluate(
@@ -187,6 +249,11 @@ def evaluate(
     x, y = _check_data(model, x, y, "evaluation data")
     loss = loss or SoftmaxCrossEntropy()
     scores = np.concatenate([model.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return score_report(scores, y, loss)
+
+
+def score_report(scores: NDArray[np.floating], y: NDArray[np.integer], loss: SoftmaxCrossEntropy) -> dict[str, Any]:
+    """:func:`evaluate`'s dict from the model's scores (N, classes) and the labels y (N,)."""
     classes = scores.shape[1]
     predicted = scores.argmax(axis=1)
     confusion = np.zeros((classes, classes), dtype=np.int64)
