@@ -3,8 +3,8 @@
 The images are persisted on the workers, chunked along N, and never travel to
 the driver; the labels (one int per image) are gathered to the driver, which
 draws each epoch's order exactly as ``fit`` does. For each step the driver
-sends the parameters to every worker once, each worker computes the gradient
-of the samples of the global batch that it holds (one task per worker), a
+submits one task per worker, which carries the parameters and computes the
+gradient of the samples of the global batch that the worker holds, a
 tree of pairwise sums on the workers adds the gradients up, and the driver
 applies the one update to its model with ``fit``'s own loop
 (:func:`fastconv.training.loop.train_steps`), all or nothing. A step whose
@@ -178,7 +178,6 @@ class ClusterSteps:
 
     def _attempt(self, idx, labels, norm, chunk_of) -> Future:
         params = {name: value.copy() for name, value in self.model.parameters().items()}
-        (params_future,) = self.client.scatter([params], broadcast=True, hash=False)
         by_worker: dict[Any, list[int]] = {}
         for c in np.unique(chunk_of):
             by_worker.setdefault(self.data.holders[c][0], []).append(int(c))
@@ -191,7 +190,7 @@ class ClusterSteps:
                 self.client.submit(
                     share_gradients,
                     self.template,
-                    params_future,
+                    params,
                     scale,
                     share_labels,
                     [r - self.data.offsets[c] for r, c in zip(rows, cs)],
