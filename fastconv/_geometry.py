@@ -8,7 +8,7 @@ expected and what was given.
 
 import numbers
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,11 @@ class ConvGeometry:
     @property
     def kernel_size(self):
         return (self.R, self.S)
+
+    @property
+    def span(self):
+        """Rows and columns of input one dilated filter covers: (dilation_h*(R-1)+1, dilation_w*(S-1)+1)."""
+        return (self.dilation[0] * (self.R - 1) + 1, self.dilation[1] * (self.S - 1) + 1)
 
     @property
     def pointwise(self):
@@ -312,9 +317,26 @@ def _checked_geometry(input_shape, weight_shape, stride, padding, dilation, grou
             f"kernel of {weight_name} (dilated size {span_h}x{span_w}) is larger than the padded "
             f"input of {input_name} ({H + top + bottom}x{W + left + right})"
         )
-    P = (H + top + bottom - span_h) // stride[0] + 1
-    Q = (W + left + right - span_w) // stride[1] + 1
-    return ConvGeometry(N, C, H, W, K, R, S, groups, stride, dilation, top, bottom, left, right, P, Q)
+    return block_geometry(
+        ConvGeometry(N, C, H, W, K, R, S, groups, stride, dilation, top, bottom, left, right, 0, 0),
+        N,
+        H,
+        W,
+        (top, bottom, left, right),
+    )
+
+
+def block_geometry(geom: ConvGeometry, N: int, H: int, W: int, padding: tuple[int, int, int, int]) -> ConvGeometry:
+    """``geom``'s convolution over another input size (N, C, H, W) with padding (top, bottom, left, right).
+
+    For a block of a larger input (:mod:`fastconv.distributed.conv`); the
+    caller makes sure the padded block holds at least one filter.
+    """
+    top, bottom, left, right = padding
+    span_h, span_w = geom.span
+    P = (H + top + bottom - span_h) // geom.stride[0] + 1
+    Q = (W + left + right - span_w) // geom.stride[1] + 1
+    return replace(geom, N=N, H=H, W=W, pad_top=top, pad_bottom=bottom, pad_left=left, pad_right=right, P=P, Q=Q)
 
 
 def as_float_array(value: object, name: str, ndim: int | None = None) -> FloatArray:

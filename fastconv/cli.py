@@ -50,9 +50,7 @@ def train_command(args):
             f"test {len(splits.test[1])}, input {splits.input_shape}, {splits.classes} classes"
         )
         print(model)
-        history = fit(
-            model,
-            *splits.train,
+        options = dict(
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -63,8 +61,11 @@ def train_command(args):
             seed=args.seed,
             progress=not args.no_progress,
             optimizer=args.optimizer,
-            tune=args.tune,
         )
+        if args.workers is None and args.scheduler is None:
+            history = fit(model, *splits.train, tune=args.tune, **options)
+        else:
+            history = _fit_on_cluster(args, model, splits.train, options)
         result = evaluate(model, *splits.test)
         seconds = time.perf_counter() - start
         model.save(folder.file("model.npz"))
@@ -108,6 +109,30 @@ def tune_command(args):
                 print(f"| {name} | {dtype} | {key.split(':')[0]} | {times} | {result['method']} |", flush=True)
     print(f"tuned in {time.perf_counter() - start:.1f} s; choices kept in {cache_path()}")
     return 0
+
+
+def _fit_on_cluster(args, model, train, options):
+    """fastconv.dask.fit on the cluster at --scheduler, or on a local cluster of --workers processes."""
+    if args.tune:
+        raise ValueError("--tune tunes this process's kernels; run fastconv tune on the workers' machines instead")
+    try:
+        from distributed import Client, LocalCluster
+
+        from . import dask as fastconv_dask
+    except ImportError as exc:
+        raise ValueError(
+            f'--workers and --scheduler need the optional extra: pip install "fastconv[dask]" ({exc})'
+        ) from None
+    if args.scheduler is not None:
+        with Client(args.scheduler) as client:
+            print(f"cluster: {args.scheduler}, {len(client.scheduler_info()['workers'])} workers")
+            return fastconv_dask.fit(model, *train, client=client, **options)
+    with (
+        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        print(f"cluster: local, {args.workers} worker processes x 1 thread")
+        return fastconv_dask.fit(model, *train, client=client, **options)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -166,6 +191,20 @@ def build_parser():
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
         "--tune", action="store_true", help="first measure the methods on the model's layers (kept for later runs)"
+    )
+    cluster = train.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="train data-parallel on a local Dask cluster of N single-threaded worker processes "
+        '(needs pip install "fastconv[dask]")',
+    )
+    cluster.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="train data-parallel on the Dask cluster whose scheduler is at ADDRESS, e.g. tcp://10.0.0.1:8786 "
+        '(needs pip install "fastconv[dask]")',
     )
     train.set_defaults(run=train_command)
     tune = sub.add_parser(

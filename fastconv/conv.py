@@ -24,7 +24,17 @@ Conventions shared by every function here:
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._geometry import FloatArray, IntPair, Padding, Shape4, as_float_array, check_method, conv_geometry, shape4
+from ._geometry import (
+    ConvGeometry,
+    FloatArray,
+    IntPair,
+    Padding,
+    Shape4,
+    as_float_array,
+    check_method,
+    conv_geometry,
+    shape4,
+)
 from .engine import resolve_method, run_pass
 
 
@@ -79,16 +89,38 @@ def conv2d(
     """
     method = check_method(method)
     x = as_float_array(x, "x", 4)
+    weight, bias, geom, method = check_conv2d(x, weight, bias, stride, padding, dilation, groups, method)
+    return forward_pass(x, weight, bias, geom, method)
+
+
+def check_conv2d(
+    x, weight, bias, stride, padding, dilation, groups, method
+) -> tuple[FloatArray, FloatArray | None, ConvGeometry, str]:
+    """:func:`conv2d`'s checks: (weight, bias, geom, concrete method) for x of checked dtype and 4 dimensions.
+
+    Only ``x``'s shape and dtype are read, so ``x`` may stand in for a larger
+    array (:func:`fastconv.distributed.conv.conv2d` passes a view of zeros).
+    """
     weight = as_float_array(weight, "weight", 4)
     geom = conv_geometry(x.shape, weight.shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    operands = [x, weight]
     if bias is not None:
         bias = as_float_array(bias, "bias", 1)
         if bias.shape != (geom.K,):
             raise ValueError(f"bias must have shape ({geom.K},) to match weight, got {bias.shape}")
-        operands.append(bias)
-    dtype = np.result_type(*operands)
-    method = resolve_method(method, geom, "forward", dtype)
+    dtype = np.result_type(x, weight) if bias is None else np.result_type(x, weight, bias)
+    return weight, bias, geom, resolve_method(method, geom, "forward", dtype)
+
+
+def forward_pass(
+    x: FloatArray, weight: FloatArray, bias: FloatArray | None, geom: ConvGeometry, method: str
+) -> FloatArray:
+    """The forward convolution of checked operands with ``geom`` (padding per side) and a concrete method.
+
+    Returns
+    -------
+    out : array (N, K, P, Q) of the operands' result dtype
+    """
+    dtype = np.result_type(x, weight) if bias is None else np.result_type(x, weight, bias)
     out = np.empty(geom.output_shape, dtype=dtype)
     run_pass("forward", method, geom, out, _kernel_array(x, dtype), _kernel_array(weight, dtype))
     if bias is not None:

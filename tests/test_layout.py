@@ -16,7 +16,15 @@ LAYERS = [
     {"fastconv.lecture"},
     {"fastconv.nn"},
     {"fastconv.training"},
-    {"fastconv.bench", "fastconv._torch_timer", "fastconv.cli", "fastconv.__main__", "fastconv"},
+    {
+        "fastconv.bench",
+        "fastconv._torch_timer",
+        "fastconv.cli",
+        "fastconv.__main__",
+        "fastconv",
+        "fastconv.dask",
+        "fastconv.distributed",
+    },
 ]
 
 

@@ -1,5 +1,7 @@
 """Linear (fully connected) and Flatten: the lecture's s = W vec(H) + b."""
 
+import math
+
 import numpy as np
 
 from .._geometry import float_dtype, positive_int
@@ -13,7 +15,8 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise ValueError(f"Flatten expects input of shape (N, ...), got {x.shape}")
         self._shape = x.shape
-        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
+        # Explicit size: -1 cannot be inferred for an empty batch.
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def _backward(self, grad, need_input_grad):
         return grad.reshape(self._shape) if need_input_grad else None

@@ -39,15 +39,23 @@ class SoftmaxCrossEntropy:
         self.class_weights = class_weights
         self.label_smoothing = float(label_smoothing)
 
-    def _targets(self, labels, n_classes, dtype):
-        """Weighted targets (N, classes) and the normaliser sum_i w_{y_i}."""
+    def _weights(self, n_classes):
         weights = np.ones(n_classes) if self.class_weights is None else self.class_weights
         if weights.shape != (n_classes,):
             raise ValueError(f"class_weights has {weights.shape[0]} entries but scores have {n_classes} classes")
+        return weights
+
+    def normaliser(self, labels, n_classes):
+        """The mean's denominator sum_i w_{y_i} for integer labels (N,): N without class weights."""
+        return self._weights(n_classes)[labels].sum()
+
+    def _targets(self, labels, n_classes, dtype):
+        """Weighted targets (N, classes) and the normaliser sum_i w_{y_i}."""
+        weights = self._weights(n_classes)
         targets = np.full((labels.shape[0], n_classes), self.label_smoothing / n_classes)
         targets[np.arange(labels.shape[0]), labels] += 1.0 - self.label_smoothing
         targets *= weights
-        return targets.astype(dtype), weights[labels].sum()
+        return targets.astype(dtype), self.normaliser(labels, n_classes)
 
     def forward(self, scores, labels):
         scores = np.asarray(scores)
