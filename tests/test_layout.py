@@ -16,7 +16,14 @@ LAYERS = [
     {"fastconv.lecture"},
     {"fastconv.nn"},
     {"fastconv.training"},
-    {"fastconv.bench", "fastconv._torch_timer", "fastconv.cli", "fastconv.__main__", "fastconv"},
+    {
+        "fastconv.bench",
+        "fastconv.training_bench",
+        "fastconv._torch_timer",
+        "fastconv.cli",
+        "fastconv.__main__",
+        "fastconv",
+    },
 ]
 
 
