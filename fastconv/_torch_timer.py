@@ -6,7 +6,10 @@ OpenMP wait policy, which PyTorch shares). Protocol: one JSON line per
 request on stdin, one answer per line on stdout. The first request is
 ``{"threads": n}`` and is answered with ``{"version": torch.__version__}``;
 each later one names a pass and its operands' shapes and is answered with
-``{"seconds": best of repeat calls}``. Exit status 3 when torch is missing.
+``{"seconds": best of repeat calls}``, or describes a network (its layers as
+fastconv's layer names and ``config()``, which are PyTorch's names and
+arguments) and a training run, answered with ``{"seconds": mean seconds per
+step}``. Exit status 3 when torch is missing.
 """
 
 import json
@@ -43,6 +46,50 @@ def pass_call(torch, request):
     return lambda: torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, **options)
 
 
+def torch_network(torch, layers, dtype):
+    """torch.nn.Sequential of ``layers``: dicts of a fastconv layer's "type" (class name) and "config".
+
+    fastconv's layers take PyTorch's names and arguments, so each becomes
+    ``torch.nn.<type>(**config)`` without fastconv's own ``method`` and
+    ``dtype``; the parameters are PyTorch's default initialisation.
+    """
+    modules = [
+        getattr(torch.nn, layer["type"])(**{k: v for k, v in layer["config"].items() if k not in ("method", "dtype")})
+        for layer in layers
+    ]
+    return torch.nn.Sequential(*modules).to(getattr(torch, dtype))
+
+
+def step_seconds(torch, request):
+    """Mean seconds per training step of the requested network, after warm-up steps.
+
+    A step is what ``fastconv.training.fit`` does per batch: take the next
+    batch of a shuffled epoch of random samples (random labels), forward,
+    cross-entropy, backward, SGD update with momentum.
+    """
+    torch.manual_seed(0)
+    net = torch_network(torch, request["network"], request["dtype"]).train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=request["lr"], momentum=request["momentum"])
+    batch, steps, warmup = request["batch"], request["steps"], request["warmup"]
+    rng = np.random.default_rng(0)
+    samples = batch * max(steps, warmup)
+    x = torch.from_numpy(rng.standard_normal((samples, *request["sample_shape"])).astype(request["dtype"]))
+    y = torch.from_numpy(rng.integers(0, request["classes"], samples))
+
+    def train(count):
+        order = torch.from_numpy(rng.permutation(count * batch))
+        for b in range(0, count * batch, batch):
+            idx = order[b : b + batch]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+            optimizer.step()
+
+    train(warmup)
+    start = time.perf_counter()
+    train(steps)
+    return (time.perf_counter() - start) / steps
+
+
 def main():
     try:
         import torch
@@ -52,8 +99,12 @@ def main():
     print(json.dumps({"version": torch.__version__}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
-        with torch.no_grad():
-            print(json.dumps({"seconds": best_time(pass_call(torch, request), request["repeat"])}), flush=True)
+        if "network" in request:
+            seconds = step_seconds(torch, request)
+        else:
+            with torch.no_grad():
+                seconds = best_time(pass_call(torch, request), request["repeat"])
+        print(json.dumps({"seconds": seconds}), flush=True)
 
 
 if __name__ == "__main__":

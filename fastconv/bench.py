@@ -173,9 +173,10 @@ class TorchTimer:
             text=True,
             env=env,
         )
-        self.version = self._ask({"threads": threads}).get("version")
+        self.version = self.ask({"threads": threads}).get("version")
 
-    def _ask(self, request):
+    def ask(self, request):
+        """The child's answer (a dict) to one request; {} when the child is gone or answers nonsense."""
         try:
             self._child.stdin.write(json.dumps(request) + "\n")
             self._child.stdin.flush()
@@ -188,7 +189,7 @@ class TorchTimer:
         if not self.version:
             return None
         geom = geometry_of(shape)
-        return self._ask(
+        return self.ask(
             {
                 "pass": pass_name,
                 "dtype": dtype,
@@ -213,8 +214,6 @@ class TorchTimer:
 def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memory=True):
     """Measure; return a dict with machine facts and one row per case."""
     import numba
-
-    import fastconv
 
     threads_before = numba.get_num_threads()
     numba.set_num_threads(threads)
@@ -265,6 +264,19 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
         if torch_timer:
             torch_timer.close()
     return {
+        **machine_facts(threads, torch_timer.version if torch_timer else None),
+        "matmul_gflops": {d: matmul_gflops(np.dtype(d)) for d in dtypes},
+        "rows": rows,
+    }
+
+
+def machine_facts(threads, torch_version):
+    """Threads, numba's threading layer, library versions and the machine, as a benchmark result reports them."""
+    import numba
+
+    import fastconv
+
+    return {
         "threads": threads,
         "threading_layer": numba.threading_layer(),
         "versions": {
@@ -272,18 +284,22 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
             "numpy": np.__version__,
             "numba": numba.__version__,
             "fastconv": fastconv.__version__,
-            "torch": torch_timer.version if torch_timer else None,
+            "torch": torch_version,
         },
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
-        "matmul_gflops": {d: matmul_gflops(np.dtype(d)) for d in dtypes},
-        "rows": rows,
     }
+
+
+def facts_line(result):
+    """One line with the threads, numba's threading layer and the versions of a result."""
+    return f"threads {result['threads']}, numba threading layer {result['threading_layer']}, " + ", ".join(
+        f"{k} {v}" for k, v in result["versions"].items() if v
+    )
 
 
 def format_table(result):
     lines = [
-        f"threads {result['threads']}, numba threading layer {result['threading_layer']}, "
-        + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v),
+        facts_line(result),
         "numpy matmul 2048^2 ceiling: " + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in result["matmul_gflops"].items()),
         "",
         "| shape | dtype | pass | method | ms | GFLOP/s | extra MiB | torch ms | speedup |",

@@ -135,6 +135,14 @@ def _fit_on_cluster(args, model, train, options):
         return fastconv_dask.fit(model, *train, client=client, **options)
 
 
+def bench_command(args):
+    """The pass benchmark, or with --training the training benchmark."""
+    from .bench import bench_command as pass_bench_command
+    from .training_bench import training_command
+
+    return (training_command if args.training else pass_bench_command)(args)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error on one line of stderr (exit status 2)."""
 
@@ -221,14 +229,17 @@ def build_parser():
     tune.set_defaults(run=tune_command)
     bench = sub.add_parser(
         "bench",
-        help="time every convolution pass and method, against PyTorch if installed",
+        help="time every convolution pass and method, or training steps, against PyTorch if installed",
         description="Time forward, grad input and grad weight for each shape, dtype and method; print "
         "ms, GFLOP/s, peak extra memory and, when PyTorch is importable, its time and the "
-        "speedup. Compilation is excluded (one warm-up call first).",
+        "speedup. Compilation is excluded (one warm-up call first). With --training, time training "
+        "steps of built-in networks instead, in ms per step beside PyTorch's for the same network.",
     )
-    from .bench import add_arguments, bench_command
+    from . import training_bench
+    from .bench import add_arguments
 
     add_arguments(bench)
+    training_bench.add_arguments(bench)
     bench.set_defaults(run=bench_command)
     return parser
 

@@ -28,6 +28,8 @@ from fastconv.nn.default_model import default_convnet  # noqa: E402
 from fastconv.training.data import load_digits  # noqa: E402
 from fastconv.training.loop import fit  # noqa: E402
 
+pytestmark = pytest.mark.cluster
+
 # Real kernels in worker processes: the no-JIT tox run skips these.
 pytestmark = pytest.mark.heavy
 

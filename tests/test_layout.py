@@ -18,6 +18,7 @@ LAYERS = [
     {"fastconv.training"},
     {
         "fastconv.bench",
+        "fastconv.training_bench",
         "fastconv._torch_timer",
         "fastconv.cli",
         "fastconv.__main__",
