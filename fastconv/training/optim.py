@@ -1,5 +1,6 @@
 """Optimisers (SGD with momentum, Adam, AdamW) and learning-rate schedules."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -11,26 +12,26 @@ class TrainingDiverged(FloatingPointError):
     """The loss, a gradient or an updated parameter stopped being finite."""
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Updates a model's parameter arrays in place, all of them or none.
 
     ``step(grads, lr)`` computes every new parameter and state first; if one
     would not be finite it changes nothing and raises
     :class:`TrainingDiverged`, so the model keeps its last finite
-    parameters. Subclasses implement ``_update``.
+    parameters. Subclasses implement ``_update`` and ``_commit``.
     """
 
     def __init__(self, params, lr=None):
         self.params = params
         self.lr = lr
 
+    @abstractmethod
     def _update(self, name, param, grad, lr):
         """(new parameter, new state of ``name``), without changing either."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _commit(self, name, state):
         """Keep the state ``_update`` computed for ``name``."""
-        raise NotImplementedError
 
     def step(self, grads, lr=None):
         """Apply one update with learning rate ``lr`` (default: the optimiser's); grads maps names to arrays."""
