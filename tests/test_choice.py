@@ -27,6 +27,7 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
     assert choice((32, 128, 28, 28), (128, 64, 3, 3), padding=1, groups=2) == "direct"
     assert choice((64, 16, 4, 4), (8, 16, 3, 3), padding=1) == "direct"  # small plane, few filters
     assert choice((8, 32, 4, 4), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise on a small plane
+    assert choice((8, 32, 16, 16), (32, 1, 5, 5), stride=2, padding=2, groups=32) == "direct"  # strided depthwise
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
