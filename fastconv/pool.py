@@ -83,7 +83,12 @@ def max_pool2d_grad_input(grad_output: ArrayLike, argmax: ArrayLike, input_shape
         raise ValueError(f"grad_output must have shape (N, C, P, Q) = ({N}, {C}, ...), got {grad_output.shape}")
     if argmax.size and (argmax.min() < 0 or argmax.max() >= H * W):
         raise ValueError(f"argmax must hold indices into planes of {H}x{W}")
-    grad_x = np.zeros(input_shape, dtype=grad_output.dtype)
+    return route_to_maxima(grad_output, argmax, input_shape)
+
+
+def route_to_maxima(grad_output: FloatArray, argmax: NDArray[np.int64], input_shape: Shape4) -> FloatArray:
+    """:func:`max_pool2d_grad_input` without its checks, for an argmax that max_pool2d made (MaxPool2d's)."""
+    grad_x = np.empty(input_shape, dtype=grad_output.dtype)
     return max_pool_backward(np.ascontiguousarray(grad_output), np.ascontiguousarray(argmax), grad_x)
 
 

@@ -7,6 +7,8 @@ float64, train/eval behaviour and save/load round trips.
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastconv
 from fastconv import nn
@@ -258,6 +260,53 @@ def test_dropout_zeroes_and_scales_in_training_and_is_identity_in_eval(rng):
 
 
 # ----------------------------------------------------------------------------- pooling
+
+
+def max_pool_reference(x, R, S, sh, sw):
+    """PyTorch's max-pool loop: scan each window row-major, take v if v > best or v is NaN."""
+    N, C, H, W = x.shape
+    P, Q = (H - R) // sh + 1, (W - S) // sw + 1
+    out, argmax = np.empty((N, C, P, Q), x.dtype), np.empty((N, C, P, Q), np.int64)
+    for n, c, p, q in np.ndindex(N, C, P, Q):
+        best, at = -np.inf, -1
+        for r in range(R):
+            for s in range(S):
+                h, w = p * sh + r, q * sw + s
+                if at < 0 or x[n, c, h, w] > best or np.isnan(x[n, c, h, w]):
+                    best, at = x[n, c, h, w], h * W + w
+        out[n, c, p, q], argmax[n, c, p, q] = best, at
+    return out, argmax
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9)),
+    window=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_max_pool_matches_pytorchs_loop_on_ties_nans_and_infinities(shape, window, stride, dtype, seed):
+    N, C, H, W = shape
+    R, S = min(window[0], H), min(window[1], W)
+    rng = np.random.default_rng(seed)
+    # Few distinct values, so windows hold ties; some NaNs and infinities.
+    x = rng.choice(
+        np.array([-np.inf, -1.0, 0.0, 1.0, 2.0, np.inf, np.nan]), size=shape, p=[0.05, 0.3, 0.25, 0.2, 0.1, 0.05, 0.05]
+    )
+    x = x.astype(dtype)
+    x_before = x.copy()
+    out, argmax = fastconv.pool.max_pool2d(x, (R, S), stride)
+    expected, expected_argmax = max_pool_reference(x, R, S, *stride)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    np.testing.assert_array_equal(x, x_before)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    grad_x = fastconv.pool.max_pool2d_grad_input(g, argmax, x.shape)
+    expected_grad = np.zeros(N * C * H * W)
+    flat = (np.arange(N * C)[:, None] * (H * W) + argmax.reshape(N * C, -1)).ravel()
+    np.add.at(expected_grad, flat, g.ravel().astype(np.float64))
+    np.testing.assert_allclose(grad_x.ravel(), expected_grad, rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ _LAUNCH_LOCK = threading.Lock()
 # (the default ConvNet's second layer) alike, 19 MFLOP and up faster on two.
 SERIAL_BELOW_FLOPS = 2**22
 SERIAL_BELOW_ELEMENTS = 2**16  # pooling: elements of the input
+BLOCKS_PER_THREAD = 4  # pooling: runs of planes per thread, to even out the threads' work
 
 
 @contextmanager
@@ -102,11 +103,16 @@ def clear_workspace():
     workspace.clear()
 
 
+def _plane_blocks(array):
+    """How many runs of (n, c) planes a pooling kernel splits ``array`` (N, C, ...) into."""
+    return min(array.shape[0] * array.shape[1], BLOCKS_PER_THREAD * numba.get_num_threads())
+
+
 def max_pool_forward(x, out, argmax, kernel_size, stride):
     """out, argmax (N, C, P, Q) from x (N, C, H, W): see :func:`fastconv.kernels.pool.max_pool_forward`."""
     if out.size:
         with _LAUNCH_LOCK, _threads_for(x.size, SERIAL_BELOW_ELEMENTS):
-            _pool_kernels.max_pool_forward(x, out, argmax, *kernel_size, *stride)
+            _pool_kernels.max_pool_forward(x, out, argmax, *kernel_size, *stride, _plane_blocks(out))
     return out, argmax
 
 
@@ -114,5 +120,5 @@ def max_pool_backward(grad_out, argmax, grad_x):
     """grad_x (N, C, H, W) from grad_out and argmax (N, C, P, Q): each gradient to its window's max."""
     if grad_out.size:
         with _LAUNCH_LOCK, _threads_for(grad_x.size, SERIAL_BELOW_ELEMENTS):
-            _pool_kernels.max_pool_backward(grad_out, argmax, grad_x)
+            _pool_kernels.max_pool_backward(grad_out, argmax, grad_x, _plane_blocks(grad_out))
     return grad_x

@@ -30,7 +30,7 @@ class MaxPool2d(Layer):
     def _backward(self, grad, need_input_grad):
         if not need_input_grad:
             return None
-        return F.max_pool2d_grad_input(grad, self._argmax, self._input_shape)
+        return F.route_to_maxima(grad, self._argmax, self._input_shape)
 
 
 class AvgPool2d(Layer):
