@@ -26,6 +26,7 @@ from contextlib import contextmanager
 
 import numba
 
+from ..kernels import elementwise as _elementwise_kernels
 from ..kernels import pool as _pool_kernels
 from .choice import recording, resolve_method
 from .direct import forward_direct, grad_input_direct, grad_weight_direct
@@ -36,13 +37,19 @@ from .workspace import workspace
 
 __all__ = [
     "cache_path",
+    "channel_statistics",
     "clear_workspace",
+    "gradient_sums",
     "key_of",
     "max_pool_backward",
     "max_pool_forward",
+    "normalisation_grad_input",
     "recording",
+    "relu",
+    "relu_grad_input",
     "resolve_method",
     "run_pass",
+    "scale_and_shift",
     "tuning_cache",
 ]
 
@@ -53,7 +60,7 @@ _LAUNCH_LOCK = threading.Lock()
 # layer. Measured with 1 and 2 threads: 0.6-2.4 MFLOP layers ran 15-50% faster on one, 4.7 MFLOP
 # (the default ConvNet's second layer) alike, 19 MFLOP and up faster on two.
 SERIAL_BELOW_FLOPS = 2**22
-SERIAL_BELOW_ELEMENTS = 2**16  # pooling: elements of the input
+SERIAL_BELOW_ELEMENTS = 2**16  # pooling and elementwise passes: elements of the input
 BLOCKS_PER_THREAD = 4  # pooling: runs of planes per thread, to even out the threads' work
 
 
@@ -121,4 +128,53 @@ def max_pool_backward(grad_out, argmax, grad_x):
     if grad_out.size:
         with _LAUNCH_LOCK, _threads_for(grad_x.size, SERIAL_BELOW_ELEMENTS):
             _pool_kernels.max_pool_backward(grad_out, argmax, grad_x, _plane_blocks(grad_out))
+    return grad_x
+
+
+def _launch(kernel, elements, *args):
+    """Run an elementwise or per-channel kernel over ``elements`` values, serially when they are few."""
+    if elements:
+        with _LAUNCH_LOCK, _threads_for(elements, SERIAL_BELOW_ELEMENTS):
+            kernel(*args)
+
+
+def channel_statistics(x, mean, centred_squares):
+    """Fill mean and centred_squares (C,) float64 from x (N, C, H, W): see the kernel."""
+    _launch(_elementwise_kernels.channel_statistics, x.size, x, mean, centred_squares)
+
+
+def scale_and_shift(x, scale, shift, out):
+    """out = x * scale[c] + shift[c]; x and out (N, C, H, W), scale and shift (C,) of their dtype."""
+    _launch(_elementwise_kernels.scale_and_shift, x.size, x, scale, shift, out)
+    return out
+
+
+def gradient_sums(grad, x, mean, grad_sum, centred_grad_sum):
+    """Fill grad_sum and centred_grad_sum (C,) float64 with sums of grad and grad * (x - mean) per channel."""
+    _launch(_elementwise_kernels.gradient_sums, x.size, grad, x, mean, grad_sum, centred_grad_sum)
+
+
+def normalisation_grad_input(grad, x, grad_scale, centre, centred_scale, offset, out):
+    """out = grad_scale[c] * grad + centred_scale[c] * (x - centre[c]) + offset[c]; all (N, C, H, W) or (C,)."""
+    _launch(
+        _elementwise_kernels.normalisation_grad_input, x.size, grad, x, grad_scale, centre, centred_scale, offset, out
+    )
+    return out
+
+
+def _rows(array):
+    """A C-contiguous array as (rows, columns): (N*C, H*W) for NCHW, (N, features) for a batch of vectors."""
+    rows = array.shape[0] * array.shape[1] if array.ndim > 2 else (array.shape[0] if array.ndim == 2 else 1)
+    return array.reshape(rows, -1) if rows else array.reshape(0, 0)
+
+
+def relu(x, out):
+    """out = max(x, 0) (NaN stays NaN); x and out C-contiguous, of one shape."""
+    _launch(_elementwise_kernels.relu, x.size, _rows(x), _rows(out))
+    return out
+
+
+def relu_grad_input(grad, out, grad_x):
+    """grad_x = grad where the ReLU's output ``out`` is positive, else 0; C-contiguous, of one shape."""
+    _launch(_elementwise_kernels.relu_grad_input, grad.size, _rows(grad), _rows(out), _rows(grad_x))
     return grad_x

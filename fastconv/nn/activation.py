@@ -2,16 +2,21 @@
 
 import numpy as np
 
+from ..engine import relu, relu_grad_input
 from .layer import Layer
 
 
 class ReLU(Layer):
-    """Elementwise max(0, x); any shape."""
+    """Elementwise max(0, x); any shape. Keeps its output (not a copy) for backward."""
 
     def _forward(self, x):
-        self._positive = x > 0
-        return np.maximum(x, 0, dtype=x.dtype)
+        out = relu(np.ascontiguousarray(x), np.empty(x.shape, dtype=x.dtype))
+        self._output = out
+        return out
 
     def _backward(self, grad, need_input_grad):
-        # The lecture's diag(Ind(vec(S) > 0)).
-        return grad * self._positive if need_input_grad else None
+        if not need_input_grad:
+            return None
+        # The lecture's diag(Ind(vec(S) > 0)), read from the output: positive exactly where the input is.
+        grad = np.ascontiguousarray(grad, dtype=self._output.dtype)
+        return relu_grad_input(grad, self._output, np.empty_like(self._output))

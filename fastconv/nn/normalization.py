@@ -2,10 +2,9 @@
 
 import numpy as np
 
+from ..engine import channel_statistics, gradient_sums, normalisation_grad_input, scale_and_shift
 from .._geometry import float_dtype, positive_int, real_in
 from .layer import Layer
-
-_AXES = (0, 2, 3)
 
 
 class BatchNorm2d(Layer):
@@ -68,56 +67,62 @@ class BatchNorm2d(Layer):
         )
 
     def _batch_statistics(self, x):
-        """Batch mean and biased variance (C,); updates the running statistics in training mode."""
+        """Batch mean and biased variance (C,) float64; updates the running statistics in training mode."""
         count = x.shape[0] * x.shape[2] * x.shape[3]
         if self.training and count < 2:
             raise ValueError(f"BatchNorm2d needs more than 1 value per channel when training, got input {x.shape}")
-        mean = x.mean(axis=_AXES, dtype=x.dtype)
-        centred = x - mean.reshape(1, -1, 1, 1)
-        sum_squares = np.sum(centred * centred, axis=_AXES, dtype=x.dtype)
-        var = sum_squares / x.dtype.type(max(count, 1))
+        mean, sum_squares = np.empty(self.num_features), np.empty(self.num_features)
+        channel_statistics(x, mean, sum_squares)
+        var = sum_squares / max(count, 1)
         if self.training and self.track_running_stats:
             # PyTorch's update, in double precision: running = momentum * batch + (1 - momentum) * running.
             b = self.buffers
             b["num_batches_tracked"] += 1
             factor = 1.0 / int(b["num_batches_tracked"]) if self.momentum is None else self.momentum
-            unbiased = sum_squares.astype(np.float64) / (count - 1)
-            b["running_mean"][...] = factor * mean.astype(np.float64) + (1 - factor) * b["running_mean"].astype(
-                np.float64
-            )
+            unbiased = sum_squares / (count - 1)
+            b["running_mean"][...] = factor * mean + (1 - factor) * b["running_mean"].astype(np.float64)
             b["running_var"][...] = factor * unbiased + (1 - factor) * b["running_var"].astype(np.float64)
         return mean, var
 
     def _forward(self, x):
         if x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm2d expects input of shape (N, {self.num_features}, H, W), got {x.shape}")
+        x = np.ascontiguousarray(x)
         self._batch_stats = self.training or not self.track_running_stats
         if self._batch_stats:
             mean, var = self._batch_statistics(x)
         else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            mean, var = (self.buffers[k].astype(np.float64) for k in ("running_mean", "running_var"))
+        inv_std = 1 / np.sqrt(var + self.eps)
+        # y = (x - mean) * inv_std * weight + bias = x * scale + shift, per channel.
+        scale = inv_std * self.params["weight"] if self.affine else inv_std
+        shift = (self.params["bias"] if self.affine else 0) - mean * scale
+        self._x, self._mean, self._inv_std = x, mean, inv_std
         dtype = x.dtype
-        inv_std = (1 / np.sqrt(var.astype(dtype, copy=False) + dtype.type(self.eps))).astype(dtype, copy=False)
-        x_hat = (x - mean.astype(dtype, copy=False).reshape(1, -1, 1, 1)) * inv_std.reshape(1, -1, 1, 1)
-        self._x_hat, self._inv_std = x_hat, inv_std
-        if not self.affine:
-            return x_hat
-        weight = self.params["weight"].astype(dtype, copy=False)
-        return x_hat * weight.reshape(1, -1, 1, 1) + self.params["bias"].astype(dtype, copy=False).reshape(1, -1, 1, 1)
+        return scale_and_shift(x, scale.astype(dtype), shift.astype(dtype), np.empty_like(x))
 
     def _backward(self, grad, need_input_grad):
-        x_hat, inv_std = self._x_hat, self._inv_std
+        x, mean, inv_std = self._x, self._mean, self._inv_std
+        grad = np.ascontiguousarray(grad, dtype=x.dtype)
+        C = self.num_features
+        grad_sum, centred_grad_sum = np.empty(C), np.empty(C)
+        gradient_sums(grad, x, mean, grad_sum, centred_grad_sum)
+        # x_hat = (x - mean) * inv_std, so sum(grad * x_hat) = inv_std * sum(grad * (x - mean)).
+        grad_x_hat_sum = inv_std * centred_grad_sum
         if self.affine:
-            self.grads["weight"] = np.sum(grad * x_hat, axis=_AXES, dtype=grad.dtype)
-            self.grads["bias"] = grad.sum(axis=_AXES, dtype=grad.dtype)
+            self.grads["weight"] = grad_x_hat_sum.astype(self.dtype)
+            self.grads["bias"] = grad_sum.astype(self.dtype)
         if not need_input_grad:
             return None
-        scale = inv_std if not self.affine else inv_std * self.params["weight"].astype(grad.dtype, copy=False)
+        scale = inv_std * self.params["weight"] if self.affine else inv_std
+        zeros = np.zeros(C)
         if not self._batch_stats:
             # Running statistics are constants: the layer is an affine map per channel.
-            return grad * scale.reshape(1, -1, 1, 1)
-        # The mean and variance depend on every input: dx = scale * (g - mean(g) - x_hat * mean(g * x_hat)).
-        mean_grad = grad.mean(axis=_AXES, dtype=grad.dtype)
-        mean_grad_x_hat = np.mean(grad * x_hat, axis=_AXES, dtype=grad.dtype)
-        inner = grad - mean_grad.reshape(1, -1, 1, 1) - x_hat * mean_grad_x_hat.reshape(1, -1, 1, 1)
-        return inner * scale.reshape(1, -1, 1, 1)
+            coefficients = (scale, zeros, zeros, zeros)
+        else:
+            # The mean and variance depend on every input:
+            # dx = scale * (g - mean(g) - x_hat * mean(g * x_hat)), x_hat = (x - mean) * inv_std.
+            count = x.shape[0] * x.shape[2] * x.shape[3]
+            coefficients = (scale, mean, -scale * inv_std * grad_x_hat_sum / count, -scale * grad_sum / count)
+        coefficients = [c.astype(x.dtype) for c in coefficients]
+        return normalisation_grad_input(grad, x, *coefficients, np.empty_like(x))

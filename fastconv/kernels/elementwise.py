@@ -1,0 +1,109 @@
+"""Per-channel and elementwise passes over NCHW arrays: batch normalisation and ReLU.
+
+Each is one sweep over contiguous planes (vectorised), in parallel over
+channels (reductions) or (n, c) planes (elementwise). Reductions accumulate
+in float64; elementwise passes compute in the array's dtype with per-channel
+coefficients the caller computed in float64 and cast.
+"""
+
+from numba import njit, prange
+
+from ._options import PARALLEL_OPTIONS
+
+
+@njit(**PARALLEL_OPTIONS)
+def channel_statistics(x, mean, centred_squares):
+    """mean[c] of x (N, C, H, W) over (n, h, w), and the sum of (x - mean[c])^2; both (C,) float64."""
+    N, C, H, W = x.shape
+    planes = x.reshape(N, C, H * W)
+    count = N * H * W
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            plane = planes[n, c]
+            for i in range(H * W):
+                total += plane[i]
+        m = total / count
+        squares = 0.0
+        for n in range(N):
+            plane = planes[n, c]
+            for i in range(H * W):
+                d = plane[i] - m
+                squares += d * d
+        mean[c] = m
+        centred_squares[c] = squares
+
+
+@njit(**PARALLEL_OPTIONS)
+def scale_and_shift(x, scale, shift, out):
+    """out = x * scale[c] + shift[c] for x and out (N, C, H, W), scale and shift (C,) of x's dtype."""
+    N, C, H, W = x.shape
+    x_planes = x.reshape(N * C, H * W)
+    out_planes = out.reshape(N * C, H * W)
+    for nc in prange(N * C):
+        c = nc % C
+        a, b = scale[c], shift[c]
+        xp, op = x_planes[nc], out_planes[nc]
+        for i in range(H * W):
+            op[i] = xp[i] * a + b
+
+
+@njit(**PARALLEL_OPTIONS)
+def gradient_sums(grad, x, mean, grad_sum, centred_grad_sum):
+    """Over (n, h, w): grad_sum[c] = sum of grad, centred_grad_sum[c] = sum of grad * (x - mean[c]).
+
+    grad and x (N, C, H, W); mean (C,) float64; the sums (C,) float64.
+    """
+    N, C, H, W = x.shape
+    grad_planes = grad.reshape(N, C, H * W)
+    x_planes = x.reshape(N, C, H * W)
+    for c in prange(C):
+        m = mean[c]
+        total, centred = 0.0, 0.0
+        for n in range(N):
+            gp, xp = grad_planes[n, c], x_planes[n, c]
+            for i in range(H * W):
+                g = gp[i]
+                total += g
+                centred += g * (xp[i] - m)
+        grad_sum[c] = total
+        centred_grad_sum[c] = centred
+
+
+@njit(**PARALLEL_OPTIONS)
+def normalisation_grad_input(grad, x, grad_scale, centre, centred_scale, offset, out):
+    """out = grad_scale[c] * grad + centred_scale[c] * (x - centre[c]) + offset[c].
+
+    grad, x and out (N, C, H, W); the coefficients (C,) of their dtype.
+    """
+    N, C, H, W = x.shape
+    grad_planes = grad.reshape(N * C, H * W)
+    x_planes = x.reshape(N * C, H * W)
+    out_planes = out.reshape(N * C, H * W)
+    for nc in prange(N * C):
+        c = nc % C
+        a, m, b, d = grad_scale[c], centre[c], centred_scale[c], offset[c]
+        gp, xp, op = grad_planes[nc], x_planes[nc], out_planes[nc]
+        for i in range(H * W):
+            op[i] = a * gp[i] + b * (xp[i] - m) + d
+
+
+@njit(**PARALLEL_OPTIONS)
+def relu(x, out):
+    """out = max(x, 0) for x and out of the same shape, flattened to (rows, columns); NaN stays NaN."""
+    rows, columns = x.shape
+    for row in prange(rows):
+        xr, orow = x[row], out[row]
+        for i in range(columns):
+            v = xr[i]
+            orow[i] = v if not v <= 0 else 0
+
+
+@njit(**PARALLEL_OPTIONS)
+def relu_grad_input(grad, out, grad_x):
+    """grad_x = grad where the ReLU's output ``out`` is positive, else 0; all (rows, columns)."""
+    rows, columns = grad.shape
+    for row in prange(rows):
+        gr, orow, xr = grad[row], out[row], grad_x[row]
+        for i in range(columns):
+            xr[i] = gr[i] if orow[i] > 0 else 0
