@@ -12,12 +12,14 @@ the transform time).
 
 All arrays are one-dimensional, C-contiguous and of one float dtype, indexed
 by plain element offsets computed by the caller, who guarantees every access
-is in bounds. A vector holds ``lanes(dtype)`` elements: 64 bytes, one AVX-512
-register (on a CPU with only AVX2, LLVM splits it in two and some
-accumulators spill: still correct, slower).
+is in bounds. A vector holds ``lanes(dtype)`` elements: one register of the
+host, 64 bytes with AVX-512, else 32 (AVX2); the tile sizes follow from the
+number of registers. Numba's cache keeps compiled code per CPU model and
+features, so a cache shared between machines holds each one's tiles.
 """
 
 import numpy as np
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import config, njit, types
 from numba.core import cgutils
@@ -25,22 +27,36 @@ from numba.extending import intrinsic
 
 from ._options import NJIT_OPTIONS
 
-VECTOR_BYTES = 64
+
+def _host_vector_bytes():
+    """64 on a CPU with AVX-512 (32 vector registers), else 32 (AVX2: 16), from the features numba compiles for."""
+    features = config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
+    return 64 if "+avx512f" in features.split(",") else 32
+
+
+VECTOR_BYTES = _host_vector_bytes()
 
 # Forward tiles (:func:`outer_product_tile`): ``rows`` output channels x FORWARD_VECTORS[rows] vectors of
-# output positions, at most 24 accumulators of the 32 AVX-512 registers, the
-# rest for the inputs and broadcast weights in flight (measured: 2x12 and 3x8
-# tiles spilled and ran 1.5-2x slower than 2x8 and 3x6; 4x5 edged out 4x6).
-# Wide tiles (8 rows) reuse each input load most; narrow ones (4, 3, 2) waste
-# less on layers with few output channels, such as the input gradient of an
-# RGB layer (3). A tuple, so that compiled kernels can index it too.
-FORWARD_VECTORS = (0, 0, 8, 6, 5, 0, 0, 0, 3)
+# output positions, sized to the register file; a tuple, so that compiled
+# kernels can index it too. Wide tiles (8 rows) reuse each input load most;
+# narrow ones (4, 3, 2) waste less on layers with few output channels, such
+# as the input gradient of an RGB layer (3).
+# Weight-gradient tile (:func:`dot_product_tile`): WEIGHT_ROWS output channels x WEIGHT_TAPS filter taps.
+if VECTOR_BYTES == 64:
+    # AVX-512: at most 24 accumulators of the 32 registers, the rest for the inputs and broadcast
+    # weights in flight (measured: 2x12 and 3x8 tiles spilled and ran 1.5-2x slower than 2x8 and 3x6;
+    # 4x5 edged out 4x6).
+    FORWARD_VECTORS = (0, 0, 8, 6, 5, 0, 0, 0, 3)
+    WEIGHT_ROWS, WEIGHT_TAPS = 4, 6
+else:
+    # AVX2, 16 registers: 12 accumulators at most. Measured on a Zen 4 without AVX-512 (float32, direct
+    # and Winograd passes of 3x3 layers with 3-64 channels): the AVX-512 tiles spilled and ran 1.5-2.8x
+    # slower; 8x1 forward tiles lost 10-20% to 4x3; weight tiles 2x5 beat 4x3 by up to 1.9x, 4x2 and
+    # 3x3 by 5-25%.
+    FORWARD_VECTORS = (0, 0, 6, 4, 3, 0, 0, 0, 0)
+    WEIGHT_ROWS, WEIGHT_TAPS = 2, 5
 FORWARD_MAX_VECTORS = max(FORWARD_VECTORS)
 FORWARD_TILE_ROWS = tuple(rows for rows, vectors in enumerate(FORWARD_VECTORS) if vectors)
-
-# Weight-gradient tile (:func:`dot_product_tile`): WEIGHT_ROWS output channels x WEIGHT_TAPS filter taps.
-WEIGHT_ROWS = 4
-WEIGHT_TAPS = 6
 
 
 def lanes(dtype):
@@ -233,7 +249,9 @@ def outer_product_tile(
 
 def forward_rows(channels):
     """Output channels per forward tile for a layer with ``channels`` per group: the least waste."""
-    return 8 if channels >= 6 else 3 if channels == 3 else 4 if channels >= 4 else 2
+    if channels >= 6 and FORWARD_VECTORS[8]:
+        return 8
+    return 3 if channels == 3 else 4 if channels >= 4 else 2
 
 
 @intrinsic

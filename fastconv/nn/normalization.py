@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ..engine import channel_statistics, gradient_sums, normalisation_grad_input, scale_and_shift
 from .._geometry import float_dtype, positive_int, real_in
+from ..engine import channel_statistics, gradient_sums, normalisation_grad_input, scale_and_shift
 from .layer import Layer
 
 
