@@ -1,13 +1,17 @@
 """method="auto" follows the rule documented (with its measurements) in fastconv/engine/choice.py."""
 
+import numpy as np
 import pytest
 
 from fastconv._geometry import conv_geometry
-from fastconv.engine.choice import choose_method
+from fastconv.engine.choice import MIN_TILE_USE, choose_method, direct_tile_use
+from fastconv.kernels._simd import FORWARD_VECTORS, forward_rows, lanes
+
+F32 = np.dtype(np.float32)
 
 
 def choice(x_shape, w_shape, pass_name="forward", **options):
-    return choose_method(conv_geometry(x_shape, w_shape, **options), pass_name)
+    return choose_method(conv_geometry(x_shape, w_shape, **options), pass_name, F32)
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
@@ -35,7 +39,7 @@ def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
     assert choice((64, 1, 38, 14), (26, 1, 38, 2), pass_name) == "im2col"  # one-hot text: one output row
     assert choice((8, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=2, dilation=2) == "im2col"
     assert choice((16, 128, 12, 12), (128, 128, 5, 1), pass_name) == "im2col"  # one-column filters
-    assert choice((8, 512, 4, 4), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 16-pixel planes
+    assert choice((8, 512, 2, 2), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 4-pixel planes
     assert choice((1, 64, 28, 28), (64, 64, 5, 5), pass_name, padding=2) == "im2col"  # one image
 
 
@@ -46,3 +50,15 @@ def test_3x3_layers_of_64_channels_and_7x7_outputs_use_winograd(pass_name):
     assert choice((16, 512, 7, 7), (512, 512, 3, 3), pass_name, padding=1) == "winograd"
     assert choice((64, 64, 9, 9), (64, 64, 3, 3), pass_name) == "winograd"  # unpadded: 7x7 outputs
     assert choice((64, 64, 8, 8), (64, 64, 3, 3), pass_name) == "direct"  # unpadded: 6x6 outputs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tile_use_counts_the_padded_rows_rounded_up_to_whole_tiles(dtype):
+    dtype = np.dtype(dtype)
+    geom = conv_geometry((32, 16, 4, 4), (32, 16, 3, 3), padding=1)  # 4x4 outputs, rows 6 wide
+    tile = FORWARD_VECTORS[forward_rows(32)] * lanes(dtype)
+    assert direct_tile_use(geom, dtype) == 16 / (-(-24 // tile) * tile)
+    expected = "direct" if direct_tile_use(geom, dtype) >= MIN_TILE_USE else "im2col"
+    assert choose_method(geom, "forward", dtype) == expected
+    wide = conv_geometry((8, 16, 64, 64), (32, 16, 3, 3), padding=1)
+    assert direct_tile_use(wide, dtype) > 0.9

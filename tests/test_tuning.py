@@ -41,11 +41,11 @@ def fresh_process_choice():
 
 
 def test_a_stored_choice_is_used_here_and_in_a_fresh_process(cache_file):
-    assert choose_method(GEOM, "forward") == "direct"
+    assert choose_method(GEOM, "forward", F32) == "direct"
     assert resolve_method("auto", GEOM, "forward", F32) == "direct"  # miss: the rule
     tuning_cache.store({key_of("forward", GEOM, F32): {"method": "im2col", "ms": {}}})
     assert resolve_method("auto", GEOM, "forward", F32) == "im2col"  # hit
-    assert resolve_method("auto", GEOM, "grad_input", F32) == choose_method(GEOM, "grad_input")
+    assert resolve_method("auto", GEOM, "grad_input", F32) == choose_method(GEOM, "grad_input", F32)
     assert resolve_method("direct", GEOM, "forward", F32) == "direct"  # an explicit method is never replaced
     assert fresh_process_choice() == "im2col"
     assert json.loads(cache_file.read_text())["fingerprint"]["numba"]

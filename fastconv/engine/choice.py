@@ -14,9 +14,11 @@
   im2col (its products keep BLAS busy whatever the shape). These are filters
   that span the whole input along one axis (a one-row output: the input
   gradient of the one-hot text layer ran 10-18x faster), dilated filters
-  (1.1-2.2x), filters of one row or one column (1.1-2.6x), output planes of
-  16 pixels or fewer with 16 or more filters (2-6x on 4x4 planes), and a
-  single image (1.3-2.8x). Ratios from one noisy sweep of the benchmark's
+  (1.1-2.2x), filters of one row or one column (1.1-2.6x), output planes so
+  small that most of each tile's positions are padding or past the plane
+  (:func:`direct_tile_use` below one half: 4x4 planes under 8x48 AVX-512
+  tiles ran 2-6x faster with im2col; under 4x24 AVX2 tiles direct ran 2x
+  faster), and a single image (1.3-2.8x). Ratios from one noisy sweep of the benchmark's
   layers (both dtypes); ``fastconv.tune`` measures the real ones.
 * Every other stride-1 layer: direct.
 
@@ -28,6 +30,7 @@ A choice measured on this machine by ``fastconv.tune`` (kept in
 from contextlib import contextmanager
 
 from .._geometry import check_method_applies, winograd_applies
+from ..kernels._simd import FORWARD_VECTORS, forward_rows, lanes
 from .tuning_cache import key_of, tuning_cache
 
 _recordings: list = []  # lists that record every (pass, geometry, dtype) auto resolves, while open
@@ -45,30 +48,42 @@ def _winograd_wins(geom):
     )
 
 
-SMALL_PLANE = 16  # output pixels
-SMALL_PLANE_MIN_FILTERS = 16
+MIN_TILE_USE = 0.5  # share of the direct forward tiles' positions that must be output pixels
 
 
-def _tiles_idle(geom):
+def direct_tile_use(geom, dtype):
+    """Share of the positions the direct forward tiles compute that are output pixels.
+
+    The tiles compute an output plane as P rows of the padded input width,
+    rounded up to whole tiles of ``FORWARD_VECTORS[rows] * lanes`` positions
+    (see :mod:`fastconv.kernels.tiled`): small planes leave most of a tile
+    idle, the more so with wide vectors and tiles.
+    """
+    width = geom.W + geom.pad_left + geom.pad_right
+    tile = FORWARD_VECTORS[forward_rows(geom.K // geom.groups)] * lanes(dtype)
+    return geom.P * geom.Q / (-(-(geom.P * width) // tile) * tile)
+
+
+def _tiles_idle(geom, dtype):
     """Whether an ungrouped layer's shape leaves the direct tiles mostly idle or computing padding."""
     one_row_or_column = (geom.R == 1) != (geom.S == 1)
     return geom.groups == 1 and (
         min(geom.P, geom.Q) == 1
         or geom.dilation != (1, 1)
         or one_row_or_column
-        or (geom.P * geom.Q <= SMALL_PLANE and geom.K >= SMALL_PLANE_MIN_FILTERS)
+        or direct_tile_use(geom, dtype) < MIN_TILE_USE
         or geom.N == 1
     )
 
 
-def choose_method(geom, pass_name):
+def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     depthwise = geom.K == geom.groups == geom.C
     if (geom.stride != (1, 1) and not depthwise) or (geom.pointwise and pass_name != "grad_weight"):
         return "im2col"
     if _winograd_wins(geom):
         return "winograd"
-    if not geom.pointwise and _tiles_idle(geom):
+    if not geom.pointwise and _tiles_idle(geom, dtype):
         return "im2col"
     return "direct"
 
@@ -85,7 +100,7 @@ def resolve_method(method, geom, pass_name, dtype):
         tuned = tuning_cache.lookup(key_of(pass_name, geom, dtype))
         if tuned == "winograd" and not winograd_applies(geom.kernel_size, geom.stride, geom.dilation):
             tuned = None  # a hand-edited cache: never run a method on a layer it cannot compute
-        return tuned or choose_method(geom, pass_name)
+        return tuned or choose_method(geom, pass_name, dtype)
     check_method_applies(method, geom.kernel_size, geom.stride, geom.dilation)
     return method
 
