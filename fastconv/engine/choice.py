@@ -29,11 +29,16 @@ A choice measured on this machine by ``fastconv.tune`` (kept in
 
 from contextlib import contextmanager
 
+import numba
+
 from .._geometry import check_method_applies, winograd_applies
 from ..kernels._simd import FORWARD_VECTORS, forward_rows, lanes
 from .tuning_cache import key_of, tuning_cache
 
 _recordings: list = []  # lists that record every (pass, geometry, dtype) auto resolves, while open
+# auto's answers by (pass, geometry, dtype, threads, tuning cache generation): a layer seen before costs a lookup.
+_resolved: dict = {}
+MEMO_SIZE = 4096
 
 WINOGRAD_MIN_CHANNELS = 64  # fewest channels in and out
 WINOGRAD_MIN_SIDE = 7  # fewest output rows and columns
@@ -97,10 +102,17 @@ def resolve_method(method, geom, pass_name, dtype):
     if method == "auto":
         for seen in _recordings:
             seen.append((pass_name, geom, dtype))
-        tuned = tuning_cache.lookup(key_of(pass_name, geom, dtype))
-        if tuned == "winograd" and not winograd_applies(geom.kernel_size, geom.stride, geom.dilation):
-            tuned = None  # a hand-edited cache: never run a method on a layer it cannot compute
-        return tuned or choose_method(geom, pass_name, dtype)
+        tuning_cache.load()
+        memo = (pass_name, geom, dtype, numba.get_num_threads(), tuning_cache.generation)
+        choice = _resolved.get(memo)
+        if choice is None:
+            tuned = tuning_cache.lookup(key_of(pass_name, geom, dtype))
+            if tuned == "winograd" and not winograd_applies(geom.kernel_size, geom.stride, geom.dilation):
+                tuned = None  # a hand-edited cache: never run a method on a layer it cannot compute
+            if len(_resolved) >= MEMO_SIZE:
+                _resolved.clear()
+            choice = _resolved[memo] = tuned or choose_method(geom, pass_name, dtype)
+        return choice
     check_method_applies(method, geom.kernel_size, geom.stride, geom.dilation)
     return method
 

@@ -75,12 +75,15 @@ class TuningCache:
     def __init__(self):
         self._choices = None
         self._path = None
+        self.generation = 0  # changes whenever the choices may have changed
 
-    def _load(self):
+    def load(self):
+        """The choices, read from the file on first use: {key: {"method": ..., "ms": {...}}}."""
         if self._choices is not None:
             return self._choices
         path = cache_path()
         self._path, self._choices = path, {}
+        self.generation += 1
         try:
             if os.path.getsize(path) > MAX_FILE_BYTES:
                 raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
@@ -100,13 +103,14 @@ class TuningCache:
 
     def lookup(self, key):
         """The measured method for ``key``, or None."""
-        entry = self._load().get(key)
+        entry = self.load().get(key)
         return entry["method"] if entry else None
 
     def store(self, entries):
         """Add {key: {"method": ..., "ms": {...}}} and write the file (a warning if it cannot be written)."""
-        choices = self._load()
+        choices = self.load()
         choices.update(entries)
+        self.generation += 1
         path = self._path
         text = json.dumps({"format": FORMAT_VERSION, "fingerprint": fingerprint(), "choices": choices}, indent=1)
         try:
@@ -122,6 +126,7 @@ class TuningCache:
     def forget(self):
         """Read the file (and FASTCONV_TUNE_CACHE) again on next use."""
         self._choices = None
+        self.generation += 1
 
 
 tuning_cache = TuningCache()

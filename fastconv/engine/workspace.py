@@ -1,5 +1,7 @@
 """Scratch buffers reused from call to call."""
 
+import math
+
 import numpy as np
 
 
@@ -19,7 +21,7 @@ class Workspace:
         self._buffers = {}
 
     def get(self, name, shape, dtype):
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         buffer = self._buffers.get(name)
         if buffer is None or buffer.nbytes < nbytes:
             buffer = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
