@@ -1,7 +1,7 @@
 """PyTorch's CPU conv2d on the same passes and layers: the reference line on the dashboard.
 
-This module never imports fastconv, whose import sets a passive OpenMP wait
-policy that PyTorch would share: PyTorch runs with the environment the user
+This module never imports fastconv, whose import sets an OpenMP spin count
+that PyTorch would share: PyTorch runs with the environment the user
 gave. Skipped (setup raises NotImplementedError, asv's skip signal) where
 torch is not installed.
 """

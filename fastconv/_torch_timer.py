@@ -1,8 +1,8 @@
 """The benchmark's PyTorch side, run as a script in a child process: ``python _torch_timer.py``.
 
 It imports neither fastconv nor anything of it, so that PyTorch runs with the
-thread environment the user gave (fastconv's import would set a passive
-OpenMP wait policy, which PyTorch shares). Protocol: one JSON line per
+thread environment the user gave (fastconv's import would set an OpenMP
+spin count, which PyTorch shares). Protocol: one JSON line per
 request on stdin, one answer per line on stdout. The first request is
 ``{"threads": n}`` and is answered with ``{"version": torch.__version__}``;
 each later one names a pass and its operands' shapes and is answered with

@@ -9,8 +9,8 @@ PyTorch's time for the same pass and the speedup torch_ms / fastconv_ms.
 
 PyTorch is timed in a child process with the same thread count: it ships the
 same OpenMP runtime (libgomp.so.1) that numba uses, and fastconv sets that
-runtime's wait policy to passive (see ``fastconv/_thread_policy.py``), which would
-slow PyTorch if both ran in one process. The child times each cell in
+runtime's spin count (see ``fastconv/_thread_policy.py``), which would
+change PyTorch's timings if both ran in one process. The child times each cell in
 rounds alternating with fastconv's.
 """
 

@@ -8,22 +8,24 @@ from fastconv import _thread_policy
 
 
 def _policy_in_fresh_interpreter(**env):
-    code = "import os, fastconv; print(os.environ['OMP_WAIT_POLICY'], os.environ['OPENBLAS_THREAD_TIMEOUT'])"
-    environ = {k: v for k, v in os.environ.items() if k not in _thread_policy.THREAD_POLICY}
+    code = "import os, fastconv; print(os.environ['GOMP_SPINCOUNT'], os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    environ = {k: v for k, v in os.environ.items() if k not in _thread_policy.USER_THREAD_ENV}
     environ.update(env)
     return subprocess.run(
         [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
     ).stdout.split()
 
 
-def test_import_sets_passive_waiting_unless_the_user_chose():
-    assert _policy_in_fresh_interpreter() == ["PASSIVE", "4"]
-    assert _policy_in_fresh_interpreter(OMP_WAIT_POLICY="ACTIVE") == ["ACTIVE", "4"]
+def test_import_sets_a_short_spin_unless_the_user_chose():
+    assert _policy_in_fresh_interpreter() == ["10000", "4"]
+    assert _policy_in_fresh_interpreter(GOMP_SPINCOUNT="5", OPENBLAS_THREAD_TIMEOUT="1") == ["5", "1"]
 
 
 def test_user_thread_environment_restores_what_the_user_had(monkeypatch):
-    monkeypatch.setattr(_thread_policy, "USER_THREAD_ENV", {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": "9"})
-    env = _thread_policy.user_thread_environment(
-        {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4", "X": "1"}
+    monkeypatch.setattr(
+        _thread_policy,
+        "USER_THREAD_ENV",
+        {"GOMP_SPINCOUNT": None, "OPENBLAS_THREAD_TIMEOUT": "9", "OMP_WAIT_POLICY": None},
     )
+    env = _thread_policy.user_thread_environment({"GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "4", "X": "1"})
     assert env == {"OPENBLAS_THREAD_TIMEOUT": "9", "X": "1"}

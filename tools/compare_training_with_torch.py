@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 # fastconv before torch: torch starts the OpenMP runtime that numba shares, and
-# fastconv must set its passive wait policy first (see fastconv/_thread_policy.py).
+# fastconv must set its thread policy first (see fastconv/_thread_policy.py).
 from fastconv._torch_timer import torch_network
 from fastconv.nn.models import build_model
 from fastconv.training import evaluate, fit

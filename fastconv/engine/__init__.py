@@ -55,12 +55,12 @@ __all__ = [
 
 _LAUNCH_LOCK = threading.Lock()
 
-# Below this much work a pass runs on one thread: waking numba's sleeping threads (they wait
-# passively, so that BLAS can run) costs about 30 us, more than a second thread saves on a small
-# layer. Measured with 1 and 2 threads: 0.6-2.4 MFLOP layers ran 15-50% faster on one, 4.7 MFLOP
-# (the default ConvNet's second layer) alike, 19 MFLOP and up faster on two.
-SERIAL_BELOW_FLOPS = 2**22
-SERIAL_BELOW_ELEMENTS = 2**16  # pooling and elementwise passes: elements of the input
+# Below this much work a pass runs on one thread: a parallel launch costs about 2 us while numba's
+# threads still spin from the last one (see fastconv/_thread_policy.py) and up to 100 us once they
+# sleep. Measured with 1 and 2 threads, 3x3 layers, back to back: 0.02 MFLOP alike, 0.6-2.4 MFLOP
+# up to 1.7x faster on two, 4.7 MFLOP and up 1.4-2.5x; pooling from 2^14 input elements 1.7x.
+SERIAL_BELOW_FLOPS = 2**20
+SERIAL_BELOW_ELEMENTS = 2**14  # pooling and elementwise passes: elements of the input
 BLOCKS_PER_THREAD = 4  # pooling: runs of planes per thread, to even out the threads' work
 
 
