@@ -20,6 +20,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 import tracemalloc
 
 import numpy as np
@@ -58,6 +59,11 @@ SPEC = "N,C,H,W,K,R,S,stride,padding[,dilation,groups]"
 # each, and every side keeps its best: a slow spell of the shared machine
 # then rarely decides a speedup.
 ROUNDS = 3
+# Pause before and after each PyTorch request: idle OpenMP threads spin after their last call (the
+# child's, under OpenMP's default policy, for milliseconds) and would take a core from the other
+# side's timing. Measured: fastconv's CIFAR-net training step took 44 ms right after a PyTorch
+# round, 37 ms with the pause.
+SETTLE_SECONDS = 0.05
 
 
 def shape_of(name):
@@ -177,12 +183,15 @@ class TorchTimer:
 
     def ask(self, request):
         """The child's answer (a dict) to one request; {} when the child is gone or answers nonsense."""
+        time.sleep(SETTLE_SECONDS)
         try:
             self._child.stdin.write(json.dumps(request) + "\n")
             self._child.stdin.flush()
-            return json.loads(self._child.stdout.readline() or "{}")
+            answer = json.loads(self._child.stdout.readline() or "{}")
         except (BrokenPipeError, OSError, ValueError):
             return {}
+        time.sleep(SETTLE_SECONDS)
+        return answer
 
     def seconds(self, shape, dtype, pass_name, repeat):
         """PyTorch's best of ``repeat`` timed calls of one pass of a benchmark shape, or None."""
