@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastconv._geometry import conv_geometry
-from fastconv.engine.choice import MIN_TILE_USE, choose_method, direct_tile_use
+from fastconv.engine.choice import MIN_TILE_USE, WIDE_TILES, choose_method, direct_tile_use
 from fastconv.kernels._simd import FORWARD_VECTORS, forward_rows, lanes
 
 F32 = np.dtype(np.float32)
@@ -17,7 +17,7 @@ def choice(x_shape, w_shape, pass_name="forward", **options):
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
 def test_strided_and_pointwise_layers_use_the_blas_products(pass_name):
     assert choice((8, 16, 32, 32), (16, 16, 3, 3), pass_name, stride=2, padding=1) == "im2col"
-    pointwise = "direct" if pass_name == "grad_weight" else "im2col"
+    pointwise = "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     assert choice((8, 256, 14, 14), (256, 256, 1, 1), pass_name) == pointwise
 
 
@@ -25,7 +25,7 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
     assert choice((64, 3, 32, 32), (16, 3, 5, 5)) == "direct"  # cifar_l1
     assert choice((64, 32, 32, 32), (32, 32, 3, 3), padding=1) == "direct"  # 32 channels
     assert choice((64, 128, 32, 32), (32, 128, 3, 3), padding=1) == "direct"  # 32 out
-    assert choice((16, 256, 6, 6), (256, 256, 3, 3), padding=1) == "direct"  # 6x6 outputs
+    assert choice((16, 64, 6, 6), (64, 64, 3, 3), padding=1) == "direct"  # 6x6 outputs
     assert choice((8, 32, 16, 16), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise
     assert choice((8, 128, 28, 28), (128, 128, 1, 1), padding=1) == "direct"  # padded 1x1
     assert choice((32, 128, 28, 28), (128, 64, 3, 3), padding=1, groups=2) == "direct"
@@ -36,11 +36,19 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
 def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
-    assert choice((64, 1, 38, 14), (26, 1, 38, 2), pass_name) == "im2col"  # one-hot text: one output row
-    assert choice((8, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=2, dilation=2) == "im2col"
-    assert choice((16, 128, 12, 12), (128, 128, 5, 1), pass_name) == "im2col"  # one-column filters
+    one_hot = "im2col" if pass_name != "forward" or WIDE_TILES else "direct"
+    assert choice((64, 1, 38, 14), (26, 1, 38, 2), pass_name) == one_hot  # one-hot text: one output row
     assert choice((8, 512, 2, 2), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 4-pixel planes
-    assert choice((1, 64, 28, 28), (64, 64, 5, 5), pass_name, padding=2) == "im2col"  # one image
+    assert choice((8, 512, 4, 4), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # deep, 16-pixel planes
+    assert choice((4, 256, 7, 7), (256, 256, 3, 3), pass_name, padding=1) == "im2col"  # deep, 49-pixel planes
+
+
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_dilated_rectangular_and_single_image_layers_follow_the_tiles(pass_name):
+    wide = "im2col" if WIDE_TILES else "direct"
+    assert choice((8, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=2, dilation=2) == wide
+    assert choice((16, 128, 12, 12), (128, 128, 5, 1), pass_name) == wide  # one-column filters
+    assert choice((1, 64, 28, 28), (64, 64, 5, 5), pass_name, padding=2) == wide  # one image
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])

@@ -1,30 +1,43 @@
 """What ``method="auto"`` runs: a rule drawn from crossovers measured with ``fastconv bench``.
 
+Two machines measured it: an AMD EPYC with AVX-512 (wide tiles: 64-byte
+vectors, 8-row forward tiles) and a Zen 4 whose AVX-512 is hidden (AVX2
+tiles: 32-byte vectors, 4 rows); where they disagree, the rule follows the
+tiles this host compiles (``WIDE_TILES``).
+
 * Stride above 1: im2col; the direct loops have no tiles for strides. Except
   depthwise layers, where im2col's products are one row deep: their direct
   loops ran 2.2-4.2x faster (32x192x32x32, 5x5, stride 2, float32).
 * Pointwise layers (1x1 filters, stride 1, no padding): im2col for the
-  forward pass and the input gradient (plain BLAS products), direct for the
-  weight gradient.
+  forward pass and the input gradient (plain BLAS products); the weight
+  gradient direct with wide tiles, im2col with AVX2 tiles (1.25-1.35x).
 * 3x3 filters at stride 1 and dilation 1, no groups, at least 64 channels in
-  and out, outputs of at least 7x7: winograd, whose 4x fewer multiplications
-  only wide layers repay (its transforms cost a fixed time per pixel and
-  channel). The same rule in both dtypes.
-* Ungrouped layers whose shape leaves the direct tiles mostly idle or padded:
-  im2col (its products keep BLAS busy whatever the shape). These are filters
-  that span the whole input along one axis (a one-row output: the input
-  gradient of the one-hot text layer ran 10-18x faster), dilated filters
-  (1.1-2.2x), filters of one row or one column (1.1-2.6x), output planes so
-  small that most of each tile's positions are padding or past the plane
-  (:func:`direct_tile_use` below one half: 4x4 planes under 8x48 AVX-512
-  tiles ran 2-6x faster with im2col; under 4x24 AVX2 tiles direct ran 2x
-  faster), and a single image (1.3-2.8x). Ratios from one noisy sweep of the benchmark's
-  layers (both dtypes); ``fastconv.tune`` measures the real ones.
+  and out, outputs of at least 7x7 and at least 64 of its 4x4 output tiles
+  over the batch: winograd, whose 4x fewer multiplications only wide layers
+  repay (its transforms cost a fixed time per pixel and channel; with few
+  tiles its products are too narrow: 4x256x7x7, 16 tiles, ran 1.2-2x slower
+  than im2col, 16x512x7x7, 64 tiles, 1.2-1.5x faster). Both dtypes.
+* Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
+  products keep BLAS busy whatever the shape). On both machines: the input
+  and weight gradients of filters that span the whole input along one axis
+  (a one-row output: the input gradient of the one-hot text layer ran 10-18x
+  faster), output planes so small that most of each tile's positions are
+  padding or past the plane (:func:`direct_tile_use` below one half: 4x4
+  planes under the wide tiles ran 2-6x faster with im2col; under AVX2 tiles
+  direct ran 2x faster), and deep layers on small planes, whose block of
+  packed filters outgrows a core's L1 cache (:func:`_deep_on_small_planes`:
+  8x512x4x4 ran 1.4-2.2x faster with im2col than direct or Winograd on AVX2
+  tiles, 4x256x7x7 1.1-2.4x with both tiles). With wide tiles only: the forward pass of
+  one-row outputs, dilated filters (1.1-2.2x), filters of one row or one
+  column (1.1-2.6x) and single images (1.3-2.8x); with AVX2 tiles these ran
+  direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
+  1.4-1.9x, one 28x28 image 1.3-1.5x, the one-hot forward 2.5x).
 * Every other stride-1 layer: direct.
 
-``crossovers.md`` beside this file holds the measurements behind the numbers.
-A choice measured on this machine by ``fastconv.tune`` (kept in
-:mod:`.tuning_cache`) takes precedence over the rule.
+Ratios from sweeps of the benchmark's layers on a busy machine; ``crossovers.md``
+beside this file holds the Winograd measurements. A choice measured on this
+machine by ``fastconv.tune`` (kept in :mod:`.tuning_cache`) takes precedence
+over the rule.
 """
 
 from contextlib import contextmanager
@@ -32,7 +45,7 @@ from contextlib import contextmanager
 import numba
 
 from .._geometry import check_method_applies, winograd_applies
-from ..kernels._simd import FORWARD_VECTORS, forward_rows, lanes
+from ..kernels._simd import FORWARD_VECTORS, VECTOR_BYTES, forward_rows, lanes
 from .tuning_cache import key_of, tuning_cache
 
 _recordings: list = []  # lists that record every (pass, geometry, dtype) auto resolves, while open
@@ -42,6 +55,7 @@ MEMO_SIZE = 4096
 
 WINOGRAD_MIN_CHANNELS = 64  # fewest channels in and out
 WINOGRAD_MIN_SIDE = 7  # fewest output rows and columns
+WINOGRAD_MIN_TILES = 64  # fewest 4x4 output tiles over the batch: the columns of its products
 
 
 def _winograd_wins(geom):
@@ -50,9 +64,11 @@ def _winograd_wins(geom):
         and winograd_applies(geom.kernel_size, geom.stride, geom.dilation)
         and min(geom.C, geom.K) >= WINOGRAD_MIN_CHANNELS
         and min(geom.P, geom.Q) >= WINOGRAD_MIN_SIDE
+        and geom.N * -(-geom.P // 4) * -(-geom.Q // 4) >= WINOGRAD_MIN_TILES
     )
 
 
+WIDE_TILES = VECTOR_BYTES == 64  # AVX-512 tiles; else AVX2's
 MIN_TILE_USE = 0.5  # share of the direct forward tiles' positions that must be output pixels
 
 
@@ -69,26 +85,40 @@ def direct_tile_use(geom, dtype):
     return geom.P * geom.Q / (-(-(geom.P * width) // tile) * tile)
 
 
-def _tiles_idle(geom, dtype):
-    """Whether an ungrouped layer's shape leaves the direct tiles mostly idle or computing padding."""
+DEEP_BLOCK_BYTES = 32 * 2**10  # packed filters of one forward tile: more than a core's L1 data cache holds
+DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
+
+
+def _deep_on_small_planes(geom, dtype):
+    """Whether each direct tile would stream its filters from L2: many input channels, small planes."""
+    rows = forward_rows(geom.K // geom.groups)
+    block = geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize
+    return block > DEEP_BLOCK_BYTES and geom.P * geom.Q <= DEEP_MAX_PIXELS
+
+
+def _tiles_idle(geom, pass_name, dtype):
+    """Whether an ungrouped layer's shape leaves the direct tiles idle (see the module's rule)."""
+    if geom.groups != 1:
+        return False
+    one_row_output = min(geom.P, geom.Q) == 1
+    if (one_row_output and pass_name != "forward") or direct_tile_use(geom, dtype) < MIN_TILE_USE:
+        return True
     one_row_or_column = (geom.R == 1) != (geom.S == 1)
-    return geom.groups == 1 and (
-        min(geom.P, geom.Q) == 1
-        or geom.dilation != (1, 1)
-        or one_row_or_column
-        or direct_tile_use(geom, dtype) < MIN_TILE_USE
-        or geom.N == 1
-    )
+    return WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
 
 
 def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     depthwise = geom.K == geom.groups == geom.C
-    if (geom.stride != (1, 1) and not depthwise) or (geom.pointwise and pass_name != "grad_weight"):
+    if geom.stride != (1, 1) and not depthwise:
         return "im2col"
+    if geom.pointwise:
+        return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     if _winograd_wins(geom):
         return "winograd"
-    if not geom.pointwise and _tiles_idle(geom, dtype):
+    if geom.groups == 1 and _deep_on_small_planes(geom, dtype):
+        return "im2col"
+    if _tiles_idle(geom, pass_name, dtype):
         return "im2col"
     return "direct"
 
