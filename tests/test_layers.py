@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import fastconv
 from fastconv import nn
 from fastconv.nn import gradcheck
+from fastconv.nn.models import build_model
 
 GRAD_TOL = 1e-6
 
@@ -561,3 +562,62 @@ def test_load_rejects_missing_buffers(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="do not match the architecture.s .*buffer:0.running_var"):
         nn.load(path)
+
+
+# ----------------------------------------------------------------------------- fused ReLU
+
+
+def _unfused_pass(model, x, grad):
+    """Output, input gradient and parameter gradients of ``model`` run layer by layer (no fusion)."""
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h)
+    g = grad
+    for layer in reversed(model.layers):
+        g = layer.backward(g)
+    return h, g, {k: v.copy() for k, v in model.gradients().items()}
+
+
+@pytest.mark.parametrize(
+    "build, shape",
+    [
+        (lambda: build_model("default", (1, 8, 8), 10, seed=1), (5, 1, 8, 8)),
+        (lambda: build_model("cifar", (3, 12, 12), 10, seed=2), (4, 3, 12, 12)),
+        (lambda: build_model("names1d", (7, 9), 5, seed=3), (6, 7, 9)),
+        (
+            lambda: nn.Sequential(nn.Conv2d(2, 3, 3, bias=False, rng=4), nn.ReLU(), nn.BatchNorm2d(3), nn.ReLU()),
+            (3, 2, 6, 6),
+        ),
+    ],
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_a_fused_relu_gives_the_unfused_results_bit_for_bit(build, shape, training, rng):
+    import copy
+
+    model = build().train(training)
+    reference = copy.deepcopy(model)
+    x = rng.standard_normal(shape).astype(np.float32)
+    out = model.forward(x)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    grad_x = model.backward(grad)
+    expected_out, expected_grad_x, expected_grads = _unfused_pass(reference, x, grad)
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(grad_x, expected_grad_x)
+    for name, value in model.gradients().items():
+        np.testing.assert_array_equal(value, expected_grads[name], err_msg=name)
+    for name, value in model.buffers().items():
+        np.testing.assert_array_equal(value, reference.buffers()[name], err_msg=name)
+
+
+def test_only_layers_that_can_fuse_a_relu_accept_rectify():
+    with pytest.raises(ValueError, match="rectify"):
+        nn.MaxPool2d(2).forward(np.zeros((1, 1, 4, 4), np.float32), rectify=True)
+    out = nn.Conv2d(1, 2, 3, rng=0).forward(np.ones((1, 1, 5, 5), np.float32) * -1, rectify=True)
+    assert out.min() >= 0
+
+
+def test_fused_layers_take_an_empty_batch():
+    model = build_model("cifar", (3, 8, 8), 4, seed=0).eval()
+    out = model.forward(np.zeros((0, 3, 8, 8), np.float32))
+    assert out.shape == (0, 4)
+    assert model.backward(np.zeros((0, 4), np.float32)).shape == (0, 3, 8, 8)

@@ -21,6 +21,7 @@ columns, ``direct.PLANES_BUDGET_BYTES`` of padded planes,
 one image, so a single large image may exceed it.
 """
 
+import math
 import threading
 from contextlib import contextmanager
 
@@ -36,6 +37,7 @@ from .winograd import forward_winograd, grad_input_winograd, grad_weight_winogra
 from .workspace import workspace
 
 __all__ = [
+    "add_bias",
     "cache_path",
     "channel_statistics",
     "clear_workspace",
@@ -143,9 +145,9 @@ def channel_statistics(x, mean, centred_squares):
     _launch(_elementwise_kernels.channel_statistics, x.size, x, mean, centred_squares)
 
 
-def scale_and_shift(x, scale, shift, out):
-    """out = x * scale[c] + shift[c]; x and out (N, C, H, W), scale and shift (C,) of their dtype."""
-    _launch(_elementwise_kernels.scale_and_shift, x.size, x, scale, shift, out)
+def scale_and_shift(x, scale, shift, out, rectify=False):
+    """out = x * scale[c] + shift[c] (then max(., 0) if rectify); x and out (N, C, H, W), scale and shift (C,)."""
+    _launch(_elementwise_kernels.scale_and_shift, x.size, x, scale, shift, out, rectify)
     return out
 
 
@@ -162,10 +164,17 @@ def normalisation_grad_input(grad, x, grad_scale, centre, centred_scale, offset,
     return out
 
 
+def add_bias(out, bias, rectify=False):
+    """out (N, K, P, Q) += bias[k] in place (then max(., 0) if rectify); bias (K,) of out's dtype."""
+    N, K = out.shape[:2]
+    _launch(_elementwise_kernels.add_bias, out.size, out.reshape(N, K, math.prod(out.shape[2:])), bias, rectify)
+    return out
+
+
 def _rows(array):
     """A C-contiguous array as (rows, columns): (N*C, H*W) for NCHW, (N, features) for a batch of vectors."""
-    rows = array.shape[0] * array.shape[1] if array.ndim > 2 else (array.shape[0] if array.ndim == 2 else 1)
-    return array.reshape(rows, -1) if rows else array.reshape(0, 0)
+    rows = math.prod(array.shape[:2]) if array.ndim > 2 else (array.shape[0] if array.ndim == 2 else 1)
+    return array.reshape(rows, array.size // rows if rows else 0)
 
 
 def relu(x, out):

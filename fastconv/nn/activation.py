@@ -14,6 +14,11 @@ class ReLU(Layer):
         self._output = out
         return out
 
+    def adopt(self, out):
+        """Take ``out``, already max(., 0) by the layer before (a fused ReLU), as this layer's output."""
+        self._output, self._output_shape = out, out.shape
+        return out
+
     def _backward(self, grad, need_input_grad):
         if not need_input_grad:
             return None

@@ -14,6 +14,7 @@ from .._geometry import (
     positive_int,
     single_int,
 )
+from ..engine import add_bias, relu
 from .layer import Layer, as_generator
 
 
@@ -121,11 +122,20 @@ class Conv2d(_ConvLayer):
         """The weight as (K, C/groups, R, S)."""
         return self.params["weight"]
 
-    def _forward(self, x):
+    fuses_relu = True
+
+    def _forward(self, x, rectify=False):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects {self.in_channels} input channels, got input {x.shape}")
         self._x = x
-        return F.conv2d(x, self._weight4(), self.params.get("bias"), method=self.method, **self.options)
+        bias = self.params.get("bias")
+        if not rectify:
+            return F.conv2d(x, self._weight4(), bias, method=self.method, **self.options)
+        # Bias and ReLU in one pass over the output.
+        out = F.conv2d(x, self._weight4(), method=self.method, **self.options)
+        if bias is None:
+            return relu(out, out)
+        return add_bias(out, bias.astype(out.dtype, copy=False), rectify=True)
 
     def _backward(self, grad, need_input_grad):
         x, weight = self._x, self._weight4()
@@ -202,8 +212,8 @@ class Conv1d(Conv2d):
     def _weight4(self):
         return self.params["weight"][:, :, None, :]
 
-    def _forward(self, x):
-        return super()._forward(x[:, :, None, :])[:, :, 0, :]
+    def _forward(self, x, rectify=False):
+        return super()._forward(x[:, :, None, :], rectify)[:, :, 0, :]
 
     def _backward(self, grad, need_input_grad):
         grad_input = super()._backward(grad[:, :, None, :], need_input_grad)

@@ -33,6 +33,9 @@ class Layer(ABC):
     """
 
     input_ndim: int | None = None
+    # Whether forward(x, rectify=True) applies a following ReLU in the layer's own output pass
+    # (Sequential uses it).
+    fuses_relu = False
 
     def __init__(self):
         self.params = {}
@@ -50,10 +53,12 @@ class Layer(ABC):
         """Evaluation mode: as ``train(False)``."""
         return self.train(False)
 
-    def forward(self, x):
-        """Output of the layer for input x; keeps what backward needs."""
+    def forward(self, x, *, rectify=False):
+        """Output of the layer for input x (max(output, 0) with rectify); keeps what backward needs."""
         x = as_float_array(x, f"{type(self).__name__} input", self.input_ndim)
-        out = self._forward(x)
+        if rectify and not self.fuses_relu:
+            raise ValueError(f"{type(self).__name__} cannot fuse a ReLU into its output (rectify=True)")
+        out = self._forward(x, rectify=True) if rectify else self._forward(x)
         self._output_shape = out.shape
         return out
 

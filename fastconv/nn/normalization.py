@@ -84,7 +84,9 @@ class BatchNorm2d(Layer):
             b["running_var"][...] = factor * unbiased + (1 - factor) * b["running_var"].astype(np.float64)
         return mean, var
 
-    def _forward(self, x):
+    fuses_relu = True
+
+    def _forward(self, x, rectify=False):
         if x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm2d expects input of shape (N, {self.num_features}, H, W), got {x.shape}")
         x = np.ascontiguousarray(x)
@@ -99,7 +101,7 @@ class BatchNorm2d(Layer):
         shift = (self.params["bias"] if self.affine else 0) - mean * scale
         self._x, self._mean, self._inv_std = x, mean, inv_std
         dtype = x.dtype
-        return scale_and_shift(x, scale.astype(dtype), shift.astype(dtype), np.empty_like(x))
+        return scale_and_shift(x, scale.astype(dtype), shift.astype(dtype), np.empty_like(x), rectify)
 
     def _backward(self, grad, need_input_grad):
         x, mean, inv_std = self._x, self._mean, self._inv_std

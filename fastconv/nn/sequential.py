@@ -50,9 +50,22 @@ class Sequential:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential(\n  {inner}\n)"
 
+    def _relu_fused_after(self, i):
+        """Whether layer i computes the ReLU that follows it in its own output pass."""
+        layers = self.layers
+        return i + 1 < len(layers) and type(layers[i + 1]) is ReLU and layers[i].fuses_relu
+
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        """The layers' output for x. A ReLU after a layer that can fuse it (Conv2d, Conv1d,
+        BatchNorm2d) is applied in that layer's output pass: the same result, one sweep fewer."""
+        i = 0
+        while i < len(self.layers):
+            if self._relu_fused_after(i):
+                x = self.layers[i + 1].adopt(self.layers[i].forward(x, rectify=True))
+                i += 2
+            else:
+                x = self.layers[i].forward(x)
+                i += 1
         return x
 
     __call__ = forward
