@@ -140,6 +140,34 @@ def test_random_geometries_all_passes(method, geometry, seed):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=40, deadline=None)
+@given(geometry=geometries(), seed=st.integers(0, 2**32 - 1))
+def test_strided_direct_passes_over_phase_planes(dtype, geometry, seed):
+    # The draws with strides of 2-4 and no dilation: fastconv/engine/phases.py's family, filters
+    # narrower than, equal to (patch embeddings) and wider than the stride, with groups and padding.
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    stride = (2 + seed % 3, 2 + (seed // 3) % 3)
+    geometry = (N, C, H + 4, W + 4, K, R, S, stride, padding, 1, groups)
+    rng = np.random.default_rng(seed)
+    x, weight, bias, grad_out, options = make_case(geometry, dtype, rng)
+    assert_close(
+        fastconv.conv2d(x, weight, bias, method="direct", **options),
+        reference.conv2d(x, weight, bias, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method="direct", **options),
+        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method="direct", **options),
+        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
+        dtype,
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "method"),
     [

@@ -5,8 +5,9 @@ Each takes C-contiguous arrays of one dtype, a checked
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`, or, with
 one output channel per group (depthwise layers, where a tile of channels
-would be mostly empty), for the row kernels. Other strides use the general
-loops.
+would be mostly empty), for the row kernels. Other strides become stride 1
+over phase planes (:mod:`.phases`) when undilated, and use the general loops
+when dilated.
 """
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..kernels.tiled import (
     pack_forward_weight,
     tap_offsets,
 )
+from .phases import join_input_gradient, join_weight_gradient, phase_geometry, split_input, split_weight
 from .workspace import workspace
 
 # The tiles read the zero-padded planes of this many bytes of images at a
@@ -83,6 +85,10 @@ def _padded_size(geom):
 
 def forward_direct(x, weight, out, geom):
     if geom.stride != (1, 1):
+        if geom.dilation == (1, 1):
+            phased = phase_geometry(geom)
+            forward_direct(split_input(x, geom, phased), split_weight(weight, geom), out, phased)
+            return
         conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
         return
     _forward_stride1(x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.dilation, geom.groups)
@@ -91,6 +97,12 @@ def forward_direct(x, weight, out, geom):
 def grad_input_direct(grad_out, weight, grad_x, geom):
     """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass."""
     if geom.stride != (1, 1):
+        if geom.dilation == (1, 1):
+            phased = phase_geometry(geom)
+            grad_phases = np.empty(phased.input_shape, dtype=grad_x.dtype)
+            grad_input_direct(grad_out, split_weight(weight, geom), grad_phases, phased)
+            join_input_gradient(grad_phases, geom, grad_x)
+            return
         conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
         return
     span_h, span_w = geom.dilation[0] * (geom.R - 1), geom.dilation[1] * (geom.S - 1)
@@ -109,6 +121,12 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
     if geom.stride != (1, 1):
+        if geom.dilation == (1, 1):
+            phased = phase_geometry(geom)
+            grad_phases = np.empty(phased.weight_shape, dtype=grad_weight.dtype)
+            grad_weight_direct(grad_out, split_input(x, geom, phased), grad_phases, phased)
+            join_weight_gradient(grad_phases, geom, grad_weight)
+            return
         conv2d_grad_weight_direct(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
         return
     height, width = _padded_size(geom)

@@ -1,0 +1,70 @@
+"""Strided convolutions as stride-1 ones over phase planes ("space to depth").
+
+With stride (sh, sw), output (p, q) reads padded input rows p*sh + r. Writing
+r = u*sh + a (a < sh) splits the input into sh*sw phase planes
+``xq[n, (c, a, b), i, j] = padded[n, c, i*sh + a, j*sw + b]`` and each filter
+into sub-filters ``wq[k, (c, a, b), u, v] = w[k, c, u*sh + a, v*sw + b]``
+(zero past R, S) of ceil(R/sh) x ceil(S/sw) taps; then
+
+    out[n, k, p, q] = sum_(c,a,b),u,v wq[k, (c, a, b), u, v] * xq[n, (c, a, b), p + u, q + v],
+
+a stride-1 convolution without padding, which the direct tiles compute. The
+zero taps cost extra work (3x3 at stride 2: 16 taps for 9; a stride equal to
+the filter, as in patch embeddings, none). Phase channels keep each group's
+channels together, so groups carry over. Dilation 1 only.
+"""
+
+import numpy as np
+
+from .._geometry import conv_geometry
+
+
+def phase_geometry(geom):
+    """The stride-1 geometry over phase planes that computes ``geom`` (stride > 1, dilation 1)."""
+    sh, sw = geom.stride
+    Rq, Sq = -(-geom.R // sh), -(-geom.S // sw)
+    input_shape = (geom.N, geom.C * sh * sw, geom.P - 1 + Rq, geom.Q - 1 + Sq)
+    weight_shape = (geom.K, geom.C // geom.groups * sh * sw, Rq, Sq)
+    return conv_geometry(input_shape, weight_shape, groups=geom.groups)
+
+
+def split_input(x, geom, phased):
+    """x (N, C, H, W) padded as ``geom`` says and split into phase planes (N, C*sh*sw, Hq, Wq)."""
+    (sh, sw), (N, C, H, W) = geom.stride, x.shape
+    Hq, Wq = phased.H, phased.W
+    padded = np.zeros((N, C, Hq * sh, Wq * sw), dtype=x.dtype)
+    rows, cols = min(H, Hq * sh - geom.pad_top), min(W, Wq * sw - geom.pad_left)  # rows past the last window: unused
+    padded[:, :, geom.pad_top : geom.pad_top + rows, geom.pad_left : geom.pad_left + cols] = x[:, :, :rows, :cols]
+    split = padded.reshape(N, C, Hq, sh, Wq, sw).transpose(0, 1, 3, 5, 2, 4)
+    return np.ascontiguousarray(split).reshape(N, C * sh * sw, Hq, Wq)
+
+
+def join_input_gradient(grad_phases, geom, grad_x):
+    """The inverse of :func:`split_input` for gradients: grad_x (N, C, H, W) from (N, C*sh*sw, Hq, Wq)."""
+    (sh, sw), (N, C, H, W) = geom.stride, grad_x.shape
+    Hq, Wq = grad_phases.shape[2:]
+    padded = grad_phases.reshape(N, C, sh, sw, Hq, Wq).transpose(0, 1, 4, 2, 5, 3).reshape(N, C, Hq * sh, Wq * sw)
+    rows, cols = min(H, Hq * sh - geom.pad_top), min(W, Wq * sw - geom.pad_left)
+    grad_x[:, :, rows:] = 0
+    grad_x[:, :, :, cols:] = 0
+    grad_x[:, :, :rows, :cols] = padded[:, :, geom.pad_top : geom.pad_top + rows, geom.pad_left : geom.pad_left + cols]
+    return grad_x
+
+
+def split_weight(weight, geom):
+    """weight (K, Cg, R, S) as sub-filters (K, Cg*sh*sw, ceil(R/sh), ceil(S/sw)), zero past R and S."""
+    (sh, sw), (K, Cg, R, S) = geom.stride, weight.shape
+    Rq, Sq = -(-R // sh), -(-S // sw)
+    grown = np.zeros((K, Cg, Rq * sh, Sq * sw), dtype=weight.dtype)
+    grown[:, :, :R, :S] = weight
+    split = grown.reshape(K, Cg, Rq, sh, Sq, sw).transpose(0, 1, 3, 5, 2, 4)
+    return np.ascontiguousarray(split).reshape(K, Cg * sh * sw, Rq, Sq)
+
+
+def join_weight_gradient(grad_phases, geom, grad_weight):
+    """The inverse of :func:`split_weight` for gradients: grad_weight (K, Cg, R, S), the zero taps dropped."""
+    (sh, sw), (K, Cg, R, S) = geom.stride, grad_weight.shape
+    Rq, Sq = grad_phases.shape[2:]
+    grown = grad_phases.reshape(K, Cg, sh, sw, Rq, Sq).transpose(0, 1, 4, 2, 5, 3).reshape(K, Cg, Rq * sh, Sq * sw)
+    grad_weight[...] = grown[:, :, :R, :S]
+    return grad_weight
