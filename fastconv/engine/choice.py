@@ -25,19 +25,20 @@ tiles this host compiles (``WIDE_TILES``).
   than im2col, 16x512x7x7, 64 tiles, 1.2-1.5x faster). Both dtypes.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On both machines: the input
-  and weight gradients of filters that span the whole input along one axis
-  (a one-row output: the input gradient of the one-hot text layer ran 10-18x
-  faster), output planes so small that most of each tile's positions are
-  padding or past the plane (:func:`direct_tile_use` below one half: 4x4
-  planes under the wide tiles ran 2-6x faster with im2col; under AVX2 tiles
-  direct ran 2x faster), and deep layers on small planes, whose block of
-  packed filters outgrows a core's L1 cache (:func:`_deep_on_small_planes`:
-  8x512x4x4 ran 1.4-2.2x faster with im2col than direct or Winograd on AVX2
-  tiles, 4x256x7x7 1.1-2.4x with both tiles). With wide tiles only: the forward pass of
+  gradient of filters that span the whole input along one axis (a one-row
+  output: the one-hot text layer's ran 10-18x faster); output planes so
+  small that most of each tile's positions are padding or past the plane
+  (:func:`direct_tile_use` below one half: 4x4 planes under the wide tiles
+  ran 2-6x faster with im2col, under AVX2 tiles direct ran 2x faster); deep
+  layers on small planes, whose block of packed filters outgrows a core's L1
+  cache (:func:`_deep_on_small_planes`: 8x512x4x4 ran 1.4-2.2x faster with
+  im2col than direct or Winograd on AVX2 tiles, 4x256x7x7 1.1-2.4x with both
+  tiles). With wide tiles only: the forward pass and weight gradient of
   one-row outputs, dilated filters (1.1-2.2x), filters of one row or one
   column (1.1-2.6x) and single images (1.3-2.8x); with AVX2 tiles these ran
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
-  1.4-1.9x, one 28x28 image 1.3-1.5x, the one-hot forward 2.5x).
+  1.4-1.9x, one 28x28 image 1.3-1.5x, the one-hot forward 2.2-2.5x and
+  weight gradient 1.9-2x).
 * Every other stride-1 layer: direct.
 
 Ratios from sweeps of the benchmark's layers on a busy machine; ``crossovers.md``
@@ -107,7 +108,7 @@ def _tiles_idle(geom, pass_name, dtype):
     if geom.groups != 1:
         return False
     one_row_output = min(geom.P, geom.Q) == 1
-    if (one_row_output and pass_name != "forward") or direct_tile_use(geom, dtype) < MIN_TILE_USE:
+    if (one_row_output and pass_name == "grad_input") or direct_tile_use(geom, dtype) < MIN_TILE_USE:
         return True
     one_row_or_column = (geom.R == 1) != (geom.S == 1)
     return WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
