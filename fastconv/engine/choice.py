@@ -7,10 +7,10 @@ tiles this host compiles (``WIDE_TILES``).
 
 * Stride above 1: im2col. The direct method computes a strided layer as a
   stride-1 one over phase planes (:mod:`.phases`), with zero taps wherever
-  the stride does not divide the filter; that wins the forward pass of stems
-  (at most 4 input channels per group, filters wider than the stride:
-  1.4-1.5x on a 5x5 and a 7x7 stride-2 stem of RGB images, float32 and
-  float64) and loses or ties elsewhere (stride-2 3x3 layers of 32-128
+  the stride does not divide the filter; that wins on stems (at most 4 input
+  channels per group, filters wider than the stride: forward and weight
+  gradient 1.3-2.1x faster, input gradient level or 1.2x, on a 5x5 and a
+  7x7 stride-2 stem of RGB images, both dtypes) and loses or ties elsewhere (stride-2 3x3 layers of 32-128
   channels 1.3-2x, patch embeddings alike). Depthwise layers run direct
   too: im2col's products are one row deep (2.2-4.2x slower, 32x192x32x32,
   5x5, stride 2, float32).
@@ -127,7 +127,7 @@ def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     depthwise = geom.K == geom.groups == geom.C
     if geom.stride != (1, 1) and not depthwise:
-        return "direct" if pass_name == "forward" and _stem(geom) else "im2col"
+        return "direct" if _stem(geom) else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     if _winograd_wins(geom):
