@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 
-
 # A timing keeps calling for at least this long (up to MAX_CALLS calls): on a shared machine a
 # short pass measured a few times can be caught by a stall of a few ms in every call.
 MIN_SECONDS = 0.02

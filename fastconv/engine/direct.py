@@ -3,11 +3,10 @@
 Each takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and fills
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
-workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`, or, with
-one output channel per group (depthwise layers, where a tile of channels
-would be mostly empty), for the row kernels. Other strides become stride 1
-over phase planes (:mod:`.phases`) when undilated, and use the general loops
-when dilated.
+workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`
+(one output channel per tile for depthwise layers; their weight gradient
+uses the row kernel). Other strides become stride 1 over phase planes
+(:mod:`.phases`) when undilated, and use the general loops when dilated.
 """
 
 import numpy as np
@@ -15,7 +14,6 @@ import numpy as np
 from ..kernels._simd import FORWARD_MAX_VECTORS, WEIGHT_ROWS, WEIGHT_TAPS, forward_rows, lanes
 from ..kernels.direct import (
     conv2d_forward_direct,
-    conv2d_forward_rows,
     conv2d_grad_input_direct,
     conv2d_grad_weight_direct,
     conv2d_grad_weight_rows,
@@ -70,9 +68,6 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
     R, S = weight.shape[2:]
     span_w = dilation[1] * (S - 1)
-    if weight.shape[0] == groups:
-        conv2d_forward_rows(_flat_planes(x, top, left, height, width, span_w), weight, out, width, *dilation, groups)
-        return
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
     packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
     images, planes = _chunk(x, height, width, span_w)

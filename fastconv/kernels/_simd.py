@@ -39,21 +39,23 @@ VECTOR_BYTES = _host_vector_bytes()
 # Forward tiles (:func:`outer_product_tile`): ``rows`` output channels x FORWARD_VECTORS[rows] vectors of
 # output positions, sized to the register file; a tuple, so that compiled
 # kernels can index it too. Wide tiles (8 rows) reuse each input load most;
-# narrow ones (4, 3, 2) waste less on layers with few output channels, such
-# as the input gradient of an RGB layer (3).
+# narrow ones (4, 3, 2, 1) waste less on layers with few output channels per
+# group, such as the input gradient of an RGB layer (3) and depthwise layers
+# (1: measured against the 2-row tile, the input gradient of a one-channel
+# 5x5 layer ran 1.5x faster in float32 and 2.2x in float64).
 # Weight-gradient tile (:func:`dot_product_tile`): WEIGHT_ROWS output channels x WEIGHT_TAPS filter taps.
 if VECTOR_BYTES == 64:
     # AVX-512: at most 24 accumulators of the 32 registers, the rest for the inputs and broadcast
     # weights in flight (measured: 2x12 and 3x8 tiles spilled and ran 1.5-2x slower than 2x8 and 3x6;
     # 4x5 edged out 4x6).
-    FORWARD_VECTORS = (0, 0, 8, 6, 5, 0, 0, 0, 3)
+    FORWARD_VECTORS = (0, 12, 8, 6, 5, 0, 0, 0, 3)
     WEIGHT_ROWS, WEIGHT_TAPS = 4, 6
 else:
     # AVX2, 16 registers: 12 accumulators at most. Measured on a Zen 4 without AVX-512 (float32, direct
     # and Winograd passes of 3x3 layers with 3-64 channels): the AVX-512 tiles spilled and ran 1.5-2.8x
     # slower; 8x1 forward tiles lost 10-20% to 4x3; weight tiles 2x5 beat 4x3 by up to 1.9x, 4x2 and
     # 3x3 by 5-25%.
-    FORWARD_VECTORS = (0, 0, 6, 4, 3, 0, 0, 0, 0)
+    FORWARD_VECTORS = (0, 8, 6, 4, 3, 0, 0, 0, 0)
     WEIGHT_ROWS, WEIGHT_TAPS = 2, 5
 FORWARD_MAX_VECTORS = max(FORWARD_VECTORS)
 FORWARD_TILE_ROWS = tuple(rows for rows, vectors in enumerate(FORWARD_VECTORS) if vectors)
@@ -251,7 +253,7 @@ def forward_rows(channels):
     """Output channels per forward tile for a layer with ``channels`` per group: the least waste."""
     if channels >= 6 and FORWARD_VECTORS[8]:
         return 8
-    return 3 if channels == 3 else 4 if channels >= 4 else 2
+    return 3 if channels == 3 else 4 if channels >= 4 else channels
 
 
 @intrinsic

@@ -10,16 +10,18 @@ dilation added); columns likewise. Padding is never materialised:
 Each prange iteration writes only to output elements that no other iteration
 touches, so there are no races and results do not depend on scheduling.
 
-Strides above 1 run the general loops. At stride 1 the register tiles of
-:mod:`.tiled` run, except for layers with one output channel per group
-(depthwise), where a tile of channels would be mostly empty: they run the
-"row" kernels here. These take the zero-padded input with each
-(H, W) plane flattened to one row of length H*W. Output pixel (p, q) of a
-filter tap then reads element ``p*W + q + tap_offset`` of that row, so the
-whole output plane is one contiguous run ``i = p*W + q`` (with W - Q unused
-columns per row, later dropped): one long unit-stride loop per tap, which the
-compiler vectorises. Every such loop runs over a slice starting at the tap's
-offset, so the index is a plain non-negative loop counter.
+The general loops here run dilated strided layers (undilated ones become
+stride-1 layers over phase planes, see ``fastconv/engine/phases.py``). At
+stride 1 the register tiles of :mod:`.tiled` run the forward pass and the
+input gradient; the weight gradient of layers with one output channel per
+group (depthwise), where a tile of channels would be mostly empty, runs the
+"row" kernel here. It takes the zero-padded input with each (H, W) plane
+flattened to one row of length H*W. Output pixel (p, q) of a filter tap then
+reads element ``p*W + q + tap_offset`` of that row, so the whole output
+plane is one contiguous run ``i = p*W + q`` (with W - Q unused columns per
+row, zero in the gradient rows): one long unit-stride dot product per tap,
+which the compiler vectorises. Every such loop runs over a slice starting at
+the tap's offset, so the index is a plain non-negative loop counter.
 """
 
 import numpy as np
@@ -134,35 +136,6 @@ def conv2d_grad_weight_direct(
                         for q in range(q_lo, q_hi):
                             acc += grad_out[n, k, p, q] * x[n, ci, h, q * stride_w + col_off]
                 grad_weight[k, c, r, s] = acc
-
-
-@njit(**PARALLEL_OPTIONS)
-def conv2d_forward_rows(xp, weight, out, width, dilation_h, dilation_w, groups):
-    """Stride-1 forward on flattened padded planes; one (n, k) output plane per iteration.
-
-    xp (N, C, Hp*Wp) with ``width`` = Wp, weight (K, C/groups, R, S),
-    out (N, K, P, Q) with P = Hp - dilation_h*(R-1), Q = Wp - dilation_w*(S-1), overwritten.
-    """
-    N = xp.shape[0]
-    K, Cg, R, S = weight.shape
-    P, Q = out.shape[2], out.shape[3]
-    run = (P - 1) * width + Q
-    Kg = K // groups
-    for nk in prange(N * K):
-        n = nk // K
-        k = nk - n * K
-        c0 = (k // Kg) * Cg
-        acc = np.zeros(run, dtype=out.dtype)
-        for c in range(Cg):
-            for r in range(R):
-                for s in range(S):
-                    offset = r * dilation_h * width + s * dilation_w
-                    src = xp[n, c0 + c, offset : offset + run]
-                    w = weight[k, c, r, s]
-                    for i in range(run):
-                        acc[i] += w * src[i]
-        for p in range(P):
-            out[n, k, p] = acc[p * width : p * width + Q]
 
 
 @njit(**PARALLEL_OPTIONS)
