@@ -17,6 +17,7 @@ channels together, so groups carry over. Dilation 1 only.
 import numpy as np
 
 from .._geometry import conv_geometry
+from ..kernels.planes import join_phases, split_phases
 
 
 def phase_geometry(geom):
@@ -30,24 +31,14 @@ def phase_geometry(geom):
 
 def split_input(x, geom, phased):
     """x (N, C, H, W) padded as ``geom`` says and split into phase planes (N, C*sh*sw, Hq, Wq)."""
-    (sh, sw), (N, C, H, W) = geom.stride, x.shape
-    Hq, Wq = phased.H, phased.W
-    padded = np.zeros((N, C, Hq * sh, Wq * sw), dtype=x.dtype)
-    rows, cols = min(H, Hq * sh - geom.pad_top), min(W, Wq * sw - geom.pad_left)  # rows past the last window: unused
-    padded[:, :, geom.pad_top : geom.pad_top + rows, geom.pad_left : geom.pad_left + cols] = x[:, :, :rows, :cols]
-    split = padded.reshape(N, C, Hq, sh, Wq, sw).transpose(0, 1, 3, 5, 2, 4)
-    return np.ascontiguousarray(split).reshape(N, C * sh * sw, Hq, Wq)
+    phases = np.empty(phased.input_shape, dtype=x.dtype)
+    split_phases(x, phases, *geom.stride, geom.pad_top, geom.pad_left)
+    return phases
 
 
 def join_input_gradient(grad_phases, geom, grad_x):
     """The inverse of :func:`split_input` for gradients: grad_x (N, C, H, W) from (N, C*sh*sw, Hq, Wq)."""
-    (sh, sw), (N, C, H, W) = geom.stride, grad_x.shape
-    Hq, Wq = grad_phases.shape[2:]
-    padded = grad_phases.reshape(N, C, sh, sw, Hq, Wq).transpose(0, 1, 4, 2, 5, 3).reshape(N, C, Hq * sh, Wq * sw)
-    rows, cols = min(H, Hq * sh - geom.pad_top), min(W, Wq * sw - geom.pad_left)
-    grad_x[:, :, rows:] = 0
-    grad_x[:, :, :, cols:] = 0
-    grad_x[:, :, :rows, :cols] = padded[:, :, geom.pad_top : geom.pad_top + rows, geom.pad_left : geom.pad_left + cols]
+    join_phases(grad_phases, grad_x, *geom.stride, geom.pad_top, geom.pad_left)
     return grad_x
 
 

@@ -1,9 +1,11 @@
-"""Zero-padded copies of image planes, for the kernels that read whole padded rows."""
+"""Zero-padded copies of image planes, for the kernels that read whole padded rows, and the stride
+phases of padded planes (strided layers computed at stride 1)."""
 
 from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import copy_run
+from ._window import valid_range
 
 
 @njit(**NJIT_OPTIONS)
@@ -38,3 +40,56 @@ def embed_planes(source, first, count, h, w, flat, top, left, height, width):
     for i in prange(count):
         embed_plane(source, (first + i) * h * w, h, w, flat, i * height * width, top, left, height, width)
     flat[count * height * width :] = 0
+
+
+@njit(**PARALLEL_OPTIONS)
+def split_phases(x, phases, stride_h, stride_w, top, left):
+    """phases[n, (c*sh + a)*sw + b, i, j] = x[n, c, i*sh + a - top, j*sw + b - left], zero outside x.
+
+    x (N, C, H, W); phases (N, C*sh*sw, Hq, Wq), overwritten: the padded
+    input split into its stride phases (see ``fastconv/engine/phases.py``).
+    One (image, channel) per task.
+    """
+    N, C, H, W = x.shape
+    Hq, Wq = phases.shape[2], phases.shape[3]
+    zero = phases.dtype.type(0)
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for a in range(stride_h):
+            i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
+            for b in range(stride_w):
+                j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
+                plane = phases[n, (c * stride_h + a) * stride_w + b]
+                for i in range(Hq):
+                    row = plane[i]
+                    if i < i_lo or i >= i_hi:
+                        row[:] = zero
+                        continue
+                    source = x[n, c, i * stride_h + a - top]
+                    row[:j_lo] = zero
+                    for j in range(j_lo, j_hi):
+                        row[j] = source[j * stride_w + b - left]
+                    row[j_hi:] = zero
+
+
+@njit(**PARALLEL_OPTIONS)
+def join_phases(phases, x, stride_h, stride_w, top, left):
+    """The inverse of :func:`split_phases`: x[n, c, h, w] from the phase holding it (0 where none does).
+
+    phases (N, C*sh*sw, Hq, Wq); x (N, C, H, W), overwritten.
+    """
+    N, C, H, W = x.shape
+    Hq, Wq = phases.shape[2], phases.shape[3]
+    zero = x.dtype.type(0)
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        x[n, c] = zero
+        for a in range(stride_h):
+            i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
+            for b in range(stride_w):
+                j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
+                plane = phases[n, (c * stride_h + a) * stride_w + b]
+                for i in range(i_lo, i_hi):
+                    row, target = plane[i], x[n, c, i * stride_h + a - top]
+                    for j in range(j_lo, j_hi):
+                        target[j * stride_w + b - left] = row[j]
