@@ -17,13 +17,17 @@ import warnings
 # sleeping at once (OMP_WAIT_POLICY=PASSIVE) cost 45-110 us per parallel
 # launch on a virtual machine, so that a pass under ~40 MFLOP ran slower on 2
 # threads than on 1 (the digits ConvNet's second layer: 290 against 140 us).
-# So OpenMP threads spin briefly (GOMP_SPINCOUNT=10000: about 0.2-1 ms here, a
-# launch then costs 2 us, and a BLAS product that follows loses at most that
-# long) and OpenBLAS's threads sleep soon. Both runtimes read these variables
-# when they load, so they are set on import (effective when numpy and numba's
-# OpenMP are not loaded yet, as with the `fastconv` command); values the user
-# set win, and OMP_WAIT_POLICY, when the user sets it, overrides the spin count.
-THREAD_POLICY = {"GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "4"}
+# So OpenMP threads spin briefly (GOMP_SPINCOUNT=10000 for GNU OpenMP, which
+# numba's "omp" layer uses here: about 0.2-1 ms, a launch then costs 2 us, and
+# a BLAS product that follows loses at most that long; KMP_BLOCKTIME=1, 1 ms,
+# for LLVM's and Intel's OpenMP) and OpenBLAS's threads sleep soon. The
+# runtimes read these variables when they load, so they are set on import
+# (effective when numpy and numba's OpenMP are not loaded yet, as with the
+# `fastconv` command); values the user set win, and a user who sets
+# OMP_WAIT_POLICY gets no spin settings from fastconv (GNU OpenMP would let
+# GOMP_SPINCOUNT override it).
+THREAD_POLICY = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1", "OPENBLAS_THREAD_TIMEOUT": "4"}
+SPIN_SETTINGS = ("GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 
 # The variables as the user gave them (None: unset), for code that should not
 # inherit fastconv's choice (the PyTorch timings of the benchmark).
@@ -38,7 +42,8 @@ if USER_THREAD_ENV["OMP_WAIT_POLICY"] is None and USER_THREAD_ENV["GOMP_SPINCOUN
         stacklevel=2,
     )
 for _name, _value in THREAD_POLICY.items():
-    os.environ.setdefault(_name, _value)
+    if not (_name in SPIN_SETTINGS and USER_THREAD_ENV["OMP_WAIT_POLICY"] is not None):
+        os.environ.setdefault(_name, _value)
 
 
 def user_thread_environment(environ):

@@ -18,22 +18,10 @@ import time
 
 import numpy as np
 
-# A timing keeps calling for at least this long (up to MAX_CALLS calls): on a shared machine a
-# short pass measured a few times can be caught by a stall of a few ms in every call.
-MIN_SECONDS = 0.02
-MAX_CALLS = 1000
-
-
-def best_time(fn, repeat):
-    """Seconds of the fastest of at least ``repeat`` calls and of as many as fit in MIN_SECONDS, after a warm-up."""
-    fn()
-    times = []
-    begin = time.perf_counter()
-    while len(times) < repeat or (time.perf_counter() - begin < MIN_SECONDS and len(times) < MAX_CALLS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+if __package__:
+    from ._timing import best_time
+else:  # run as a script: its folder is on sys.path, and the package must not be imported
+    from _timing import best_time  # type: ignore[no-redef]
 
 
 def pass_call(torch, request):

@@ -28,7 +28,7 @@ import numpy as np
 from . import _torch_timer
 from ._arguments import positive_int
 from ._names import DTYPE_NAMES, METHODS, PASSES
-from ._torch_timer import best_time
+from ._timing import best_time
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups): the benchmark's layers, in one place.
 # The lecture's layer and four classic ones, then one layer of each family real networks use
@@ -170,7 +170,7 @@ class TorchTimer:
         from ._thread_policy import user_thread_environment
 
         env = user_thread_environment(os.environ)
-        # A script, not a module of the package: importing fastconv would set the wait policy.
+        # A script, not a module of the package: importing fastconv would set the thread policy.
         self._child = subprocess.Popen(
             [sys.executable, _torch_timer.__file__],
             stdin=subprocess.PIPE,
@@ -194,7 +194,7 @@ class TorchTimer:
         return answer
 
     def seconds(self, shape, dtype, pass_name, repeat):
-        """PyTorch's best of ``repeat`` timed calls of one pass of a benchmark shape, or None."""
+        """PyTorch's best time (:func:`fastconv._timing.best_time`, ``repeat`` calls at least) of one pass, or None."""
         if not self.version:
             return None
         geom = geometry_of(shape)

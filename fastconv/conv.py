@@ -35,7 +35,7 @@ from ._geometry import (
     conv_geometry,
     shape4,
 )
-from .engine import resolve_method, run_pass
+from .engine import add_bias, resolve_method, run_pass
 
 
 def _kernel_array(array, dtype):
@@ -124,7 +124,7 @@ def forward_pass(
     out = np.empty(geom.output_shape, dtype=dtype)
     run_pass("forward", method, geom, out, _kernel_array(x, dtype), _kernel_array(weight, dtype))
     if bias is not None:
-        out += bias.astype(dtype, copy=False).reshape(1, -1, 1, 1)
+        add_bias(out, np.ascontiguousarray(bias, dtype=dtype))
     return out
 
 

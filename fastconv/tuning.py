@@ -10,12 +10,11 @@ the winners go to the tuning cache (:mod:`fastconv.engine.tuning_cache`), which
 ``auto`` then reads in this and later processes without measuring.
 """
 
-import time
-
 import numpy as np
 
 from ._geometry import check_method_applies, conv_geometry, float_dtype, positive_int
 from ._names import METHODS, PASSES
+from ._timing import best_time
 from .engine import key_of, recording, run_pass, tuning_cache
 
 
@@ -42,16 +41,6 @@ def _pass_call(pass_name, method, geom, dtype, rng):
     return lambda: run_pass(pass_name, method, geom, np.zeros(geom.weight_shape, dtype), g, x)
 
 
-def _best_ms(call, repeat):
-    call()  # compiles, fills scratch buffers
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
-
-
 def _tune_geometries(items, repeat):
     """Measure [(pass, geometry, dtype)]; store and return {key: {"method", "ms"}} (duplicates measured once)."""
     rng = np.random.default_rng(0)
@@ -60,7 +49,7 @@ def _tune_geometries(items, repeat):
         key = key_of(pass_name, geom, dtype)
         if key in results or not geom.N:
             continue
-        times = {m: _best_ms(_pass_call(pass_name, m, geom, dtype, rng), repeat) for m in _applicable(geom)}
+        times = {m: best_time(_pass_call(pass_name, m, geom, dtype, rng), repeat) * 1e3 for m in _applicable(geom)}
         results[key] = {"method": min(times, key=times.get), "ms": {m: round(t, 4) for m, t in times.items()}}
     if results:
         tuning_cache.store(results)

@@ -9,7 +9,14 @@ PACKAGE = pathlib.Path(fastconv.__file__).parent
 
 # Layers from the bottom up: a module may import modules of its own layer or the ones below.
 LAYERS = [
-    {"fastconv._names", "fastconv._version", "fastconv._thread_policy", "fastconv._files", "fastconv.kernels"},
+    {
+        "fastconv._names",
+        "fastconv._version",
+        "fastconv._thread_policy",
+        "fastconv._files",
+        "fastconv._timing",
+        "fastconv.kernels",
+    },
     {"fastconv._geometry", "fastconv._arguments"},
     {"fastconv.engine"},
     {"fastconv.conv", "fastconv.pool", "fastconv.tuning"},

@@ -8,7 +8,8 @@ from fastconv import _thread_policy
 
 
 def _policy_in_fresh_interpreter(**env):
-    code = "import os, fastconv; print(os.environ['GOMP_SPINCOUNT'], os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    names = ("GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OPENBLAS_THREAD_TIMEOUT")
+    code = f"import os, fastconv; print(*(os.environ.get(name, '-') for name in {names}))"
     environ = {k: v for k, v in os.environ.items() if k not in _thread_policy.USER_THREAD_ENV}
     environ.update(env)
     return subprocess.run(
@@ -17,8 +18,10 @@ def _policy_in_fresh_interpreter(**env):
 
 
 def test_import_sets_a_short_spin_unless_the_user_chose():
-    assert _policy_in_fresh_interpreter() == ["10000", "4"]
-    assert _policy_in_fresh_interpreter(GOMP_SPINCOUNT="5", OPENBLAS_THREAD_TIMEOUT="1") == ["5", "1"]
+    assert _policy_in_fresh_interpreter() == ["10000", "1", "4"]
+    assert _policy_in_fresh_interpreter(GOMP_SPINCOUNT="5", OPENBLAS_THREAD_TIMEOUT="1") == ["5", "1", "1"]
+    # The user's wait policy decides alone: no spin count to override it.
+    assert _policy_in_fresh_interpreter(OMP_WAIT_POLICY="PASSIVE") == ["-", "-", "4"]
 
 
 def test_user_thread_environment_restores_what_the_user_had(monkeypatch):

@@ -1,8 +1,9 @@
 """The convolution engine: every pass by (pass, method), and the one place where parallel kernels launch.
 
-Callers (:mod:`fastconv.conv`, :mod:`fastconv.pool`) check their arguments,
-allocate the result and hand over C-contiguous arrays of one dtype; nothing
-here validates. Every launch goes through :data:`_LAUNCH_LOCK`: each one
+Callers (:mod:`fastconv.conv`, :mod:`fastconv.pool`, and the layers of
+:mod:`fastconv.nn` for batch normalisation, bias and ReLU) check their
+arguments, allocate the result and hand over C-contiguous arrays of one
+dtype; nothing here validates. Every launch goes through :data:`_LAUNCH_LOCK`: each one
 already uses all of numba's threads, and some numba threading layers
 (workqueue) abort the process on concurrent launches from several Python
 threads.
@@ -11,7 +12,8 @@ threads.
   choices ``fastconv.tune`` measured on this machine, which come first.
 * :mod:`.direct`, :mod:`.im2col`, :mod:`.winograd`: each method's drivers
   (chunking, packing, scratch buffers) around the compiled loops of
-  :mod:`fastconv.kernels`.
+  :mod:`fastconv.kernels`; :mod:`.phases`: strided layers as stride-1 ones
+  over the input's stride phases, for the direct method.
 * :mod:`.workspace`: the scratch buffers they share.
 
 A *chunk* is a run of whole images that a driver handles together; each
@@ -117,27 +119,35 @@ def _plane_blocks(array):
     return min(array.shape[0] * array.shape[1], BLOCKS_PER_THREAD * numba.get_num_threads())
 
 
+def _launch(kernel, elements, *args):
+    """Run a pooling, elementwise or per-channel kernel over ``elements`` values, serially when they are few."""
+    if elements:
+        with _LAUNCH_LOCK, _threads_for(elements, SERIAL_BELOW_ELEMENTS):
+            kernel(*args)
+
+
 def max_pool_forward(x, out, argmax, kernel_size, stride):
     """out, argmax (N, C, P, Q) from x (N, C, H, W): see :func:`fastconv.kernels.pool.max_pool_forward`."""
-    if out.size:
-        with _LAUNCH_LOCK, _threads_for(x.size, SERIAL_BELOW_ELEMENTS):
-            _pool_kernels.max_pool_forward(x, out, argmax, *kernel_size, *stride, _plane_blocks(out))
+    _launch(
+        _pool_kernels.max_pool_forward,
+        x.size if out.size else 0,
+        x,
+        out,
+        argmax,
+        *kernel_size,
+        *stride,
+        _plane_blocks(out),
+    )
     return out, argmax
 
 
 def max_pool_backward(grad_out, argmax, grad_x):
     """grad_x (N, C, H, W) from grad_out and argmax (N, C, P, Q): each gradient to its window's max."""
-    if grad_out.size:
-        with _LAUNCH_LOCK, _threads_for(grad_x.size, SERIAL_BELOW_ELEMENTS):
-            _pool_kernels.max_pool_backward(grad_out, argmax, grad_x, _plane_blocks(grad_out))
+    if grad_out.size == 0:
+        grad_x[...] = 0  # no window: no gradient
+        return grad_x
+    _launch(_pool_kernels.max_pool_backward, grad_x.size, grad_out, argmax, grad_x, _plane_blocks(grad_out))
     return grad_x
-
-
-def _launch(kernel, elements, *args):
-    """Run an elementwise or per-channel kernel over ``elements`` values, serially when they are few."""
-    if elements:
-        with _LAUNCH_LOCK, _threads_for(elements, SERIAL_BELOW_ELEMENTS):
-            kernel(*args)
 
 
 def channel_statistics(x, mean, centred_squares):

@@ -10,10 +10,12 @@ on its first call with a given dtype.
 * ``_simd``: register-blocked inner loops ("tiles") emitted as LLVM vector
   code through numba intrinsics, inlined into the kernels that call them.
 * ``tiled``: stride-1 direct convolution on those tiles (forward, and the
-  weight gradient); ``direct``: the general loops for any stride, and row
-  kernels for depthwise layers.
+  weight gradient); ``direct``: the general loops (dilated strided layers)
+  and the row kernel of depthwise weight gradients.
 * ``im2col``: column matrices for the BLAS products; ``winograd``: the
   F(4x4, 3x3) transforms and their products on the tiles.
-* ``planes``: zero-padded copies of image planes; ``pool``: max pooling.
+* ``planes``: zero-padded copies of image planes and the stride phases of
+  padded planes; ``pool``: max pooling; ``elementwise``: batch
+  normalisation, bias and ReLU passes.
 * ``_options``: the numba options every kernel compiles with.
 """

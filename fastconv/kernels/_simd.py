@@ -30,7 +30,8 @@ from ._options import NJIT_OPTIONS
 
 def _host_vector_bytes():
     """64 on a CPU with AVX-512 (32 vector registers), else 32 (AVX2: 16), from the features numba compiles for."""
-    features = config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
+    # CPU_FEATURES is "" (not None) when NUMBA_CPU_NAME=generic: no AVX-512, like the code numba emits then.
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
     return 64 if "+avx512f" in features.split(",") else 32
 
 

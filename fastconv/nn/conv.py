@@ -135,7 +135,7 @@ class Conv2d(_ConvLayer):
         out = F.conv2d(x, self._weight4(), method=self.method, **self.options)
         if bias is None:
             return relu(out, out)
-        return add_bias(out, bias.astype(out.dtype, copy=False), rectify=True)
+        return add_bias(out, np.ascontiguousarray(bias, dtype=out.dtype), rectify=True)
 
     def _backward(self, grad, need_input_grad):
         x, weight = self._x, self._weight4()

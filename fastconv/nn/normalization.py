@@ -71,7 +71,10 @@ class BatchNorm2d(Layer):
         count = x.shape[0] * x.shape[2] * x.shape[3]
         if self.training and count < 2:
             raise ValueError(f"BatchNorm2d needs more than 1 value per channel when training, got input {x.shape}")
-        mean, sum_squares = np.empty(self.num_features), np.empty(self.num_features)
+        mean, sum_squares = (
+            np.zeros(self.num_features),
+            np.zeros(self.num_features),
+        )  # zeros: an empty batch sums nothing
         channel_statistics(x, mean, sum_squares)
         var = sum_squares / max(count, 1)
         if self.training and self.track_running_stats:
@@ -107,7 +110,7 @@ class BatchNorm2d(Layer):
         x, mean, inv_std = self._x, self._mean, self._inv_std
         grad = np.ascontiguousarray(grad, dtype=x.dtype)
         C = self.num_features
-        grad_sum, centred_grad_sum = np.empty(C), np.empty(C)
+        grad_sum, centred_grad_sum = np.zeros(C), np.zeros(C)
         gradient_sums(grad, x, mean, grad_sum, centred_grad_sum)
         # x_hat = (x - mean) * inv_std, so sum(grad * x_hat) = inv_std * sum(grad * (x - mean)).
         grad_x_hat_sum = inv_std * centred_grad_sum
