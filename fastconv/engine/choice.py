@@ -7,13 +7,13 @@ tiles this host compiles (``WIDE_TILES``).
 
 * Stride above 1: im2col. The direct method computes a strided layer as a
   stride-1 one over phase planes (:mod:`.phases`), with zero taps wherever
-  the stride does not divide the filter; that wins on stems (at most 4 input
-  channels per group, filters wider than the stride: forward and weight
-  gradient 1.3-2.1x faster, input gradient level or 1.2x, on a 5x5 and a
-  7x7 stride-2 stem of RGB images, both dtypes) and loses or ties elsewhere (stride-2 3x3 layers of 32-128
-  channels 1.3-2x, patch embeddings alike). Depthwise layers run direct
-  too: im2col's products are one row deep (2.2-4.2x slower, 32x192x32x32,
-  5x5, stride 2, float32).
+  the stride does not divide the filter; that wins on stems (at most 4
+  input channels per group, filters wider than the stride: forward and
+  weight gradient 1.3-2.1x faster, input gradient level or 1.2x, on a 5x5
+  and a 7x7 stride-2 stem of RGB images, both dtypes), and loses or ties
+  elsewhere (stride-2 3x3 layers of 32-256 channels 1.3-2x slower, patch
+  embeddings alike). Depthwise layers run direct too: im2col's products are
+  one row deep (2.2-4.2x slower, 32x192x32x32, 5x5, stride 2, float32).
 * Pointwise layers (1x1 filters, stride 1, no padding): im2col for the
   forward pass and the input gradient (plain BLAS products); the weight
   gradient direct with wide tiles, im2col with AVX2 tiles (1.25-1.35x).

@@ -7,7 +7,11 @@ from .layer import Layer
 
 
 class ReLU(Layer):
-    """Elementwise max(0, x); any shape. Keeps its output (not a copy) for backward."""
+    """Elementwise max(0, x); any shape.
+
+    Keeps its output (not a copy) for backward: changing the returned array
+    in place before backward changes the gradient.
+    """
 
     def _forward(self, x):
         out = relu(np.ascontiguousarray(x), np.empty(x.shape, dtype=x.dtype))

@@ -71,10 +71,8 @@ class BatchNorm2d(Layer):
         count = x.shape[0] * x.shape[2] * x.shape[3]
         if self.training and count < 2:
             raise ValueError(f"BatchNorm2d needs more than 1 value per channel when training, got input {x.shape}")
-        mean, sum_squares = (
-            np.zeros(self.num_features),
-            np.zeros(self.num_features),
-        )  # zeros: an empty batch sums nothing
+        # Zeros: for an empty batch the kernel does not run.
+        mean, sum_squares = np.zeros(self.num_features), np.zeros(self.num_features)
         channel_statistics(x, mean, sum_squares)
         var = sum_squares / max(count, 1)
         if self.training and self.track_running_stats:
