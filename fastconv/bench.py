@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -220,16 +221,27 @@ class TorchTimer:
         self._child.wait()
 
 
-def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memory=True):
-    """Measure; return a dict with machine facts and one row per case."""
+@contextmanager
+def benchmark_session(threads, with_torch):
+    """numba on ``threads`` threads for the block, and a :class:`TorchTimer` (or None) that closes after it."""
     import numba
 
     threads_before = numba.get_num_threads()
     numba.set_num_threads(threads)
-    rows = []
-    torch_timer = TorchTimer(threads) if with_torch else None
-    per_round = -(-repeat // ROUNDS)
+    timer = TorchTimer(threads) if with_torch else None
     try:
+        yield timer
+    finally:
+        numba.set_num_threads(threads_before)
+        if timer:
+            timer.close()
+
+
+def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memory=True):
+    """Measure; return a dict with machine facts and one row per case."""
+    rows = []
+    per_round = -(-repeat // ROUNDS)
+    with benchmark_session(threads, with_torch) as torch_timer:
         for name in shapes:
             for dtype in dtypes:
                 x, weight, grad_out, options = make_operands(shape_of(name), np.dtype(dtype))
@@ -268,10 +280,6 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
                                 speedup=None if torch_ms is None else torch_ms / ms,
                             )
                         )
-    finally:
-        numba.set_num_threads(threads_before)
-        if torch_timer:
-            torch_timer.close()
     return {
         **machine_facts(threads, torch_timer.version if torch_timer else None),
         "matmul_gflops": {d: matmul_gflops(np.dtype(d)) for d in dtypes},

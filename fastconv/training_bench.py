@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from ._geometry import positive_int
-from .bench import ROUNDS, TorchTimer, facts_line, machine_facts
+from .bench import ROUNDS, benchmark_session, facts_line, machine_facts
 
 # Built-in model name -> (one sample's shape, batch size).
 NETWORKS = {
@@ -77,15 +77,10 @@ def torch_step_seconds(timer, model, sample_shape, batch, steps):
 
 def run(networks, threads, steps, with_torch=True):
     """Time ``steps`` training steps of each network in ROUNDS rounds; a dict with machine facts and rows."""
-    import numba
-
     from .nn.models import build_model
 
-    threads_before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    timer = TorchTimer(threads) if with_torch else None
     rows = []
-    try:
+    with benchmark_session(threads, with_torch) as timer:
         for name in networks:
             sample_shape, batch = NETWORKS[name]
             model = build_model(name, sample_shape, CLASSES, dtype=np.dtype(DTYPE), seed=0)
@@ -108,10 +103,6 @@ def run(networks, threads, steps, with_torch=True):
                     ratio=None if torch_ms is None else ms / torch_ms,
                 )
             )
-    finally:
-        numba.set_num_threads(threads_before)
-        if timer:
-            timer.close()
     return {
         **machine_facts(threads, timer.version if timer else None),
         "dtype": DTYPE,

@@ -82,7 +82,7 @@ def forward_direct(x, weight, out, geom):
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
-            forward_direct(split_input(x, geom, phased), split_weight(weight, geom), out, phased)
+            forward_direct(split_input(x, geom, phased), split_weight(weight, geom, phased), out, phased)
             return
         conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
         return
@@ -95,7 +95,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
             grad_phases = np.empty(phased.input_shape, dtype=grad_x.dtype)
-            grad_input_direct(grad_out, split_weight(weight, geom), grad_phases, phased)
+            grad_input_direct(grad_out, split_weight(weight, geom, phased), grad_phases, phased)
             join_input_gradient(grad_phases, geom, grad_x)
             return
         conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)

@@ -44,10 +44,9 @@ def join_input_gradient(grad_phases, geom, grad_x):
     return grad_x
 
 
-def split_weight(weight, geom):
-    """weight (K, Cg, R, S) as sub-filters (K, Cg*sh*sw, ceil(R/sh), ceil(S/sw)), zero past R and S."""
-    (sh, sw), (K, Cg, R, S) = geom.stride, weight.shape
-    Rq, Sq = -(-R // sh), -(-S // sw)
+def split_weight(weight, geom, phased):
+    """weight (K, Cg, R, S) as sub-filters (K, Cg*sh*sw, Rq, Sq) of ``phased``, zero past R and S."""
+    (sh, sw), (K, Cg, R, S), (Rq, Sq) = geom.stride, weight.shape, phased.kernel_size
     grown = np.zeros((K, Cg, Rq * sh, Sq * sw), dtype=weight.dtype)
     grown[:, :, :R, :S] = weight
     split = grown.reshape(K, Cg, Rq, sh, Sq, sw).transpose(0, 1, 3, 5, 2, 4)

@@ -13,7 +13,13 @@ promote and not vectorise (ReLU 3.5x slower).
 
 from numba import njit, prange
 
-from ._options import PARALLEL_OPTIONS
+from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
+
+
+@njit(**NJIT_OPTIONS, inline="always")
+def _rectified(v, zero):
+    """max(v, 0) that keeps NaN; ``zero`` of v's dtype (an int 0 would make the loops promote)."""
+    return v if not v <= 0 else zero
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -56,7 +62,7 @@ def scale_and_shift(x, scale, shift, out, rectify):
         if rectify:
             for i in range(H * W):
                 v = xp[i] * a + b
-                op[i] = v if not v <= 0 else zero
+                op[i] = _rectified(v, zero)
         else:
             for i in range(H * W):
                 op[i] = xp[i] * a + b
@@ -111,7 +117,7 @@ def relu(x, out):
         xr, orow = x[row], out[row]
         for i in range(columns):
             v = xr[i]
-            orow[i] = v if not v <= 0 else zero
+            orow[i] = _rectified(v, zero)
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -136,7 +142,7 @@ def add_bias(out, bias, rectify):
         if rectify:
             for i in range(pixels):
                 v = row[i] + b
-                row[i] = v if not v <= 0 else zero
+                row[i] = _rectified(v, zero)
         else:
             for i in range(pixels):
                 row[i] += b

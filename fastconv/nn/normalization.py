@@ -100,12 +100,12 @@ class BatchNorm2d(Layer):
         # y = (x - mean) * inv_std * weight + bias = x * scale + shift, per channel.
         scale = inv_std * self.params["weight"] if self.affine else inv_std
         shift = (self.params["bias"] if self.affine else 0) - mean * scale
-        self._x, self._mean, self._inv_std = x, mean, inv_std
+        self._x, self._mean, self._inv_std, self._scale = x, mean, inv_std, scale
         dtype = x.dtype
         return scale_and_shift(x, scale.astype(dtype), shift.astype(dtype), np.empty_like(x), rectify)
 
     def _backward(self, grad, need_input_grad):
-        x, mean, inv_std = self._x, self._mean, self._inv_std
+        x, mean, inv_std, scale = self._x, self._mean, self._inv_std, self._scale
         grad = np.ascontiguousarray(grad, dtype=x.dtype)
         C = self.num_features
         grad_sum, centred_grad_sum = np.zeros(C), np.zeros(C)
@@ -117,7 +117,6 @@ class BatchNorm2d(Layer):
             self.grads["bias"] = grad_sum.astype(self.dtype)
         if not need_input_grad:
             return None
-        scale = inv_std * self.params["weight"] if self.affine else inv_std
         zeros = np.zeros(C)
         if not self._batch_stats:
             # Running statistics are constants: the layer is an affine map per channel.
