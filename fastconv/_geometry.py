@@ -25,6 +25,9 @@ Shape4 = tuple[int, int, int, int]
 FloatArray = NDArray[np.floating]
 
 
+STEM_MAX_CHANNELS = 4  # input channels per group of a stem (ConvGeometry.stem)
+
+
 @dataclass(frozen=True)
 class ConvGeometry:
     """Shapes of one convolution, with padding split per side.
@@ -80,6 +83,14 @@ class ConvGeometry:
             0,
             0,
         )
+
+    @property
+    def stem(self):
+        """A network's first strided layer: at most STEM_MAX_CHANNELS input channels per group, undilated
+        filters wider than the stride (they overlap)."""
+        overlapping = self.R > self.stride[0] or self.S > self.stride[1]
+        strided = self.stride != (1, 1)
+        return strided and overlapping and self.dilation == (1, 1) and self.C // self.groups <= STEM_MAX_CHANNELS
 
     @property
     def output_shape(self):

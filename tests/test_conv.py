@@ -41,6 +41,9 @@ GEOMETRIES = {
     # output rows of whole vectors (16 float32, 8 float64), written straight into the result
     "rows_of_whole_vectors": (2, 5, 16, 16, 9, 3, 3, 1, 1, 1, 1),
     "wide_rows_of_vectors": (1, 3, 7, 36, 4, 3, 5, 1, (1, 0), 1, 1),
+    # strided layers on the channel tiles (a vector of output channels per group and more), partial blocks
+    "strided_channel_tiles": (3, 5, 11, 10, 20, 3, 3, 2, 1, 1, 1),
+    "strided_dilated_grouped_channels": (2, 6, 13, 12, 36, 3, 2, (2, 3), (1, 2), (2, 1), 2),
 }
 
 
@@ -168,6 +171,52 @@ def test_strided_direct_passes_over_phase_planes(dtype, geometry, seed):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=30, deadline=None)
+@given(
+    geometry=geometries(),
+    seed=st.integers(0, 2**32 - 1),
+    inputs=st.integers(1, 8),
+    outputs=st.integers(4, 40),
+)
+def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, outputs):
+    # Strided layers, dilated or not, with 4-40 output channels per group: from a vector of them (8
+    # float32, 4 float64) the forward pass and weight gradient run on fastconv/engine/channel_tiles.py
+    # (the weight gradient of stems, up to 4 input channels, on phase planes), with partial blocks of
+    # channels and taps, one or several slices of the batch.
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    stride = (2 + seed % 3, 1 + (seed // 3) % 3)
+    geometry = (N, groups * inputs, H + 4, W + 4, groups * outputs, R, S, stride, padding, dilation, groups)
+    rng = np.random.default_rng(seed)
+    x, weight, bias, grad_out, options = make_case(geometry, dtype, rng)
+    assert_close(
+        fastconv.conv2d(x, weight, bias, method="direct", **options),
+        reference.conv2d(x, weight, bias, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method="direct", **options),
+        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
+        dtype,
+    )
+
+
+def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monkeypatch):
+    from fastconv.engine import channel_tiles
+
+    calls = []
+    for name in ["forward", "grad_weight"]:
+        original = getattr(channel_tiles, name)
+        monkeypatch.setattr(channel_tiles, name, lambda *a, name=name, run=original: calls.append(name) or run(*a))
+    x, weight, _, g, options = make_case(GEOMETRIES["strided_channel_tiles"], np.float32, rng)
+    _all_passes(x, weight, g, "direct", **options)
+    assert calls == ["forward", "grad_weight"]
+    calls.clear()
+    x, weight, _, g, options = make_case(GEOMETRIES["stride2_pad1"], np.float32, rng)  # 4 channels: phase planes
+    _all_passes(x, weight, g, "direct", **options)
+    assert calls == []
+
+
 @pytest.mark.parametrize(
     ("name", "method"),
     [
@@ -284,6 +333,7 @@ def test_empty_batch(method, rng):
     [
         ("im2col", "engine.im2col", ["COLUMN_BUDGET_BYTES"]),
         ("direct", "engine.direct", ["PLANES_BUDGET_BYTES"]),
+        ("direct", "engine.channel_tiles", ["PLANES_BUDGET_BYTES", "RUN_BUDGET_BYTES", "SUMS_BUDGET_BYTES"]),
         ("winograd", "engine.winograd", ["TRANSFORM_BUDGET_BYTES"]),
     ],
 )
@@ -292,7 +342,9 @@ def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypa
     import importlib
 
     passes = importlib.import_module(f"fastconv.{module}")
-    x, weight, _, g, options = make_case((7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1), np.float64, rng)
+    strided = module == "engine.channel_tiles"  # its layers: strided, a vector of output channels or more
+    geometry = (7, 3, 9, 9, 12, 3, 3, 2, 1, 1, 1) if strided else (7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1)
+    x, weight, _, g, options = make_case(geometry, np.float64, rng)
     whole = _all_passes(x, weight, g, method, **options)
     for budget in budgets:
         monkeypatch.setattr(passes, budget, 1)
@@ -308,13 +360,14 @@ def test_scratch_buffers_never_leak_into_results(method, rng):
     """Reused scratch buffers full of NaN from an earlier call change nothing."""
     from fastconv.engine.workspace import workspace
 
-    name = "many_channels" if method == "winograd" else "nine_channels_dilated"
-    x, weight, _, g, options = make_case(GEOMETRIES[name], np.float64, rng)
-    clean = _all_passes(x, weight, g, method, **options)
-    for buffer in workspace._buffers.values():
-        buffer[:] = 0xFF  # every float in it is now NaN
-    for a, b in zip(_all_passes(x, weight, g, method, **options), clean):
-        np.testing.assert_array_equal(a, b)
+    names = ["many_channels"] if method == "winograd" else ["nine_channels_dilated", "strided_channel_tiles"]
+    for name in names:
+        x, weight, _, g, options = make_case(GEOMETRIES[name], np.float64, rng)
+        clean = _all_passes(x, weight, g, method, **options)
+        for buffer in workspace._buffers.values():
+            buffer[:] = 0xFF  # every float in it is now NaN
+        for a, b in zip(_all_passes(x, weight, g, method, **options), clean):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.heavy

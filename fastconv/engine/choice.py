@@ -5,15 +5,21 @@ vectors, 8-row forward tiles) and a Zen 4 whose AVX-512 is hidden (AVX2
 tiles: 32-byte vectors, 4 rows); where they disagree, the rule follows the
 tiles this host compiles (``WIDE_TILES``).
 
-* Stride above 1: im2col. The direct method computes a strided layer as a
-  stride-1 one over phase planes (:mod:`.phases`), with zero taps wherever
+* Stride above 1, at least a vector of output channels per group (8
+  float32, 4 float64 with AVX2): direct for the forward pass and weight
+  gradient, which run on the tiles vectorised along the output channels
+  (:mod:`.channel_tiles`: patch embeddings, stride-2 3x3 layers and stems
+  1.2-2.5x faster than im2col, both dtypes); im2col for the input gradient.
+* Other strides: im2col. The direct method then computes a strided layer as
+  a stride-1 one over phase planes (:mod:`.phases`), with zero taps wherever
   the stride does not divide the filter; that wins on stems (at most 4
   input channels per group, filters wider than the stride: forward and
   weight gradient 1.3-2.1x faster, input gradient level or 1.2x, on a 5x5
-  and a 7x7 stride-2 stem of RGB images, both dtypes), and loses or ties
-  elsewhere (stride-2 3x3 layers of 32-256 channels 1.3-2x slower, patch
-  embeddings alike). Depthwise layers run direct too: im2col's products are
-  one row deep (2.2-4.2x slower, 32x192x32x32, 5x5, stride 2, float32).
+  and a 7x7 stride-2 stem of RGB images, both dtypes), which run direct in
+  every pass (their weight gradient on the phase planes: 1.0-1.3x faster
+  than on the channel tiles). Depthwise layers run direct too: im2col's
+  products are one row deep (2.2-4.2x slower, 32x192x32x32, 5x5, stride 2,
+  float32).
 * Pointwise layers (1x1 filters, stride 1, no padding): im2col for the
   forward pass and the input gradient (plain BLAS products); the weight
   gradient direct with wide tiles, im2col with AVX2 tiles (1.25-1.35x).
@@ -53,6 +59,7 @@ import numba
 
 from .._geometry import check_method_applies, winograd_applies
 from ..kernels._simd import FORWARD_VECTORS, VECTOR_BYTES, forward_rows, lanes
+from . import channel_tiles
 from .tuning_cache import key_of, tuning_cache
 
 _recordings: list = []  # lists that record every (pass, geometry, dtype) auto resolves, while open
@@ -114,20 +121,12 @@ def _tiles_idle(geom, pass_name, dtype):
     return WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
 
 
-STEM_MAX_CHANNELS = 4  # input channels per group of a stem
-
-
-def _stem(geom):
-    """Whether a strided layer is a stem: few input channels, filters that overlap (wider than the stride)."""
-    overlapping = geom.R > geom.stride[0] or geom.S > geom.stride[1]
-    return geom.dilation == (1, 1) and geom.C // geom.groups <= STEM_MAX_CHANNELS and overlapping
-
-
 def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     depthwise = geom.K == geom.groups == geom.C
     if geom.stride != (1, 1) and not depthwise:
-        return "direct" if _stem(geom) else "im2col"
+        on_channel_tiles = pass_name != "grad_input" and channel_tiles.applies(geom, dtype)
+        return "direct" if geom.stem or on_channel_tiles else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     if _winograd_wins(geom):

@@ -1,0 +1,171 @@
+"""Direct convolution on tiles vectorised along the output channels (see :func:`._simd.broadcast_tile`).
+
+The input is zero-padded into flat (Hp, Wp) planes, as for :mod:`.tiled`.
+Output pixel (p, q) of filter tap (c, r, s) then reads element
+``p*stride_h*Wp + q*stride_w + offsets[t]`` of the image's planes, with
+``offsets[t] = c*Hp*Wp + r*dilation_h*Wp + s*dilation_w``: every tile reads
+single input elements and broadcasts them, so strides, dilations and small
+planes cost nothing extra, and its vectors run along the packed filters'
+output channels. A tile's results are pixel-major; the kernel transposes them
+into the NCHW result.
+
+Forward: one prange task per (image, group, block of output channels, run of
+output pixels). Weight gradient: the same tile with the roles of taps and
+pixels swapped: its "pixels" are the filter taps, its reduction runs over
+the output pixels of a chunk of images, and its vectors over the output
+gradient's channels, which the caller transposes to pixel-major first.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
+from ._simd import BROADCAST_PIXELS, broadcast_tile, vector_lanes
+from .planes import embed_planes
+
+
+@njit(**NJIT_OPTIONS)
+def pixel_positions(P, Q, stride_h, stride_w, width, multiple):
+    """positions[j] = p*stride_h*width + q*stride_w for pixel j = p*Q + q, padded with the last to a multiple."""
+    count = P * Q
+    positions = np.empty(-(-count // multiple) * multiple, dtype=np.intp)
+    for j in range(positions.shape[0]):
+        k = min(j, count - 1)
+        positions[j] = (k // Q) * stride_h * width + (k % Q) * stride_w
+    return positions
+
+
+@njit(**PARALLEL_OPTIONS)
+def conv2d_forward_channel_tiled(x, packed, offsets, positions, out, top, left, height, width, planes, images, run):
+    """out[n, k, p, q] = sum_t packed[g, k // rows, t, k % rows] * planes[image n + positions[p*Q + q] + offsets[t]].
+
+    x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
+    ``images`` images at a time, in the scratch ``planes``; packed (groups,
+    blocks, Cg*R*S, rows) from :func:`.tiled.pack_forward_weight` with rows a
+    whole number of vectors; offsets from :func:`.tiled.tap_offsets` for one
+    group's channels; positions from :func:`pixel_positions`, padded to a
+    multiple of ``run`` (a multiple of the tile's pixels): each task computes
+    ``run`` pixels of one block of channels. out (N, K, P, Q), overwritten.
+    """
+    N, C, h, w = x.shape
+    K, P, Q = out.shape[1], out.shape[2], out.shape[3]
+    groups, blocks, taps, rows = packed.shape
+    Kg, Cg = K // groups, C // groups
+    PQ = P * Q
+    plane = height * width
+    vectors = rows // vector_lanes(out)
+    pixels = BROADCAST_PIXELS[vectors]
+    runs = -(-PQ // run)
+    weights, outputs = packed.reshape(-1), out.reshape(-1)
+    for n0 in range(0, N, images):
+        m = min(images, N - n0)
+        embed_planes(x.reshape(-1), n0 * C, m * C, h, w, planes, top, left, height, width)
+        for task in prange(m * groups * blocks * runs):
+            i = task // (groups * blocks * runs)
+            g = (task // (blocks * runs)) % groups
+            b = (task // runs) % blocks
+            j0 = (task % runs) * run
+            count = min(run, PQ - j0)
+            image = (i * C + g * Cg) * plane
+            w0 = (g * blocks + b) * taps * rows
+            result = np.empty(run * rows, dtype=out.dtype)
+            for j in range(0, count, pixels):
+                broadcast_tile(
+                    vectors,
+                    planes,
+                    image,
+                    positions[j0 + j :],
+                    offsets,
+                    taps,
+                    weights,
+                    w0,
+                    rows,
+                    result,
+                    j * rows,
+                    rows,
+                    0,
+                )
+            first = ((n0 + i) * K + g * Kg + b * rows) * PQ + j0
+            for k in range(min(rows, Kg - b * rows)):
+                for j in range(count):
+                    outputs[first + k * PQ + j] = result[j * rows + k]
+
+
+# Inlined into the weight-gradient kernel, as embed_planes is (see there).
+@njit(inline="always", **PARALLEL_OPTIONS)
+def pixel_major(grad_out, n0, count, grad_t):
+    """grad_t[i, j, g, k] = grad_out[n0 + i, g*Kg + k, j] (0 for k >= Kg), for images i < count.
+
+    grad_out (N, K, P, Q); grad_t (images >= count, P*Q, groups, Kg_pad),
+    Kg_pad >= Kg = K / groups: the output gradient with its channels
+    contiguous, for the weight-gradient tile's vectors.
+    """
+    K, PQ = grad_out.shape[1], grad_out.shape[2] * grad_out.shape[3]
+    groups = grad_t.shape[2]
+    Kg = K // groups
+    source = grad_out.reshape(grad_out.shape[0], K, PQ)
+    for ig in prange(count * groups):
+        i, g = ig // groups, ig % groups
+        target = grad_t[i, :, g]
+        target[:, Kg:] = 0
+        for k in range(Kg):
+            row = source[n0 + i, g * Kg + k]
+            for j in range(PQ):
+                target[j, k] = row[j]
+
+
+@njit(**PARALLEL_OPTIONS)
+def conv2d_grad_weight_channel_tiled(
+    grad_out, x, offsets, positions, sums, top, left, height, width, planes, grad_t, images, vectors, parts
+):
+    """sums[s, g, t, k] += sum over images n of slice s, pixels j of grad_out[n, g*Kg + k, j] * planes[n, g][positions[j] + offsets[t]].
+
+    x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
+    ``images`` images at a time, in the scratch ``planes``; the same images'
+    output gradient goes pixel-major into the scratch grad_t (images, P*Q,
+    groups, Kg_pad) (:func:`pixel_major`); offsets from
+    :func:`.tiled.tap_offsets` for one group's channels, padded to a multiple
+    of the tile's taps (BROADCAST_PIXELS[vectors]); positions from
+    :func:`pixel_positions` (the first P*Q are read). sums (slices, groups,
+    taps_pad, Kg_pad), Kg_pad a multiple of ``vectors`` vectors, is added to:
+    slice s sums images n with n % slices == s. One task per (slice, part
+    of the tiles): it runs through its images one by one, and all its tiles
+    over each image while that image's planes and gradient are in cache.
+    """
+    N, C, h, w = x.shape
+    PQ = grad_out.shape[2] * grad_out.shape[3]
+    slices, groups, taps_pad, Kg_pad = sums.shape
+    Cg = C // groups
+    plane = height * width
+    rows = vectors * vector_lanes(sums)
+    blocks = Kg_pad // rows
+    tile_taps = BROADCAST_PIXELS[vectors]
+    tap_blocks = taps_pad // tile_taps
+    tiles = groups * blocks * tap_blocks
+    grads, totals = grad_t.reshape(-1), sums.reshape(-1)
+    for n0 in range(0, N, images):
+        m = min(images, N - n0)
+        embed_planes(x.reshape(-1), n0 * C, m * C, h, w, planes, top, left, height, width)
+        pixel_major(grad_out, n0, m, grad_t)
+        for task in prange(slices * parts):
+            s, part = task // parts, task % parts
+            for i in range((s - n0) % slices, m, slices):
+                for tile in range(part * tiles // parts, (part + 1) * tiles // parts):
+                    g = tile // (blocks * tap_blocks)
+                    b = (tile // tap_blocks) % blocks
+                    tb = tile % tap_blocks
+                    broadcast_tile(
+                        vectors,
+                        planes,
+                        (i * C + g * Cg) * plane,
+                        offsets[tb * tile_taps :],
+                        positions,
+                        PQ,
+                        grads,
+                        i * PQ * groups * Kg_pad + g * Kg_pad + b * rows,
+                        groups * Kg_pad,
+                        totals,
+                        ((s * groups + g) * taps_pad + tb * tile_taps) * Kg_pad + b * rows,
+                        Kg_pad,
+                        1,
+                    )
