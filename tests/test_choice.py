@@ -74,3 +74,12 @@ def test_tile_use_counts_the_padded_rows_rounded_up_to_whole_tiles(dtype):
     assert choose_method(geom, "forward", dtype) == expected
     wide = conv_geometry((8, 16, 64, 64), (32, 16, 3, 3), padding=1)
     assert direct_tile_use(wide, dtype) > 0.9
+
+
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_small_planes_with_a_vector_of_channels_use_the_channel_tiles(pass_name):
+    # 3x3 planes idle the row tiles (im2col for the input gradient) but not the channel tiles
+    assert direct_tile_use(conv_geometry((64, 64, 3, 3), (64, 64, 3, 3), padding=1), F32) < MIN_TILE_USE
+    expected = "im2col" if pass_name == "grad_input" else "direct"
+    assert choice((64, 64, 3, 3), (64, 64, 3, 3), pass_name, padding=1) == expected
+    assert choice((32, 16, 4, 4), (32, 16, 3, 3), pass_name, padding=1) == "direct"  # the digits ConvNet's second

@@ -5,11 +5,12 @@ Each takes C-contiguous arrays of one dtype, a checked
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`
 (one output channel per tile for depthwise layers; their weight gradient
-uses the row kernel). Other strides run on the tiles vectorised along the
-output channels (:mod:`.channel_tiles`) when a group has a vector of output
-channels or more (forward and weight gradient; a stem's weight gradient and
-every input gradient excepted), else become stride 1 over phase planes
-(:mod:`.phases`) when undilated, and use the general loops when dilated.
+uses the row kernel). Layers with a vector of output channels or more per
+group and a stride above 1 or a small output plane run their forward pass
+and weight gradient on the tiles vectorised along the output channels
+(:mod:`.channel_tiles`; a stem's weight gradient excepted). Other strided
+passes become stride 1 over phase planes (:mod:`.phases`) when undilated,
+and use the general loops when dilated.
 """
 
 import numpy as np
@@ -83,10 +84,10 @@ def _padded_size(geom):
 
 
 def forward_direct(x, weight, out, geom):
+    if channel_tiles.applies(geom, x.dtype):
+        channel_tiles.forward(x, weight, out, geom)
+        return
     if geom.stride != (1, 1):
-        if channel_tiles.applies(geom, x.dtype):
-            channel_tiles.forward(x, weight, out, geom)
-            return
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
             forward_direct(split_input(x, geom, phased), split_weight(weight, geom, phased), out, phased)
@@ -122,10 +123,10 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
+    if channel_tiles.applies(geom, x.dtype) and not geom.stem:
+        channel_tiles.grad_weight(grad_out, x, grad_weight, geom)
+        return
     if geom.stride != (1, 1):
-        if channel_tiles.applies(geom, x.dtype) and not geom.stem:
-            channel_tiles.grad_weight(grad_out, x, grad_weight, geom)
-            return
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
             grad_phases = np.empty(phased.weight_shape, dtype=grad_weight.dtype)
