@@ -333,7 +333,7 @@ def test_empty_batch(method, rng):
     [
         ("im2col", "engine.im2col", ["COLUMN_BUDGET_BYTES"]),
         ("direct", "engine.direct", ["PLANES_BUDGET_BYTES"]),
-        ("direct", "engine.channel_tiles", ["PLANES_BUDGET_BYTES", "RUN_BUDGET_BYTES", "SUMS_BUDGET_BYTES"]),
+        ("direct", "engine.channel_tiles", ["PLANES_BUDGET_BYTES", "RUN_PIXELS", "SUMS_BUDGET_BYTES"]),
         ("winograd", "engine.winograd", ["TRANSFORM_BUDGET_BYTES"]),
     ],
 )

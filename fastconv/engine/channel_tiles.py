@@ -28,7 +28,7 @@ from ..kernels.tiled import pack_forward_weight, tap_offsets
 from .workspace import workspace
 
 PLANES_BUDGET_BYTES = 4 * 2**20  # padded planes (and pixel-major output gradients) of a chunk of images
-RUN_BUDGET_BYTES = 16 * 2**10  # one forward task's pixel-major results: in L1 for the transpose into NCHW
+RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threads' shares come out even
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
 
@@ -67,7 +67,7 @@ def forward(x, weight, out, geom):
     vectors = tile_vectors(Kg, x.dtype)
     rows, pixels = vectors * lanes(x.dtype), BROADCAST_PIXELS[vectors]
     blocks = -(-Kg // rows)
-    run = max(1, min(-(-PQ // pixels), RUN_BUDGET_BYTES // (rows * x.itemsize * pixels))) * pixels
+    run = max(1, min(-(-PQ // pixels), RUN_PIXELS // pixels)) * pixels
     target = TASKS_PER_THREAD * numba.get_num_threads()
     while geom.N * geom.groups * blocks * -(-PQ // run) < target and run > pixels:
         run = max(pixels, run // 2 // pixels * pixels)

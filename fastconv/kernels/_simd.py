@@ -265,7 +265,9 @@ def outer_product_tile(
 def _emit_broadcast_tile(context, builder, vectors, x, positions, offsets, w, out, args):
     """The code of :func:`broadcast_tile` for one ``vectors``."""
     pixels = BROADCAST_PIXELS[vectors]
-    (x_val, x0, pos_val, off_val, taps, w_val, w0, w_stride, out_val, o0, o_stride, accumulate) = args
+    (x_val, x0, pos_val, off_val, taps, w_val, w0, w_stride, out_val, o0, o_stride, accumulate, c_stride, c_valid) = (
+        args
+    )
     vec = _Vectors(context, builder, x.dtype)
     x_ptr = _data(context, builder, x, x_val)
     pos_ptr = _data(context, builder, positions, pos_val)
@@ -299,9 +301,30 @@ def _emit_broadcast_tile(context, builder, vectors, x, positions, offsets, w, ou
             for u in range(vectors):
                 slot = acc[v * vectors + u]
                 builder.store(vec.fma(pixel, weights[u], builder.load(slot)), slot)
-    for v in range(pixels):
-        for u in range(vectors):
-            vec.store(builder.load(acc[v * vectors + u]), out_ptr, out_at[v][u])
+    with builder.if_else(builder.icmp_signed("==", c_stride, _const(builder, 0))) as (pixel_major, channel_major):
+        with pixel_major:
+            for v in range(pixels):
+                for u in range(vectors):
+                    vec.store(builder.load(acc[v * vectors + u]), out_ptr, out_at[v][u])
+        with channel_major:
+            # Each channel's pixels side by side (LLVM turns the lane moves into shuffles), stored as one run.
+            sums = [[builder.load(acc[v * vectors + u]) for u in range(vectors)] for v in range(pixels)]
+            run_type = ir.VectorType(vec.element, pixels)
+            for u in range(vectors):
+                for lane in range(vec.count):
+                    channel = u * vec.count + lane
+                    run = ir.Constant(run_type, ir.Undefined)
+                    for v in range(pixels):
+                        value = builder.extract_element(sums[v][u], _const32(lane))
+                        run = builder.insert_element(run, value, _const32(v))
+                    with builder.if_then(builder.icmp_signed("<", _const(builder, channel), c_valid)):
+                        index = builder.add(o0, builder.mul(_const(builder, channel), c_stride))
+                        address = builder.bitcast(builder.gep(out_ptr, [index]), run_type.as_pointer())
+                        builder.store(run, address, align=vec.align)
+
+
+def _const32(value):
+    return ir.Constant(ir.IntType(32), value)
 
 
 @intrinsic
@@ -320,6 +343,8 @@ def _broadcast_tile(
     out_start,
     out_stride,
     accumulate,
+    channel_stride,
+    channels_valid,
 ):
     sig = types.void(
         types.intp,
@@ -332,6 +357,8 @@ def _broadcast_tile(
         types.intp,
         types.intp,
         out,
+        types.intp,
+        types.intp,
         types.intp,
         types.intp,
         types.intp,
@@ -348,22 +375,55 @@ def _broadcast_tile(
 
 @njit(**NJIT_OPTIONS)
 def broadcast_tile(
-    vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
+    vectors,
+    x,
+    x_start,
+    positions,
+    offsets,
+    n_taps,
+    w,
+    w_start,
+    w_stride,
+    out,
+    out_start,
+    out_stride,
+    accumulate,
+    channel_stride,
+    channels_valid,
 ):
     """BROADCAST_PIXELS[vectors] pixels x ``vectors`` vectors of channels, summed over ``n_taps`` outer products.
 
-    out[out_start + v*out_stride + u*lanes + l] (+)=
-        sum_t x[x_start + positions[v] + offsets[t]] * w[w_start + t*w_stride + u*lanes + l]
+    sum[v, u*lanes + l] = sum_t x[x_start + positions[v] + offsets[t]] * w[w_start + t*w_stride + u*lanes + l]
 
     for pixels v < BROADCAST_PIXELS[vectors], vectors u < ``vectors`` and
     lanes l: each step broadcasts one input element per pixel and multiplies
     it by a row of channel vectors. The transpose of :func:`outer_product_tile`:
     the inputs are read one by one, at any positions (any stride, dilation or
-    plane size), and the vectors run along the output channels. With
-    ``accumulate`` nonzero the sums are added to ``out``, else they replace it.
+    plane size), and the vectors run along the output channels.
+
+    With ``channel_stride`` 0 the sums go pixel-major to
+    out[out_start + v*out_stride + u*lanes + l], added to what is there when
+    ``accumulate`` is nonzero; else channel-major, channel c = u*lanes + l
+    of the first ``channels_valid`` to out[out_start + c*channel_stride + v]
+    (``out_stride`` and ``accumulate`` unused): one run of pixels per channel,
+    as in an NCHW result.
     """
     _broadcast_tile(
-        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
+        vectors,
+        x,
+        x_start,
+        positions,
+        offsets,
+        n_taps,
+        w,
+        w_start,
+        w_stride,
+        out,
+        out_start,
+        out_stride,
+        accumulate,
+        channel_stride,
+        channels_valid,
     )
 
 
@@ -671,16 +731,35 @@ if config.DISABLE_JIT:
                 out[out_start + i * out_row_stride + t] += total
 
     def broadcast_tile(
-        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
+        vectors,
+        x,
+        x_start,
+        positions,
+        offsets,
+        n_taps,
+        w,
+        w_start,
+        w_stride,
+        out,
+        out_start,
+        out_stride,
+        accumulate,
+        channel_stride,
+        channels_valid,
     ):
         width = vectors * lanes(x.dtype)
         for v in range(BROADCAST_PIXELS[vectors]):
             row = out_start + v * out_stride
-            acc = out[row : row + width].copy() if accumulate else np.zeros(width, dtype=out.dtype)
+            add_to = accumulate and not channel_stride
+            acc = out[row : row + width].copy() if add_to else np.zeros(width, dtype=out.dtype)
             for t in range(n_taps):
                 start = w_start + t * w_stride
                 acc += x[x_start + positions[v] + offsets[t]] * w[start : start + width]
-            out[row : row + width] = acc
+            if channel_stride:
+                for c in range(channels_valid):
+                    out[out_start + c * channel_stride + v] = acc[c]
+            else:
+                out[row : row + width] = acc
 
     def vector_lanes(array):
         return VECTOR_BYTES // array.itemsize

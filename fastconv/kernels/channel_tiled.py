@@ -68,27 +68,24 @@ def conv2d_forward_channel_tiled(x, packed, offsets, positions, out, top, left, 
             count = min(run, PQ - j0)
             image = (i * C + g * Cg) * plane
             w0 = (g * blocks + b) * taps * rows
-            result = np.empty(run * rows, dtype=out.dtype)
-            for j in range(0, count, pixels):
-                broadcast_tile(
-                    vectors,
-                    planes,
-                    image,
-                    positions[j0 + j :],
-                    offsets,
-                    taps,
-                    weights,
-                    w0,
-                    rows,
-                    result,
-                    j * rows,
-                    rows,
-                    0,
-                )
             first = ((n0 + i) * K + g * Kg + b * rows) * PQ + j0
-            for k in range(min(rows, Kg - b * rows)):
-                for j in range(count):
-                    outputs[first + k * PQ + j] = result[j * rows + k]
+            valid = min(rows, Kg - b * rows)
+            whole = count // pixels * pixels
+            for j in range(0, whole, pixels):
+                broadcast_tile(
+                    vectors, planes, image, positions[j0 + j :], offsets, taps, weights, w0, rows,
+                    outputs, first + j, 0, 0, PQ, valid,
+                )  # fmt: skip
+            if whole < count:
+                # The run's last pixels: a whole tile into scratch, pixel-major, and the valid part copied.
+                last = np.empty(pixels * rows, dtype=out.dtype)
+                broadcast_tile(
+                    vectors, planes, image, positions[j0 + whole :], offsets, taps, weights, w0, rows,
+                    last, 0, rows, 0, 0, 0,
+                )  # fmt: skip
+                for k in range(valid):
+                    for j in range(count - whole):
+                        outputs[first + k * PQ + whole + j] = last[j * rows + k]
 
 
 # Inlined into the weight-gradient kernel, as embed_planes is (see there).
@@ -168,4 +165,6 @@ def conv2d_grad_weight_channel_tiled(
                         ((s * groups + g) * taps_pad + tb * tile_taps) * Kg_pad + b * rows,
                         Kg_pad,
                         1,
+                        0,
+                        0,
                     )
