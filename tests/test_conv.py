@@ -180,10 +180,11 @@ def test_strided_direct_passes_over_phase_planes(dtype, geometry, seed):
     outputs=st.integers(4, 40),
 )
 def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, outputs):
-    # Strided layers and small planes, dilated or not, with 4-40 output channels per group: from a
-    # vector of them (8 float32, 4 float64) the forward pass and weight gradient run on
-    # fastconv/engine/channel_tiles.py (the weight gradient of stems, up to 4 input channels, on phase
-    # planes), with partial blocks of channels and taps, one or several slices of the batch.
+    # Layers, strided or not, dilated or not, with 4-40 output channels and 1-8 input channels per
+    # group: from a vector of them (8 float32, 4 float64) forward passes (and input gradients, as
+    # forward passes) run on fastconv/engine/channel_tiles.py, as do the weight gradients of strided
+    # layers (stems excepted) and small planes, with partial blocks of channels and taps, one or
+    # several slices of the batch.
     N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
     stride = (1 + seed % 3, 1 + (seed // 3) % 3)
     geometry = (N, groups * inputs, H + 4, W + 4, groups * outputs, R, S, stride, padding, dilation, groups)
@@ -192,6 +193,11 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
     assert_close(
         fastconv.conv2d(x, weight, bias, method="direct", **options),
         reference.conv2d(x, weight, bias, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method="direct", **options),
+        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
         dtype,
     )
     assert_close(
@@ -210,11 +216,11 @@ def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monk
         monkeypatch.setattr(channel_tiles, name, lambda *a, name=name, run=original: calls.append(name) or run(*a))
     x, weight, _, g, options = make_case(GEOMETRIES["strided_channel_tiles"], np.float32, rng)
     _all_passes(x, weight, g, "direct", **options)
-    assert calls == ["forward", "grad_weight"]
+    assert calls == ["forward", "forward", "grad_weight"]  # the input gradient: a forward pass over phase planes
     calls.clear()
-    x, weight, _, g, options = make_case(GEOMETRIES["stride2_pad1"], np.float32, rng)  # 4 channels: phase planes
+    x, weight, _, g, options = make_case((2, 1, 9, 8, 4, 3, 3, 2, 1, 1, 1), np.float32, rng)  # 4 and 1*2*2 channels
     _all_passes(x, weight, g, "direct", **options)
-    assert calls == []
+    assert calls == []  # all on phase planes
 
 
 @pytest.mark.parametrize(

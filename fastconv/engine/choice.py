@@ -9,7 +9,8 @@ tiles this host compiles (``WIDE_TILES``).
   float32, 4 float64 with AVX2): direct for the forward pass and weight
   gradient, which run on the tiles vectorised along the output channels
   (:mod:`.channel_tiles`: patch embeddings, stride-2 3x3 layers and stems
-  1.2-2.5x faster than im2col, both dtypes); im2col for the input gradient.
+  1.2-2.5x faster than im2col, both dtypes); im2col for the input gradient
+  (over phase planes the tiles ran it 1.2-1.6x slower).
 * Other strides: im2col. The direct method then computes a strided layer as
   a stride-1 one over phase planes (:mod:`.phases`), with zero taps wherever
   the stride does not divide the filter; that wins on stems (at most 4
@@ -29,11 +30,20 @@ tiles this host compiles (``WIDE_TILES``).
   repay (its transforms cost a fixed time per pixel and channel; with few
   tiles its products are too narrow: 4x256x7x7, 16 tiles, ran 1.2-2x slower
   than im2col, 16x512x7x7, 64 tiles, 1.2-1.5x faster). Both dtypes.
+* Stride 1, a vector of output channels per group (of input channels for
+  the input gradient), deep layers on small planes (below) excepted: direct
+  for the forward pass, which runs on the channel tiles (against the row
+  tiles, 3x3 to 5x5 layers of 16-256 channels on 2x2 to 56x56 planes,
+  both dtypes: 1.0-1.7x faster, 1-channel inputs level); for the weight
+  gradient and the input gradient on planes of at most 16x16 pixels too
+  (1.3-2.5x faster than the row tiles and im2col on 2x2 to 12x12 planes;
+  on larger ones they tie or lose), ahead of the rule below.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On both machines: the input
   gradient of filters that span the whole input along one axis (a one-row
-  output: the one-hot text layer's ran 10-18x faster); output planes so
-  small that most of each tile's positions are padding or past the plane
+  output: the one-hot text layer's ran 10-18x faster) or of one row or one
+  column (16x128x12x12, 5x1: 1.3-1.5x); output planes so small that most
+  of each row tile's positions are padding or past the plane
   (:func:`direct_tile_use` below one half: 4x4 planes under the wide tiles
   ran 2-6x faster with im2col, under AVX2 tiles direct ran 2x faster); deep
   layers on small planes, whose block of packed filters outgrows a core's L1
@@ -45,11 +55,6 @@ tiles this host compiles (``WIDE_TILES``).
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
   1.4-1.9x, one 28x28 image 1.3-1.5x, the one-hot forward 2.2-2.5x and
   weight gradient 1.9-2x).
-* Other layers with outputs of at most 8x8 pixels and a vector of output
-  channels per group, deep ones excepted: direct for the forward pass and
-  weight gradient, on the channel tiles (3x3 layers of 16-64 channels on
-  2x2 to 7x7 planes: 1.2-3.3x faster than the row tiles and im2col), ahead
-  of the idle-tile rule above.
 * Every other stride-1 layer: direct.
 
 Ratios from sweeps of the benchmark's layers on a busy machine; ``crossovers.md``
@@ -123,22 +128,36 @@ def _tiles_idle(geom, pass_name, dtype):
     if (one_row_output and pass_name == "grad_input") or direct_tile_use(geom, dtype) < MIN_TILE_USE:
         return True
     one_row_or_column = (geom.R == 1) != (geom.S == 1)
+    if one_row_or_column and pass_name == "grad_input":
+        return True
     return WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
+
+
+def _on_channel_tiles(geom, pass_name, dtype):
+    """Whether the direct method runs this pass on the channel tiles (strided input gradients excepted:
+    over phase planes they ran 1.2-1.6x slower than im2col)."""
+    if pass_name == "forward":
+        return channel_tiles.forward_applies(geom.K // geom.groups, dtype)
+    if pass_name == "grad_input":
+        small_plane = geom.P * geom.Q <= channel_tiles.SMALL_PLANE_PIXELS
+        one_row_or_column = (geom.R == 1) != (geom.S == 1)  # im2col's columns are cheapest (see _tiles_idle)
+        applies = channel_tiles.forward_applies(geom.C // geom.groups, dtype)
+        return geom.stride == (1, 1) and small_plane and not one_row_or_column and applies
+    return channel_tiles.grad_weight_applies(geom, dtype)
 
 
 def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     depthwise = geom.K == geom.groups == geom.C
     if geom.stride != (1, 1) and not depthwise:
-        on_channel_tiles = pass_name != "grad_input" and channel_tiles.applies(geom, dtype)
-        return "direct" if geom.stem or on_channel_tiles else "im2col"
+        return "direct" if geom.stem or _on_channel_tiles(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     if _winograd_wins(geom):
         return "winograd"
     if geom.groups == 1 and _deep_on_small_planes(geom, dtype):
         return "im2col"
-    if pass_name != "grad_input" and channel_tiles.applies(geom, dtype):
+    if _on_channel_tiles(geom, pass_name, dtype):
         return "direct"
     if _tiles_idle(geom, pass_name, dtype):
         return "im2col"

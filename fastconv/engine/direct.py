@@ -5,12 +5,13 @@ Each takes C-contiguous arrays of one dtype, a checked
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`
 (one output channel per tile for depthwise layers; their weight gradient
-uses the row kernel). Layers with a vector of output channels or more per
-group and a stride above 1 or a small output plane run their forward pass
-and weight gradient on the tiles vectorised along the output channels
-(:mod:`.channel_tiles`; a stem's weight gradient excepted). Other strided
-passes become stride 1 over phase planes (:mod:`.phases`) when undilated,
-and use the general loops when dilated.
+uses the row kernel). Forward passes with a vector of output channels or
+more per group (and the input gradient, a forward pass, with a vector of
+input channels) run on the tiles vectorised along the output channels
+instead, at any stride (:mod:`.channel_tiles`), as do the weight gradients
+of strided layers (stems excepted) and small planes. Other strided passes
+become stride 1 over phase planes (:mod:`.phases`) when undilated, and use
+the general loops when dilated.
 """
 
 import numpy as np
@@ -71,6 +72,9 @@ def _chunk(a, height, width, span_w):
 
 def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups):
     """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
+    if channel_tiles.forward_applies(weight.shape[0] // groups, x.dtype):
+        channel_tiles.forward(x, weight, out, top, left, height, width, (1, 1), dilation, groups)
+        return
     R, S = weight.shape[2:]
     span_w = dilation[1] * (S - 1)
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
@@ -84,8 +88,10 @@ def _padded_size(geom):
 
 
 def forward_direct(x, weight, out, geom):
-    if channel_tiles.applies(geom, x.dtype):
-        channel_tiles.forward(x, weight, out, geom)
+    if geom.stride != (1, 1) and channel_tiles.forward_applies(geom.K // geom.groups, x.dtype):
+        channel_tiles.forward(
+            x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.stride, geom.dilation, geom.groups
+        )
         return
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
@@ -123,7 +129,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
-    if channel_tiles.applies(geom, x.dtype) and not geom.stem:
+    if channel_tiles.grad_weight_applies(geom, x.dtype):
         channel_tiles.grad_weight(grad_out, x, grad_weight, geom)
         return
     if geom.stride != (1, 1):

@@ -61,14 +61,17 @@ else:
 FORWARD_MAX_VECTORS = max(FORWARD_VECTORS)
 
 # Broadcast tiles (:func:`broadcast_tile`): BROADCAST_PIXELS[v] output pixels x v vectors of output channels,
-# at most as many accumulators as the forward tiles. AVX2, measured on a Zen 4 (forward passes of
-# strided layers, both dtypes): 4x3 beat 3x4, which spilled (1.2-1.8x slower); 6x2 and 4x3 tie
-# where both fit the channels. The AVX-512 table follows the same register count, unmeasured.
+# at most as many accumulators as the forward tiles, and BROADCAST_COST[v] their time per channel
+# against the 2-vector tile. AVX2, measured on a Zen 4 (forward passes, both dtypes, 3x3 to 5x5
+# filters, 3-256 channels): 4x3 and 6x2 tie where both fit the channels (4x3 up to 1.07x slower per
+# channel); 12x1 runs 1.35-1.8x slower per channel; 3x4 spilled (1.2-1.8x slower). The AVX-512 table
+# keeps the same register share, unmeasured.
 if VECTOR_BYTES == 64:
     BROADCAST_PIXELS = (0, 12, 12, 8, 6)
+    BROADCAST_COST = (0.0, 1.5, 1.0, 1.05, 1.1)
 else:
     BROADCAST_PIXELS = (0, 12, 6, 4)
-BROADCAST_MAX_PIXELS = max(BROADCAST_PIXELS)
+    BROADCAST_COST = (0.0, 1.5, 1.0, 1.05)
 BROADCAST_VECTORS = tuple(v for v, pixels in enumerate(BROADCAST_PIXELS) if pixels)
 
 FORWARD_TILE_ROWS = tuple(rows for rows, vectors in enumerate(FORWARD_VECTORS) if vectors)
