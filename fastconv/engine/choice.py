@@ -41,10 +41,9 @@ tiles this host compiles (``WIDE_TILES``).
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On both machines: the input
   gradient of filters that span the whole input along one axis (a one-row
-  output: the one-hot text layer's ran 10-18x faster) or of one row or one
-  column (16x128x12x12, 5x1: 1.3-1.5x); output planes so small that most
-  of each row tile's positions are padding or past the plane
-  (:func:`direct_tile_use` below one half: 4x4 planes under the wide tiles
+  output: the one-hot text layer's ran 10-18x faster); output planes so
+  small that most of each row tile's positions are padding or past the
+  plane (:func:`direct_tile_use` below one half: 4x4 planes under the wide tiles
   ran 2-6x faster with im2col, under AVX2 tiles direct ran 2x faster); deep
   layers on small planes, whose block of packed filters outgrows a core's L1
   cache (:func:`_deep_on_small_planes`: 8x512x4x4 ran 1.4-2.2x faster with
@@ -128,8 +127,6 @@ def _tiles_idle(geom, pass_name, dtype):
     if (one_row_output and pass_name == "grad_input") or direct_tile_use(geom, dtype) < MIN_TILE_USE:
         return True
     one_row_or_column = (geom.R == 1) != (geom.S == 1)
-    if one_row_or_column and pass_name == "grad_input":
-        return True
     return WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
 
 
@@ -140,9 +137,7 @@ def _on_channel_tiles(geom, pass_name, dtype):
         return channel_tiles.forward_applies(geom.K // geom.groups, dtype)
     if pass_name == "grad_input":
         small_plane = geom.P * geom.Q <= channel_tiles.SMALL_PLANE_PIXELS
-        one_row_or_column = (geom.R == 1) != (geom.S == 1)  # im2col's columns are cheapest (see _tiles_idle)
-        applies = channel_tiles.forward_applies(geom.C // geom.groups, dtype)
-        return geom.stride == (1, 1) and small_plane and not one_row_or_column and applies
+        return geom.stride == (1, 1) and small_plane and channel_tiles.forward_applies(geom.C // geom.groups, dtype)
     return channel_tiles.grad_weight_applies(geom, dtype)
 
 
