@@ -108,7 +108,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
-            grad_phases = np.empty(phased.input_shape, dtype=grad_x.dtype)
+            grad_phases = workspace.get("phases", phased.input_shape, grad_x.dtype)
             grad_input_direct(grad_out, split_weight(weight, geom, phased), grad_phases, phased)
             join_input_gradient(grad_phases, geom, grad_x)
             return

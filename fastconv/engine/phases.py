@@ -20,6 +20,7 @@ import numpy as np
 
 from .._geometry import conv_geometry
 from ..kernels.planes import join_phases, split_phases
+from .workspace import workspace
 
 
 def phase_geometry(geom):
@@ -33,7 +34,7 @@ def phase_geometry(geom):
 
 def split_input(x, geom, phased):
     """x (N, C, H, W) padded as ``geom`` says and split into phase planes (N, C*sh*sw, Hq, Wq)."""
-    phases = np.empty(phased.input_shape, dtype=x.dtype)
+    phases = workspace.get("phases", phased.input_shape, x.dtype)  # a fresh array would cost a page fault per 4 KiB
     split_phases(x, phases, *geom.stride, geom.pad_top, geom.pad_left)
     return phases
 

@@ -65,10 +65,16 @@ def split_phases(x, phases, stride_h, stride_w, top, left):
                     if i < i_lo or i >= i_hi:
                         row[:] = zero
                         continue
-                    source = x[n, c, i * stride_h + a - top]
                     row[:j_lo] = zero
-                    for j in range(j_lo, j_hi):
-                        row[j] = source[j * stride_w + b - left]
+                    if j_hi > j_lo:
+                        # A strided view whose counter starts at 0 (as in im2col): no index arithmetic per element.
+                        first = j_lo * stride_w + b - left
+                        source = x[
+                            n, c, i * stride_h + a - top, first : first + (j_hi - j_lo - 1) * stride_w + 1 : stride_w
+                        ]
+                        target = row[j_lo:j_hi]
+                        for j in range(j_hi - j_lo):
+                            target[j] = source[j]
                     row[j_hi:] = zero
 
 
@@ -89,7 +95,13 @@ def join_phases(phases, x, stride_h, stride_w, top, left):
             for b in range(stride_w):
                 j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
                 plane = phases[n, (c * stride_h + a) * stride_w + b]
+                if j_hi <= j_lo:
+                    continue
+                first = j_lo * stride_w + b - left
                 for i in range(i_lo, i_hi):
-                    row, target = plane[i], x[n, c, i * stride_h + a - top]
-                    for j in range(j_lo, j_hi):
-                        target[j * stride_w + b - left] = row[j]
+                    row = plane[i, j_lo:j_hi]
+                    target = x[
+                        n, c, i * stride_h + a - top, first : first + (j_hi - j_lo - 1) * stride_w + 1 : stride_w
+                    ]
+                    for j in range(j_hi - j_lo):
+                        target[j] = row[j]
