@@ -16,15 +16,17 @@ GEMM ``weight.reshape(K, -1) @ cols`` with the batch folded into the columns.
 from numba import njit, prange
 
 from ._options import PARALLEL_OPTIONS
+from ._simd import add_strided, copy_strided
 from ._window import valid_range
 
 
 @njit(**PARALLEL_OPTIONS)
 def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w):
     """Fill cols (Cg*R*S, nb*P*Q) from x (N, C, H, W); see the module docstring."""
-    H, W = x.shape[2], x.shape[3]
-    taps = cols.shape[0]
-    nb = cols.shape[1] // (P * Q)
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    taps, width = cols.shape
+    nb = width // (P * Q)
+    flat_x, flat_cols = x.reshape(-1), cols.reshape(-1)
     zero = cols.dtype.type(0)
     for it in prange(nb * taps):
         i = it // taps
@@ -49,13 +51,9 @@ def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left, d
             if stride_w == 1:
                 # Contiguous on both sides: a copy the compiler turns into vector moves.
                 cols[row, start + q_lo : start + q_hi] = x[n0 + i, c0 + c, h, q_lo + col_off : q_hi + col_off]
-            elif q_hi > q_lo:
-                # A strided view whose counter starts at 0, as in col2im.
-                first = q_lo * stride_w + col_off
-                src = x[n0 + i, c0 + c, h, first : first + (q_hi - q_lo - 1) * stride_w + 1 : stride_w]
-                dst = cols[row, start + q_lo : start + q_hi]
-                for j in range(q_hi - q_lo):
-                    dst[j] = src[j]
+            else:
+                first = (((n0 + i) * C + c0 + c) * H + h) * W + q_lo * stride_w + col_off
+                copy_strided(flat_cols, row * width + start + q_lo, 1, flat_x, first, stride_w, q_hi - q_lo)
             for q in range(q_hi, Q):
                 cols[row, start + q] = zero
 
@@ -68,16 +66,17 @@ def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_le
     grad_x (N, C, H, W). One (image, channel) plane per iteration, so entries
     that overlap (a pixel seen by several taps) are summed without races.
     """
-    H, W = grad_x.shape[2], grad_x.shape[3]
-    taps = cols.shape[0]
+    C, H, W = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+    taps, width = cols.shape
     Cg = taps // (R * S)
-    nb = cols.shape[1] // (P * Q)
+    nb = width // (P * Q)
+    flat_cols, flat_x = cols.reshape(-1), grad_x.reshape(-1)
     for ic in prange(nb * Cg):
         i = ic // Cg
         c = ic - i * Cg
         base = i * P * Q
-        plane = grad_x[n0 + i, c0 + c]
-        plane[:] = 0
+        plane = ((n0 + i) * C + c0 + c) * H * W
+        flat_x[plane : plane + H * W] = 0
         for r in range(R):
             row_off = r * dilation_h - pad_top
             p_lo, p_hi = valid_range(row_off, stride_h, H, P)
@@ -85,17 +84,14 @@ def col2im(cols, grad_x, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_le
                 col_off = s * dilation_w - pad_left
                 q_lo, q_hi = valid_range(col_off, stride_w, W, Q)
                 count = q_hi - q_lo
-                if count <= 0:
-                    continue
                 row = (c * R + r) * S + s
-                first = q_lo * stride_w + col_off
                 for p in range(p_lo, p_hi):
-                    start = base + p * Q + q_lo
-                    # Views whose counters start at 0: no index arithmetic per element in the loop
-                    # (strided layers: 2.2 -> 0.9 ms on 16x32x40x40, stride 2, 3x3, float32).
-                    dst = grad_x[
-                        n0 + i, c0 + c, p * stride_h + row_off, first : first + (count - 1) * stride_w + 1 : stride_w
-                    ]
-                    src = cols[row, start : start + count]
-                    for j in range(count):
-                        dst[j] += src[j]
+                    src = row * width + base + p * Q + q_lo
+                    dst = plane + (p * stride_h + row_off) * W + q_lo * stride_w + col_off
+                    if stride_w == 1:
+                        # Contiguous on both sides: a loop the compiler vectorises.
+                        target, source = flat_x[dst : dst + count], flat_cols[src : src + count]
+                        for j in range(count):
+                            target[j] += source[j]
+                    else:
+                        add_strided(flat_x, dst, stride_w, flat_cols, src, 1, count)

@@ -4,7 +4,7 @@ phases of padded planes (strided layers computed at stride 1)."""
 from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import copy_run
+from ._simd import copy_run, copy_strided
 from ._window import valid_range
 
 
@@ -52,30 +52,18 @@ def split_phases(x, phases, stride_h, stride_w, top, left):
     """
     N, C, H, W = x.shape
     Hq, Wq = phases.shape[2], phases.shape[3]
-    zero = phases.dtype.type(0)
+    source, target = x.reshape(-1), phases.reshape(-1)
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
         for a in range(stride_h):
             i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
             for b in range(stride_w):
                 j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
-                plane = phases[n, (c * stride_h + a) * stride_w + b]
-                for i in range(Hq):
-                    row = plane[i]
-                    if i < i_lo or i >= i_hi:
-                        row[:] = zero
-                        continue
-                    row[:j_lo] = zero
-                    if j_hi > j_lo:
-                        # A strided view whose counter starts at 0 (as in im2col): no index arithmetic per element.
-                        first = j_lo * stride_w + b - left
-                        source = x[
-                            n, c, i * stride_h + a - top, first : first + (j_hi - j_lo - 1) * stride_w + 1 : stride_w
-                        ]
-                        target = row[j_lo:j_hi]
-                        for j in range(j_hi - j_lo):
-                            target[j] = source[j]
-                    row[j_hi:] = zero
+                plane = ((nc * stride_h + a) * stride_w + b) * Hq * Wq
+                target[plane : plane + Hq * Wq] = 0
+                for i in range(i_lo, i_hi):
+                    row = nc * H * W + (i * stride_h + a - top) * W
+                    first = j_lo * stride_w + b - left
+                    copy_strided(target, plane + i * Wq + j_lo, 1, source, row + first, stride_w, j_hi - j_lo)
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -86,22 +74,15 @@ def join_phases(phases, x, stride_h, stride_w, top, left):
     """
     N, C, H, W = x.shape
     Hq, Wq = phases.shape[2], phases.shape[3]
-    zero = x.dtype.type(0)
+    source, target = phases.reshape(-1), x.reshape(-1)
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        x[n, c] = zero
+        target[nc * H * W : (nc + 1) * H * W] = 0
         for a in range(stride_h):
             i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
             for b in range(stride_w):
                 j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
-                plane = phases[n, (c * stride_h + a) * stride_w + b]
-                if j_hi <= j_lo:
-                    continue
-                first = j_lo * stride_w + b - left
+                plane = ((nc * stride_h + a) * stride_w + b) * Hq * Wq
                 for i in range(i_lo, i_hi):
-                    row = plane[i, j_lo:j_hi]
-                    target = x[
-                        n, c, i * stride_h + a - top, first : first + (j_hi - j_lo - 1) * stride_w + 1 : stride_w
-                    ]
-                    for j in range(j_hi - j_lo):
-                        target[j] = row[j]
+                    row = nc * H * W + (i * stride_h + a - top) * W
+                    first = j_lo * stride_w + b - left
+                    copy_strided(target, row + first, stride_w, source, plane + i * Wq + j_lo, 1, j_hi - j_lo)
