@@ -16,7 +16,7 @@ GEMM ``weight.reshape(K, -1) @ cols`` with the batch folded into the columns.
 from numba import njit, prange
 
 from ._options import PARALLEL_OPTIONS
-from ._simd import add_strided, copy_strided
+from ._simd import add_strided, copy_run, copy_strided
 from ._window import valid_range
 
 
@@ -38,24 +38,21 @@ def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left, d
         col_off = s * dilation_w - pad_left
         p_lo, p_hi = valid_range(row_off, stride_h, H, P)
         q_lo, q_hi = valid_range(col_off, stride_w, W, Q)
-        base = i * P * Q
+        image = ((n0 + i) * C + c0 + c) * H * W
         for p in range(P):
-            start = base + p * Q
+            start = row * width + (i * P + p) * Q  # flat index of cols[row, (i*P + p)*Q]
             if p < p_lo or p >= p_hi:
-                for q in range(Q):
-                    cols[row, start + q] = zero
+                flat_cols[start : start + Q] = zero
                 continue
-            h = p * stride_h + row_off
             for q in range(q_lo):
-                cols[row, start + q] = zero
+                flat_cols[start + q] = zero
+            first = image + (p * stride_h + row_off) * W + q_lo * stride_w + col_off
             if stride_w == 1:
-                # Contiguous on both sides: a copy the compiler turns into vector moves.
-                cols[row, start + q_lo : start + q_hi] = x[n0 + i, c0 + c, h, q_lo + col_off : q_hi + col_off]
+                copy_run(flat_cols, start + q_lo, flat_x, first, q_hi - q_lo)
             else:
-                first = (((n0 + i) * C + c0 + c) * H + h) * W + q_lo * stride_w + col_off
-                copy_strided(flat_cols, row * width + start + q_lo, 1, flat_x, first, stride_w, q_hi - q_lo)
+                copy_strided(flat_cols, start + q_lo, 1, flat_x, first, stride_w, q_hi - q_lo)
             for q in range(q_hi, Q):
-                cols[row, start + q] = zero
+                flat_cols[start + q] = zero
 
 
 @njit(**PARALLEL_OPTIONS)
