@@ -44,6 +44,8 @@ GEOMETRIES = {
     # strided layers on the channel tiles (a vector of output channels per group and more), partial blocks
     "strided_channel_tiles": (3, 5, 11, 10, 20, 3, 3, 2, 1, 1, 1),
     "strided_dilated_grouped_channels": (2, 6, 13, 12, 36, 3, 2, (2, 3), (1, 2), (2, 1), 2),
+    # depthwise tiles: blocks of 4 rows x 2-4 vectors past the plane's edges (9x9 outputs)
+    "depthwise_blocks_overrun": (2, 6, 9, 11, 6, 3, 5, 1, (1, 2), 1, 6),
 }
 
 
@@ -207,6 +209,65 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    groups=st.integers(1, 6),
+    inputs=st.integers(1, 3),
+    size=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    plane=st.tuples(st.integers(0, 9), st.integers(0, 40)),
+    padding=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 3)),
+    stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+)
+def test_depthwise_passes(dtype, seed, groups, inputs, size, plane, padding, dilation, stride):
+    # One output channel per group, 1-3 input channels, filters of 1-8 rows (more than 7 and dilated
+    # rows leave the depthwise tiles), outputs that the 4-row blocks and 2-4 vectors tile exactly or
+    # overrun, strides (phase planes with several channels per group) and padding.
+    R, S = size
+    H = max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]) + plane[0]
+    W = max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]) + plane[1]
+    geometry = (1 + seed % 3, groups * inputs, H, W, groups, R, S, stride, padding, dilation, groups)
+    rng = np.random.default_rng(seed)
+    x, weight, bias, grad_out, options = make_case(geometry, dtype, rng)
+    assert_close(
+        fastconv.conv2d(x, weight, bias, method="direct", **options),
+        reference.conv2d(x, weight, bias, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method="direct", **options),
+        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method="direct", **options),
+        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
+        dtype,
+    )
+
+
+def test_depthwise_layers_run_on_depthwise_tiles_one_image_at_a_time(rng, monkeypatch):
+    from fastconv.engine import direct
+
+    calls = []
+    original = direct.conv2d_forward_depthwise
+    monkeypatch.setattr(direct, "conv2d_forward_depthwise", lambda *a: calls.append(a[-1]) or original(*a))
+    monkeypatch.setattr(direct, "PLANES_BUDGET_BYTES", 1)
+    x, weight, bias, g, options = make_case(GEOMETRIES["depthwise_blocks_overrun"], np.float64, rng)
+    for ours, expected in zip(
+        _all_passes(x, weight, g, "direct", **options),
+        (
+            reference.conv2d(x, weight, **options),
+            reference.conv2d_grad_input(g, weight, x.shape, **options),
+            reference.conv2d_grad_weight(g, x, weight.shape, **options),
+        ),
+    ):
+        assert_close(ours, expected, np.float64)
+    assert calls == [1, 1]  # the forward pass and the input gradient, one image per chunk
+
+
 def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monkeypatch):
     from fastconv.engine import channel_tiles
 
@@ -366,7 +427,8 @@ def test_scratch_buffers_never_leak_into_results(method, rng):
     """Reused scratch buffers full of NaN from an earlier call change nothing."""
     from fastconv.engine.workspace import workspace
 
-    names = ["many_channels"] if method == "winograd" else ["nine_channels_dilated", "strided_channel_tiles"]
+    direct = ["nine_channels_dilated", "strided_channel_tiles", "depthwise_blocks_overrun"]
+    names = ["many_channels"] if method == "winograd" else direct
     for name in names:
         x, weight, _, g, options = make_case(GEOMETRIES[name], np.float64, rng)
         clean = _all_passes(x, weight, g, method, **options)

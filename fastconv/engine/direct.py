@@ -3,20 +3,31 @@
 Each takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and fills
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
-workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`
-(one output channel per tile for depthwise layers; their weight gradient
-uses the row kernel). Forward passes with a vector of output channels or
-more per group (and the input gradient, a forward pass, with a vector of
+workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`;
+layers with one output channel per group use the depthwise tiles of
+:mod:`fastconv.kernels.depthwise` (filter rows undilated; their weight
+gradient the row kernel). Forward passes with a vector of output channels or
+more per group (and input gradients, forward passes too, with a vector of
 input channels) run on the tiles vectorised along the output channels
-instead, at any stride (:mod:`.channel_tiles`), as do the weight gradients
-of strided layers (stems excepted) and small planes. Other strided passes
-become stride 1 over phase planes (:mod:`.phases`) when undilated, and use
-the general loops when dilated.
+instead, at any stride (:mod:`.channel_tiles`), as do the weight gradients of
+strided layers (stems excepted) and small planes. Other strided passes become
+stride 1 over phase planes (:mod:`.phases`) when undilated, and use the
+general loops when dilated.
 """
 
 import numpy as np
 
-from ..kernels._simd import FORWARD_MAX_VECTORS, WEIGHT_ROWS, WEIGHT_TAPS, forward_rows, lanes
+from ..kernels._simd import (
+    DEPTHWISE_MAX_HEIGHT,
+    DEPTHWISE_ROWS,
+    DEPTHWISE_VECTORS,
+    FORWARD_MAX_VECTORS,
+    WEIGHT_ROWS,
+    WEIGHT_TAPS,
+    forward_rows,
+    lanes,
+)
+from ..kernels.depthwise import conv2d_forward_depthwise
 from ..kernels.direct import (
     conv2d_forward_direct,
     conv2d_grad_input_direct,
@@ -77,6 +88,13 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
         return
     R, S = weight.shape[2:]
     span_w = dilation[1] * (S - 1)
+    if weight.shape[0] == groups and dilation[0] == 1 and R <= DEPTHWISE_MAX_HEIGHT:
+        # One output channel per group: the depthwise tiles, with their slack for blocks past the plane.
+        images = max(1, min(x.shape[0], PLANES_BUDGET_BYTES // (x.shape[1] * height * width * x.itemsize)))
+        slack = DEPTHWISE_ROWS * width + DEPTHWISE_VECTORS * lanes(x.dtype) + span_w
+        planes = workspace.get("planes", (images * x.shape[1] * height * width + slack,), x.dtype)
+        conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation[1], planes, images)
+        return
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
     packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
     images, planes = _chunk(x, height, width, span_w)

@@ -76,6 +76,11 @@ BROADCAST_VECTORS = tuple(v for v, pixels in enumerate(BROADCAST_PIXELS) if pixe
 
 FORWARD_TILE_ROWS = tuple(rows for rows, vectors in enumerate(FORWARD_VECTORS) if vectors)
 
+# Depthwise tiles (:func:`depthwise_tile`): DEPTHWISE_ROWS output rows x DEPTHWISE_VECTORS vectors of one
+# output channel, for filters of at most DEPTHWISE_MAX_HEIGHT rows (compiled for each height).
+DEPTHWISE_ROWS, DEPTHWISE_VECTORS = (4, 4) if VECTOR_BYTES == 64 else (4, 2)
+DEPTHWISE_MAX_HEIGHT = 7
+
 
 def lanes(dtype):
     """Elements per vector for a numpy dtype."""
@@ -428,6 +433,85 @@ def broadcast_tile(
         channel_stride,
         channels_valid,
     )
+
+
+def _emit_depthwise_tile(context, builder, height, x, w, out, args):
+    """The code of :func:`depthwise_tile` for filters of ``height`` rows."""
+    (x_val, x0, plane, width, channels, S, dilation_w, w_val, w0, out_val, o0, o_stride) = args
+    vec = _Vectors(context, builder, x.dtype)
+    x_ptr = _data(context, builder, x, x_val)
+    w_ptr = _data(context, builder, w, w_val)
+    out_ptr = _data(context, builder, out, out_val)
+    rows, vectors = DEPTHWISE_ROWS, DEPTHWISE_VECTORS
+    acc = vec.registers(rows * vectors)
+    for slot in acc:
+        builder.store(vec.zero, slot)
+    with cgutils.for_range(builder, channels) as channel:
+        x_channel = builder.add(x0, builder.mul(channel.index, plane))
+        w_channel = builder.add(w0, builder.mul(channel.index, builder.mul(_const(builder, height), S)))
+        with cgutils.for_range(builder, S) as column:
+            s = column.index
+            x_column = builder.add(x_channel, builder.mul(s, dilation_w))
+            taps = [
+                vec.broadcast(w_ptr, builder.add(w_channel, builder.add(builder.mul(_const(builder, r), S), s)))
+                for r in range(height)
+            ]
+            # Input row hh of the block feeds output row i = hh - r through filter row r: each vector
+            # is loaded once for up to ``height`` multiply-adds.
+            for hh in range(rows + height - 1):
+                x_row = builder.add(x_column, builder.mul(_const(builder, hh), width))
+                for v in range(vectors):
+                    pixels = vec.load(x_ptr, builder.add(x_row, _const(builder, v * vec.count)))
+                    for r in range(height):
+                        i = hh - r
+                        if 0 <= i < rows:
+                            slot = acc[i * vectors + v]
+                            builder.store(vec.fma(pixels, taps[r], builder.load(slot)), slot)
+    for i in range(rows):
+        row = builder.add(o0, builder.mul(_const(builder, i), o_stride))
+        for v in range(vectors):
+            vec.store(builder.load(acc[i * vectors + v]), out_ptr, builder.add(row, _const(builder, v * vec.count)))
+
+
+@intrinsic
+def depthwise_tile(
+    typingctx, R, x, x_start, plane, width, channels, S, dilation_w, w, w_start, out, out_start, out_row_stride
+):
+    """DEPTHWISE_ROWS x DEPTHWISE_VECTORS vectors of one output channel's rows, stride 1, filter rows undilated.
+
+    out[out_start + i*out_row_stride + v*lanes + l]
+        = sum_c,r,s w[w_start + (c*R + r)*S + s] * x[x_start + c*plane + (i + r)*width + s*dilation_w + v*lanes + l]
+
+    for i < DEPTHWISE_ROWS, v < DEPTHWISE_VECTORS, over ``channels`` input
+    channels of (., width) planes ``plane`` elements apart, R (at most
+    DEPTHWISE_MAX_HEIGHT) filter rows and S columns: the tiles of layers with
+    one output channel per group. Each input vector loaded serves every
+    output row of the block it reaches (R of them), where a row tile
+    (:func:`outer_product_tile`) loads it once per filter row.
+    """
+    sig = types.void(
+        types.intp,
+        x,
+        types.intp,
+        types.intp,
+        types.intp,
+        types.intp,
+        types.intp,
+        types.intp,
+        w,
+        types.intp,
+        out,
+        types.intp,
+        types.intp,
+    )
+
+    def codegen(context, builder, signature, args):
+        for height in range(1, DEPTHWISE_MAX_HEIGHT + 1):
+            with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, height))):
+                _emit_depthwise_tile(context, builder, height, x, w, out, args[1:])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 def forward_rows(channels):
@@ -797,6 +881,20 @@ if config.DISABLE_JIT:
                     out[out_start + c * channel_stride + v] = acc[c]
             else:
                 out[row : row + width] = acc
+
+    def depthwise_tile(
+        R, x, x_start, plane, width, channels, S, dilation_w, w, w_start, out, out_start, out_row_stride
+    ):
+        count = DEPTHWISE_VECTORS * lanes(x.dtype)
+        for i in range(DEPTHWISE_ROWS):
+            acc = np.zeros(count, dtype=out.dtype)
+            for c in range(channels):
+                for r in range(R):
+                    for s in range(S):
+                        start = x_start + c * plane + (i + r) * width + s * dilation_w
+                        acc += w[w_start + (c * R + r) * S + s] * x[start : start + count]
+            row = out_start + i * out_row_stride
+            out[row : row + count] = acc
 
     def vector_lanes(array):
         return VECTOR_BYTES // array.itemsize

@@ -1,0 +1,62 @@
+"""Stride-1 direct convolution of layers with one output channel per group (depthwise layers).
+
+As in :mod:`.tiled`, the input is zero-padded into flat (height, width)
+planes. The depthwise tiles (:func:`._simd.depthwise_tile`) compute blocks
+of DEPTHWISE_ROWS output rows x DEPTHWISE_VECTORS vectors, each loaded
+input vector serving every output row of the block that it reaches; the
+row tiles load it once per filter row, which on a depthwise layer (one
+output channel, so one multiply-add per load) leaves them bound by loads.
+One prange task per (image, output channel).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._options import PARALLEL_OPTIONS
+from ._simd import DEPTHWISE_ROWS, DEPTHWISE_VECTORS, copy_run, depthwise_tile, vector_lanes
+from .planes import embed_planes
+
+
+@njit(**PARALLEL_OPTIONS)
+def conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation_w, planes, images):
+    """out[n, k, p, q] = sum_c,r,s weight[k, c, r, s] * padded[n, k*Cg + c, p + r, q + s*dilation_w].
+
+    x (N, C, h, w) is placed at (top, left) in zero (height, width) planes
+    (``padded``), ``images`` images at a time, in the scratch ``planes`` (at
+    least images*C*height*width elements plus DEPTHWISE_ROWS*width +
+    DEPTHWISE_VECTORS*lanes + (S-1)*dilation_w); weight (K, Cg, R, S), K
+    groups of Cg input channels and one output channel, R at most
+    DEPTHWISE_MAX_HEIGHT; out (N, K, P, Q), overwritten. Stride 1, filter
+    rows undilated. Blocks past the plane's last row or column compute
+    discarded values from whatever follows in ``planes``.
+    """
+    N, C, h, w = x.shape
+    K, Cg, R, S = weight.shape
+    P, Q = out.shape[2], out.shape[3]
+    span = DEPTHWISE_VECTORS * vector_lanes(out)
+    row_blocks, column_blocks = -(-P // DEPTHWISE_ROWS), -(-Q // span)
+    padded_p, padded_q = row_blocks * DEPTHWISE_ROWS, column_blocks * span
+    whole = padded_p == P and padded_q == Q  # the blocks tile the output exactly: written in place
+    plane = height * width
+    weights, outputs = weight.reshape(-1), out.reshape(-1)
+    for n0 in range(0, N, images):
+        m = min(images, N - n0)
+        embed_planes(x.reshape(-1), n0 * C, m * C, h, w, planes, top, left, height, width)
+        for task in prange(m * K):
+            i, k = task // K, task % K
+            image = (i * C + k * Cg) * plane
+            first = ((n0 + i) * K + k) * P * Q
+            target, start, stride = outputs, first, Q
+            if not whole:
+                target, start, stride = np.empty(padded_p * padded_q, dtype=out.dtype), 0, padded_q
+            for rb in range(row_blocks):
+                p0 = rb * DEPTHWISE_ROWS
+                for cb in range(column_blocks):
+                    q0 = cb * span
+                    depthwise_tile(
+                        R, planes, image + p0 * width + q0, plane, width, Cg, S, dilation_w,
+                        weights, k * Cg * R * S, target, start + p0 * stride + q0, stride,
+                    )  # fmt: skip
+            if not whole:
+                for p in range(P):
+                    copy_run(outputs, first + p * Q, target, p * padded_q, Q)
