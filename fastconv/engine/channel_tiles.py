@@ -9,15 +9,16 @@ the row tiles (direct) and im2col:
 
 * forward: a 4x4 patch embedding 0.30 ms against 0.68/0.73, a stride-2 3x3
   layer 32->64 1.6 against 3.6/3.1, a 5x5 stride-2 stem 0.41 against
-  0.60/0.90; at stride 1, 3x3-5x5 layers of 16-256 channels on 2x2 to 56x56
-  planes 1.0-1.7x faster than the row tiles in both dtypes (a one-channel
-  input level). So every forward pass with a vector of output channels runs
-  here, and every input gradient with a vector of input channels (a forward
-  pass over the output gradient);
+  0.60/0.90. At stride 1 against the row tiles (one process, interleaved,
+  both dtypes): 3x3 to 12x12 planes with 16-64 channels 1.1-1.6x faster;
+  larger planes within 10% either way; one vector of channels (12-pixel
+  tiles) 0.8x. So strided forward passes with a vector of output channels
+  run here, stride-1 ones (input gradients included, forward passes over the
+  output gradient) with two vectors on planes up to 16x16;
 * weight gradient: patches 0.35 against 0.62/0.82, stride 2 1.8-2.6 against
   4.4/3.2, stride-1 planes of 2x2 to 12x12 1.3-1.7x faster than the row
   tiles, but 32x32 planes 8% slower and stems (0.71-0.83 against 0.62) too:
-  strided layers other than stems and planes up to 16x16 run here.
+  the layers of the forward rule, stems excepted.
 """
 
 import numba
@@ -36,21 +37,23 @@ PLANES_BUDGET_BYTES = 4 * 2**20  # padded planes (and pixel-major output gradien
 RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threads' shares come out even
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
-SMALL_PLANE_PIXELS = 256  # stride-1 output planes up to 16x16: weight gradients on these tiles (module docstring)
+SMALL_PLANE_PIXELS = 256  # stride-1 output planes up to 16x16 (see the module docstring)
 
 
-def forward_applies(channels, dtype):
-    """Whether a forward pass (or an input gradient computed as one) with ``channels`` output channels per
-    group runs on these tiles: a vector of them or more."""
-    return channels >= lanes(dtype)
+def forward_applies(channels, pixels, strided, dtype):
+    """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
+    output channels per group, ``pixels`` output pixels per plane. Strided: a vector of channels or more;
+    stride 1: two vectors or more on a small plane."""
+    if strided:
+        return channels >= lanes(dtype)
+    return channels >= 2 * lanes(dtype) and pixels <= SMALL_PLANE_PIXELS
 
 
 def grad_weight_applies(geom, dtype):
-    """Whether the weight gradient runs on these tiles: a vector of output channels or more per group,
-    and a stride above 1 (stems excepted) or a small output plane."""
-    small_plane = geom.P * geom.Q <= SMALL_PLANE_PIXELS
-    strided = geom.stride != (1, 1) and not geom.stem
-    return forward_applies(geom.K // geom.groups, dtype) and (strided or small_plane)
+    """Whether the weight gradient runs on these tiles: as the forward pass, stems excepted."""
+    strided = geom.stride != (1, 1)
+    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
+    return applies and not geom.stem
 
 
 def tile_vectors(channels, dtype):

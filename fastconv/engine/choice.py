@@ -30,14 +30,13 @@ tiles this host compiles (``WIDE_TILES``).
   repay (its transforms cost a fixed time per pixel and channel; with few
   tiles its products are too narrow: 4x256x7x7, 16 tiles, ran 1.2-2x slower
   than im2col, 16x512x7x7, 64 tiles, 1.2-1.5x faster). Both dtypes.
-* Stride 1, a vector of output channels per group (of input channels for
-  the input gradient), deep layers on small planes (below) excepted: direct
-  for the forward pass, which runs on the channel tiles (against the row
-  tiles, 3x3 to 5x5 layers of 16-256 channels on 2x2 to 56x56 planes,
-  both dtypes: 1.0-1.7x faster, 1-channel inputs level); for the weight
-  gradient and the input gradient on planes of at most 16x16 pixels too
-  (1.3-2.5x faster than the row tiles and im2col on 2x2 to 12x12 planes;
-  on larger ones they tie or lose), ahead of the rule below.
+* Stride 1, planes of at most 16x16 output pixels (input pixels for the
+  input gradient) and two vectors of output channels per group or more (of
+  input channels for the input gradient), deep layers on small planes
+  (below) excepted: direct, on the channel tiles (3x3 to 12x12 planes of
+  16-64 channels: 1.1-1.6x faster than the row tiles in the forward pass,
+  1.3-2.5x than the row tiles and im2col in the gradients), ahead of the
+  rule below.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On both machines: the input
   gradient of filters that span the whole input along one axis (a one-row
@@ -133,11 +132,11 @@ def _tiles_idle(geom, pass_name, dtype):
 def _on_channel_tiles(geom, pass_name, dtype):
     """Whether the direct method runs this pass on the channel tiles (strided input gradients excepted:
     over phase planes they ran 1.2-1.6x slower than im2col)."""
+    strided = geom.stride != (1, 1)
     if pass_name == "forward":
-        return channel_tiles.forward_applies(geom.K // geom.groups, dtype)
+        return channel_tiles.forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
     if pass_name == "grad_input":
-        small_plane = geom.P * geom.Q <= channel_tiles.SMALL_PLANE_PIXELS
-        return geom.stride == (1, 1) and small_plane and channel_tiles.forward_applies(geom.C // geom.groups, dtype)
+        return not strided and channel_tiles.forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype)
     return channel_tiles.grad_weight_applies(geom, dtype)
 
 

@@ -83,7 +83,7 @@ def _chunk(a, height, width, span_w):
 
 def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups):
     """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
-    if channel_tiles.forward_applies(weight.shape[0] // groups, x.dtype):
+    if channel_tiles.forward_applies(weight.shape[0] // groups, out.shape[2] * out.shape[3], False, x.dtype):
         channel_tiles.forward(x, weight, out, top, left, height, width, (1, 1), dilation, groups)
         return
     R, S = weight.shape[2:]
@@ -106,7 +106,7 @@ def _padded_size(geom):
 
 
 def forward_direct(x, weight, out, geom):
-    if geom.stride != (1, 1) and channel_tiles.forward_applies(geom.K // geom.groups, x.dtype):
+    if geom.stride != (1, 1) and channel_tiles.forward_applies(geom.K // geom.groups, geom.P * geom.Q, True, x.dtype):
         channel_tiles.forward(
             x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.stride, geom.dilation, geom.groups
         )
