@@ -9,8 +9,10 @@ tiles this host compiles (``WIDE_TILES``).
   float32, 4 float64 with AVX2): direct for the forward pass and weight
   gradient, which run on the tiles vectorised along the output channels
   (:mod:`.channel_tiles`: patch embeddings, stride-2 3x3 layers and stems
-  1.2-2.5x faster than im2col, both dtypes); im2col for the input gradient
-  (over phase planes the tiles ran it 1.2-1.6x slower).
+  1.2-2.5x faster than im2col, both dtypes). The input gradient runs direct
+  over phase planes (:mod:`.phases`) when the stride divides the filter
+  (patch embeddings, 2x2 and 4x4 filters at stride 2: 1.0-1.6x faster than
+  im2col, both dtypes), im2col otherwise (zero taps: 1.2-1.6x slower).
 * Other strides: im2col. The direct method then computes a strided layer as
   a stride-1 one over phase planes (:mod:`.phases`), with zero taps wherever
   the stride does not divide the filter; that wins on stems (at most 4
@@ -130,8 +132,8 @@ def _tiles_idle(geom, pass_name, dtype):
 
 
 def _on_channel_tiles(geom, pass_name, dtype):
-    """Whether the direct method runs this pass on the channel tiles (strided input gradients excepted:
-    over phase planes they ran 1.2-1.6x slower than im2col)."""
+    """Whether the direct method runs this pass on the channel tiles (the strided input gradient: on
+    phase planes, see :func:`_phases_without_zero_taps`)."""
     strided = geom.stride != (1, 1)
     if pass_name == "forward":
         return channel_tiles.forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
@@ -140,10 +142,17 @@ def _on_channel_tiles(geom, pass_name, dtype):
     return channel_tiles.grad_weight_applies(geom, dtype)
 
 
+def _phases_without_zero_taps(geom):
+    """Whether a strided layer's phase planes carry no zero taps: the stride divides the filter, undilated."""
+    return geom.dilation == (1, 1) and geom.R % geom.stride[0] == 0 and geom.S % geom.stride[1] == 0
+
+
 def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     depthwise = geom.K == geom.groups == geom.C
     if geom.stride != (1, 1) and not depthwise:
+        if pass_name == "grad_input":
+            return "direct" if geom.stem or _phases_without_zero_taps(geom) else "im2col"
         return "direct" if geom.stem or _on_channel_tiles(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
