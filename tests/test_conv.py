@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv
+from fastconv.engine.choice import WIDE_TILES
+from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 GEOMETRIES = {
@@ -44,8 +46,10 @@ GEOMETRIES = {
     # strided layers on the channel tiles (a vector of output channels per group and more), partial blocks
     "strided_channel_tiles": (3, 5, 11, 10, 20, 3, 3, 2, 1, 1, 1),
     "strided_dilated_grouped_channels": (2, 6, 13, 12, 36, 3, 2, (2, 3), (1, 2), (2, 1), 2),
-    # depthwise tiles: blocks of 4 rows x 2-4 vectors past the plane's edges (9x9 outputs)
+    # depthwise tiles: blocks of 4 rows x 2-4 vectors past the plane's edges (9x11 outputs), or exactly
+    # tiling them (8x64 outputs: whole blocks of 2-4 vectors of either dtype, written in place)
     "depthwise_blocks_overrun": (2, 6, 9, 11, 6, 3, 5, 1, (1, 2), 1, 6),
+    "depthwise_blocks_whole": (2, 3, 10, 66, 3, 3, 3, 1, 0, 1, 3),
 }
 
 
@@ -248,14 +252,22 @@ def test_depthwise_passes(dtype, seed, groups, inputs, size, plane, padding, dil
     )
 
 
-def test_depthwise_layers_run_on_depthwise_tiles_one_image_at_a_time(rng, monkeypatch):
+@pytest.mark.parametrize("height", range(1, 10))
+@pytest.mark.parametrize("name", ["depthwise_blocks_overrun", "depthwise_blocks_whole"])
+def test_depthwise_layers_run_on_depthwise_tiles_one_image_at_a_time(name, height, rng, monkeypatch):
+    # filters of 1-7 rows on the depthwise tiles, taller ones on the row tiles
+    import importlib
+
     from fastconv.engine import direct
 
+    workspace = importlib.import_module("fastconv.engine.workspace")  # the module, not its Workspace
     calls = []
     original = direct.conv2d_forward_depthwise
     monkeypatch.setattr(direct, "conv2d_forward_depthwise", lambda *a: calls.append(a[-1]) or original(*a))
-    monkeypatch.setattr(direct, "PLANES_BUDGET_BYTES", 1)
-    x, weight, bias, g, options = make_case(GEOMETRIES["depthwise_blocks_overrun"], np.float64, rng)
+    monkeypatch.setattr(workspace, "PLANES_BUDGET_BYTES", 1)
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = GEOMETRIES[name]
+    geometry = (N, C, H + height - R, W, K, height, S, stride, padding, dilation, groups)
+    x, weight, bias, g, options = make_case(geometry, np.float64, rng)
     for ours, expected in zip(
         _all_passes(x, weight, g, "direct", **options),
         (
@@ -265,7 +277,8 @@ def test_depthwise_layers_run_on_depthwise_tiles_one_image_at_a_time(rng, monkey
         ),
     ):
         assert_close(ours, expected, np.float64)
-    assert calls == [1, 1]  # the forward pass and the input gradient, one image per chunk
+    # the forward pass and the input gradient, one image per chunk
+    assert calls == ([1, 1] if height <= DEPTHWISE_MAX_HEIGHT else [])
 
 
 def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monkeypatch):
@@ -275,9 +288,10 @@ def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monk
     for name in ["forward", "grad_weight"]:
         original = getattr(channel_tiles, name)
         monkeypatch.setattr(channel_tiles, name, lambda *a, name=name, run=original: calls.append(name) or run(*a))
-    x, weight, _, g, options = make_case(GEOMETRIES["strided_channel_tiles"], np.float32, rng)
+    x, weight, _, g, options = make_case(GEOMETRIES["strided_channel_tiles"], np.float64, rng)
     _all_passes(x, weight, g, "direct", **options)
-    assert calls == ["forward", "forward", "grad_weight"]  # the input gradient: a forward pass over phase planes
+    # The input gradient: a stride-1 forward pass over 6x5 phase planes of 20 channels (with AVX2 tiles).
+    assert calls == (["forward", "grad_weight"] if WIDE_TILES else ["forward", "forward", "grad_weight"])
     calls.clear()
     x, weight, _, g, options = make_case((2, 1, 9, 8, 4, 3, 3, 2, 1, 1, 1), np.float32, rng)  # 4 and 1*2*2 channels
     _all_passes(x, weight, g, "direct", **options)
@@ -399,8 +413,8 @@ def test_empty_batch(method, rng):
     ("method", "module", "budgets"),
     [
         ("im2col", "engine.im2col", ["COLUMN_BUDGET_BYTES"]),
-        ("direct", "engine.direct", ["PLANES_BUDGET_BYTES"]),
-        ("direct", "engine.channel_tiles", ["PLANES_BUDGET_BYTES", "RUN_PIXELS", "SUMS_BUDGET_BYTES"]),
+        ("direct", "engine.workspace", ["PLANES_BUDGET_BYTES"]),
+        ("direct", "engine.channel_tiles", ["RUN_PIXELS", "SUMS_BUDGET_BYTES"]),
         ("winograd", "engine.winograd", ["TRANSFORM_BUDGET_BYTES"]),
     ],
 )
@@ -409,8 +423,8 @@ def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypa
     import importlib
 
     passes = importlib.import_module(f"fastconv.{module}")
-    strided = module == "engine.channel_tiles"  # its layers: strided, a vector of output channels or more
-    geometry = (7, 3, 9, 9, 12, 3, 3, 2, 1, 1, 1) if strided else (7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1)
+    strided = module == "engine.channel_tiles"  # its layers: strided, a vector of output channels, no stem
+    geometry = (7, 8, 9, 9, 12, 3, 3, 2, 1, 1, 1) if strided else (7, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1)
     x, weight, _, g, options = make_case(geometry, np.float64, rng)
     whole = _all_passes(x, weight, g, method, **options)
     for budget in budgets:

@@ -12,13 +12,16 @@ threads.
   choices ``fastconv.tune`` measured on this machine, which come first.
 * :mod:`.direct`, :mod:`.im2col`, :mod:`.winograd`: each method's drivers
   (chunking, packing, scratch buffers) around the compiled loops of
-  :mod:`fastconv.kernels`; :mod:`.phases`: strided layers as stride-1 ones
-  over the input's stride phases, for the direct method.
-* :mod:`.workspace`: the scratch buffers they share.
+  :mod:`fastconv.kernels`; for the direct method also :mod:`.channel_tiles`
+  (the tiles vectorised along output channels: strided layers, small
+  planes) and :mod:`.phases` (strided layers as stride-1 ones over the
+  input's stride phases).
+* :mod:`.workspace`: the scratch buffers they share, and the budget of the
+  direct methods' padded planes.
 
 A *chunk* is a run of whole images that a driver handles together; each
 method bounds it by its own budget (``im2col.COLUMN_BUDGET_BYTES`` of
-columns, ``direct.PLANES_BUDGET_BYTES`` of padded planes,
+columns, ``workspace.PLANES_BUDGET_BYTES`` of padded planes,
 ``winograd.TRANSFORM_BUDGET_BYTES`` of transformed data) and takes at least
 one image, so a single large image may exceed it.
 """

@@ -14,7 +14,8 @@ the row tiles (direct) and im2col:
   larger planes within 10% either way; one vector of channels (12-pixel
   tiles) 0.8x. So strided forward passes with a vector of output channels
   run here, stride-1 ones (input gradients included, forward passes over the
-  output gradient) with two vectors on planes up to 16x16;
+  output gradient) with two vectors on planes up to 16x16 (with AVX2 tiles:
+  unmeasured with AVX-512's, where the row tiles keep them);
 * weight gradient: patches 0.35 against 0.62/0.82, stride 2 1.8-2.6 against
   4.4/3.2, stride-1 planes of 2x2 to 12x12 1.3-1.7x faster than the row
   tiles, but 32x32 planes 8% slower and stems (0.71-0.83 against 0.62) too:
@@ -24,16 +25,15 @@ the row tiles (direct) and im2col:
 import numba
 import numpy as np
 
-from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, lanes
+from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, VECTOR_BYTES, lanes
 from ..kernels.channel_tiled import (
     conv2d_forward_channel_tiled,
     conv2d_grad_weight_channel_tiled,
     pixel_positions,
 )
 from ..kernels.tiled import pack_forward_weight, tap_offsets
-from .workspace import workspace
+from .workspace import images_per_chunk, workspace
 
-PLANES_BUDGET_BYTES = 4 * 2**20  # padded planes (and pixel-major output gradients) of a chunk of images
 RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threads' shares come out even
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
@@ -43,10 +43,10 @@ SMALL_PLANE_PIXELS = 256  # stride-1 output planes up to 16x16 (see the module d
 def forward_applies(channels, pixels, strided, dtype):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
     output channels per group, ``pixels`` output pixels per plane. Strided: a vector of channels or more;
-    stride 1: two vectors or more on a small plane."""
+    stride 1, with AVX2 tiles (measured there only): two vectors or more on a small plane."""
     if strided:
         return channels >= lanes(dtype)
-    return channels >= 2 * lanes(dtype) and pixels <= SMALL_PLANE_PIXELS
+    return VECTOR_BYTES == 32 and channels >= 2 * lanes(dtype) and pixels <= SMALL_PLANE_PIXELS
 
 
 def grad_weight_applies(geom, dtype):
@@ -78,7 +78,7 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups):
     positions = pixel_positions(P, Q, *stride, width, run)
     offsets = tap_offsets(Cg, R, S, height * width, width, *dilation, 1)
     packed = pack_forward_weight(weight, groups, rows)
-    images = max(1, min(N, PLANES_BUDGET_BYTES // (C * height * width * x.itemsize)))
+    images = images_per_chunk(N, C * height * width * x.itemsize)
     planes = workspace.get("planes", (images * C * height * width,), x.dtype)
     conv2d_forward_channel_tiled(x, packed, offsets, positions, out, top, left, height, width, planes, images, run)
 
@@ -95,8 +95,7 @@ def grad_weight(grad_out, x, grad_w, geom):
     offsets = tap_offsets(
         geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation, BROADCAST_PIXELS[vectors]
     )
-    per_image = (geom.C * height * width + PQ * geom.groups * Kg_pad) * dtype.itemsize  # planes and grad_t
-    images = max(1, min(geom.N, PLANES_BUDGET_BYTES // per_image))
+    images = images_per_chunk(geom.N, (geom.C * height * width + PQ * geom.groups * Kg_pad) * dtype.itemsize)
     planes = workspace.get("planes", (images * geom.C * height * width,), dtype)
     grad_t = workspace.get("grad_t", (images, PQ, geom.groups, Kg_pad), dtype)
     threads = numba.get_num_threads()
@@ -120,4 +119,4 @@ def grad_weight(grad_out, x, grad_w, geom):
         -(-2 * threads // slices),
     )
     total = sums[0] if slices == 1 else sums.sum(axis=0)
-    grad_w.reshape(geom.groups, Kg, taps)[...] = total[:, :taps, :Kg].transpose(0, 2, 1)
+    grad_w[...] = total[:, :taps, :Kg].transpose(0, 2, 1).reshape(grad_w.shape)

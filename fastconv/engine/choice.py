@@ -5,24 +5,25 @@ vectors, 8-row forward tiles) and a Zen 4 whose AVX-512 is hidden (AVX2
 tiles: 32-byte vectors, 4 rows); where they disagree, the rule follows the
 tiles this host compiles (``WIDE_TILES``).
 
-* Stride above 1, at least a vector of output channels per group (8
-  float32, 4 float64 with AVX2): direct for the forward pass and weight
-  gradient, which run on the tiles vectorised along the output channels
-  (:mod:`.channel_tiles`: patch embeddings, stride-2 3x3 layers and stems
-  1.2-2.5x faster than im2col, both dtypes). The input gradient runs direct
-  over phase planes (:mod:`.phases`) when the stride divides the filter
-  (patch embeddings, 2x2 and 4x4 filters at stride 2: 1.0-1.6x faster than
-  im2col, both dtypes), im2col otherwise (zero taps: 1.2-1.6x slower).
-* Other strides: im2col. The direct method then computes a strided layer as
-  a stride-1 one over phase planes (:mod:`.phases`), with zero taps wherever
-  the stride does not divide the filter; that wins on stems (at most 4
-  input channels per group, filters wider than the stride: forward and
-  weight gradient 1.3-2.1x faster, input gradient level or 1.2x, on a 5x5
-  and a 7x7 stride-2 stem of RGB images, both dtypes), which run direct in
-  every pass (their weight gradient on the phase planes: 1.0-1.3x faster
-  than on the channel tiles). Depthwise layers run direct too: im2col's
-  products are one row deep (2.2-4.2x slower, 32x192x32x32, 5x5, stride 2,
-  float32).
+* Stride above 1, forward pass and weight gradient, at least a vector of
+  output channels per group (8 float32, 4 float64 with AVX2): direct, on the
+  tiles vectorised along the output channels (:mod:`.channel_tiles`: patch
+  embeddings, stride-2 3x3 layers and stems 1.2-2.5x faster than im2col,
+  both dtypes).
+* Stride above 1, input gradient: direct over phase planes (:mod:`.phases`)
+  when the stride divides the filter (patch embeddings, 2x2 and 4x4 filters
+  at stride 2: 1.0-1.6x faster than im2col, both dtypes), else im2col (zero
+  taps: 1.2-1.6x slower), stems excepted (below).
+* Other strided passes: im2col. The direct method then computes a strided
+  layer as a stride-1 one over phase planes (:mod:`.phases`), with zero
+  taps wherever the stride does not divide the filter; that wins on stems
+  (at most 4 input channels per group, filters wider than the stride:
+  forward and weight gradient 1.3-2.1x faster, input gradient level or
+  1.2x, on a 5x5 and a 7x7 stride-2 stem of RGB images, both dtypes), which
+  run direct in every pass (their weight gradient on the phase planes:
+  1.0-1.3x faster than on the channel tiles). Depthwise layers run direct
+  too, on the depthwise tiles (im2col's products are one row deep: 2.2-4.2x
+  slower, 32x192x32x32, 5x5, stride 2, float32).
 * Pointwise layers (1x1 filters, stride 1, no padding): im2col for the
   forward pass and the input gradient (plain BLAS products); the weight
   gradient direct with wide tiles, im2col with AVX2 tiles (1.25-1.35x).
@@ -32,13 +33,13 @@ tiles this host compiles (``WIDE_TILES``).
   repay (its transforms cost a fixed time per pixel and channel; with few
   tiles its products are too narrow: 4x256x7x7, 16 tiles, ran 1.2-2x slower
   than im2col, 16x512x7x7, 64 tiles, 1.2-1.5x faster). Both dtypes.
-* Stride 1, planes of at most 16x16 output pixels (input pixels for the
-  input gradient) and two vectors of output channels per group or more (of
-  input channels for the input gradient), deep layers on small planes
-  (below) excepted: direct, on the channel tiles (3x3 to 12x12 planes of
-  16-64 channels: 1.1-1.6x faster than the row tiles in the forward pass,
-  1.3-2.5x than the row tiles and im2col in the gradients), ahead of the
-  rule below.
+* Stride 1 with AVX2 tiles, planes of at most 256 output pixels (input
+  pixels for the input gradient) and two vectors of output channels per
+  group or more (of input channels for the input gradient), deep layers on
+  small planes (below) excepted: direct, on the channel tiles (3x3 to 12x12
+  planes of 16-64 channels: 1.1-1.6x faster than the row tiles in the
+  forward pass, 1.3-2.5x than the row tiles and im2col in the gradients),
+  ahead of the rule below. Unmeasured with AVX-512 tiles, which keep it.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On both machines: the input
   gradient of filters that span the whole input along one axis (a one-row

@@ -5,29 +5,26 @@ Each takes C-contiguous arrays of one dtype, a checked
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`;
 layers with one output channel per group use the depthwise tiles of
-:mod:`fastconv.kernels.depthwise` (filter rows undilated; their weight
-gradient the row kernel). Forward passes with a vector of output channels or
-more per group (and input gradients, forward passes too, with a vector of
-input channels) run on the tiles vectorised along the output channels
-instead, at any stride (:mod:`.channel_tiles`), as do the weight gradients of
-strided layers (stems excepted) and small planes. Other strided passes become
-stride 1 over phase planes (:mod:`.phases`) when undilated, and use the
-general loops when dilated.
+:mod:`fastconv.kernels.depthwise` (filters of at most DEPTHWISE_MAX_HEIGHT
+undilated rows; their weight gradient the row kernel). The tiles vectorised
+along the output channels (:mod:`.channel_tiles`, which says when) take
+strided forward passes and weight gradients (stems excepted) with a vector of
+output channels, and on AVX2 tiles stride-1 passes of small planes with two.
+Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
+undilated, and use the general loops when dilated.
 """
 
 import numpy as np
 
 from ..kernels._simd import (
     DEPTHWISE_MAX_HEIGHT,
-    DEPTHWISE_ROWS,
-    DEPTHWISE_VECTORS,
     FORWARD_MAX_VECTORS,
     WEIGHT_ROWS,
     WEIGHT_TAPS,
     forward_rows,
     lanes,
 )
-from ..kernels.depthwise import conv2d_forward_depthwise
+from ..kernels.depthwise import conv2d_forward_depthwise, depthwise_slack
 from ..kernels.direct import (
     conv2d_forward_direct,
     conv2d_grad_input_direct,
@@ -43,12 +40,7 @@ from ..kernels.tiled import (
 )
 from . import channel_tiles
 from .phases import join_input_gradient, join_weight_gradient, phase_geometry, split_input, split_weight
-from .workspace import workspace
-
-# The tiles read the zero-padded planes of this many bytes of images at a
-# time (at least one image), so the planes stay near the caches and the
-# scratch buffer stays small.
-PLANES_BUDGET_BYTES = 4 * 2**20
+from .workspace import images_per_chunk, workspace
 
 
 def rotated_transposed(weight, groups):
@@ -77,7 +69,7 @@ def _flat_planes(a, top, left, height, width, span_w):
 def _chunk(a, height, width, span_w):
     """Images per chunk, and the scratch buffer for their padded planes."""
     N, C = a.shape[:2]
-    images = max(1, min(N, PLANES_BUDGET_BYTES // (C * height * width * a.itemsize)))
+    images = images_per_chunk(N, C * height * width * a.itemsize)
     return images, workspace.get("planes", (images * C * height * width + _slack(a.dtype, span_w),), a.dtype)
 
 
@@ -90,9 +82,9 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     span_w = dilation[1] * (S - 1)
     if weight.shape[0] == groups and dilation[0] == 1 and R <= DEPTHWISE_MAX_HEIGHT:
         # One output channel per group: the depthwise tiles, with their slack for blocks past the plane.
-        images = max(1, min(x.shape[0], PLANES_BUDGET_BYTES // (x.shape[1] * height * width * x.itemsize)))
-        slack = DEPTHWISE_ROWS * width + DEPTHWISE_VECTORS * lanes(x.dtype) + span_w
-        planes = workspace.get("planes", (images * x.shape[1] * height * width + slack,), x.dtype)
+        images = images_per_chunk(x.shape[0], x.shape[1] * height * width * x.itemsize)
+        size = images * x.shape[1] * height * width + depthwise_slack(width, span_w, x.dtype)
+        planes = workspace.get("planes", (size,), x.dtype)
         conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation[1], planes, images)
         return
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)

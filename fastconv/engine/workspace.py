@@ -1,8 +1,17 @@
-"""Scratch buffers reused from call to call."""
+"""Scratch buffers reused from call to call, and the budget of the direct methods' padded planes."""
 
 import math
 
 import numpy as np
+
+# The direct tiles read the zero-padded planes of this many bytes of images at a time (at least one
+# image), so the planes stay near the caches and the scratch buffer stays small.
+PLANES_BUDGET_BYTES = 4 * 2**20
+
+
+def images_per_chunk(images, bytes_per_image):
+    """How many of ``images`` fit in PLANES_BUDGET_BYTES at ``bytes_per_image`` each (at least 1)."""
+    return max(1, min(images, PLANES_BUDGET_BYTES // bytes_per_image))
 
 
 class Workspace:
@@ -13,8 +22,10 @@ class Workspace:
     launches are serialised by the launch lock of :mod:`fastconv.engine`, so one set of
     buffers serves every call. Between calls it holds the largest buffers
     the passes asked for: an im2col chunk (about 8 MiB) and one chunk of
-    products, the direct passes' zero-padded input and output gradient, and
-    Winograd's transformed chunk (at most 16 MiB), filters and sums.
+    products, the direct passes' zero-padded input and output gradient
+    (planes, rows), stride phases and pixel-major output gradient (phases,
+    grad_t), and Winograd's transformed chunk (at most 16 MiB), filters and
+    sums.
     """
 
     def __init__(self):

@@ -6,14 +6,15 @@ Output pixel (p, q) of filter tap (c, r, s) then reads element
 ``offsets[t] = c*Hp*Wp + r*dilation_h*Wp + s*dilation_w``: every tile reads
 single input elements and broadcasts them, so strides, dilations and small
 planes cost nothing extra, and its vectors run along the packed filters'
-output channels. A tile's results are pixel-major; the kernel transposes them
-into the NCHW result.
+output channels. A tile stores each output channel's run of pixels straight
+into the NCHW result (the last, partial tile of a run goes pixel-major
+through a scratch).
 
 Forward: one prange task per (image, group, block of output channels, run of
 output pixels). Weight gradient: the same tile with the roles of taps and
 pixels swapped: its "pixels" are the filter taps, its reduction runs over
 the output pixels of a chunk of images, and its vectors over the output
-gradient's channels, which the caller transposes to pixel-major first.
+gradient's channels, transposed to pixel-major first (:func:`pixel_major`).
 """
 
 import numpy as np
@@ -151,6 +152,7 @@ def conv2d_grad_weight_channel_tiled(
                     g = tile // (blocks * tap_blocks)
                     b = (tile // tap_blocks) % blocks
                     tb = tile % tap_blocks
+                    # The tile's "pixels" are this block's taps, its reduction the image's output pixels.
                     broadcast_tile(
                         vectors,
                         planes,

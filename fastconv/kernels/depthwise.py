@@ -13,8 +13,13 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import PARALLEL_OPTIONS
-from ._simd import DEPTHWISE_ROWS, DEPTHWISE_VECTORS, copy_run, depthwise_tile, vector_lanes
+from ._simd import DEPTHWISE_ROWS, DEPTHWISE_VECTORS, copy_run, depthwise_tile, lanes, vector_lanes
 from .planes import embed_planes
+
+
+def depthwise_slack(width, span_w, dtype):
+    """Elements the scratch planes need past the last plane: blocks past the plane's rows and columns."""
+    return DEPTHWISE_ROWS * width + DEPTHWISE_VECTORS * lanes(dtype) + span_w
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -23,12 +28,12 @@ def conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation_
 
     x (N, C, h, w) is placed at (top, left) in zero (height, width) planes
     (``padded``), ``images`` images at a time, in the scratch ``planes`` (at
-    least images*C*height*width elements plus DEPTHWISE_ROWS*width +
-    DEPTHWISE_VECTORS*lanes + (S-1)*dilation_w); weight (K, Cg, R, S), K
-    groups of Cg input channels and one output channel, R at most
-    DEPTHWISE_MAX_HEIGHT; out (N, K, P, Q), overwritten. Stride 1, filter
-    rows undilated. Blocks past the plane's last row or column compute
-    discarded values from whatever follows in ``planes``.
+    least images*C*height*width elements plus :func:`depthwise_slack`);
+    weight (K, Cg, R, S), K groups of Cg input channels and one output
+    channel, R at most DEPTHWISE_MAX_HEIGHT (the tile computes nothing for
+    taller filters); out (N, K, P, Q), overwritten. Stride 1, filter rows
+    undilated. Blocks past the plane's last row or column compute discarded
+    values from whatever follows in ``planes``.
     """
     N, C, h, w = x.shape
     K, Cg, R, S = weight.shape
