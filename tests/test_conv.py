@@ -64,6 +64,27 @@ def make_case(geometry, dtype, rng):
     return x, weight, bias, grad_out, options
 
 
+def assert_direct_passes_match_reference(geometry, dtype, seed):
+    """The direct method's three passes (with a bias) on a random case of ``geometry`` against the reference."""
+    rng = np.random.default_rng(seed)
+    x, weight, bias, grad_out, options = make_case(geometry, dtype, rng)
+    assert_close(
+        fastconv.conv2d(x, weight, bias, method="direct", **options),
+        reference.conv2d(x, weight, bias, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method="direct", **options),
+        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
+        dtype,
+    )
+    assert_close(
+        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method="direct", **options),
+        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
+        dtype,
+    )
+
+
 def winograd_applies(geometry):
     """F(4x4, 3x3): 3x3 filters, stride 1, dilation 1."""
     N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
@@ -158,23 +179,7 @@ def test_strided_direct_passes_over_phase_planes(dtype, geometry, seed):
     N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
     stride = (2 + seed % 3, 2 + (seed // 3) % 3)
     geometry = (N, C, H + 4, W + 4, K, R, S, stride, padding, 1, groups)
-    rng = np.random.default_rng(seed)
-    x, weight, bias, grad_out, options = make_case(geometry, dtype, rng)
-    assert_close(
-        fastconv.conv2d(x, weight, bias, method="direct", **options),
-        reference.conv2d(x, weight, bias, **options),
-        dtype,
-    )
-    assert_close(
-        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method="direct", **options),
-        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
-        dtype,
-    )
-    assert_close(
-        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method="direct", **options),
-        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
-        dtype,
-    )
+    assert_direct_passes_match_reference(geometry, dtype, seed)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -194,23 +199,7 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
     N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
     stride = (1 + seed % 3, 1 + (seed // 3) % 3)
     geometry = (N, groups * inputs, H + 4, W + 4, groups * outputs, R, S, stride, padding, dilation, groups)
-    rng = np.random.default_rng(seed)
-    x, weight, bias, grad_out, options = make_case(geometry, dtype, rng)
-    assert_close(
-        fastconv.conv2d(x, weight, bias, method="direct", **options),
-        reference.conv2d(x, weight, bias, **options),
-        dtype,
-    )
-    assert_close(
-        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method="direct", **options),
-        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
-        dtype,
-    )
-    assert_close(
-        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method="direct", **options),
-        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
-        dtype,
-    )
+    assert_direct_passes_match_reference(geometry, dtype, seed)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -233,23 +222,7 @@ def test_depthwise_passes(dtype, seed, groups, inputs, size, plane, padding, dil
     H = max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]) + plane[0]
     W = max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]) + plane[1]
     geometry = (1 + seed % 3, groups * inputs, H, W, groups, R, S, stride, padding, dilation, groups)
-    rng = np.random.default_rng(seed)
-    x, weight, bias, grad_out, options = make_case(geometry, dtype, rng)
-    assert_close(
-        fastconv.conv2d(x, weight, bias, method="direct", **options),
-        reference.conv2d(x, weight, bias, **options),
-        dtype,
-    )
-    assert_close(
-        fastconv.conv2d_grad_input(grad_out, weight, x.shape, method="direct", **options),
-        reference.conv2d_grad_input(grad_out, weight, x.shape, **options),
-        dtype,
-    )
-    assert_close(
-        fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method="direct", **options),
-        reference.conv2d_grad_weight(grad_out, x, weight.shape, **options),
-        dtype,
-    )
+    assert_direct_passes_match_reference(geometry, dtype, seed)
 
 
 @pytest.mark.parametrize("height", range(1, 10))
