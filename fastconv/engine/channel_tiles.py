@@ -7,7 +7,7 @@ idle on short rows; they need at least a vector of output channels per
 group. Measured on a Zen 4 with AVX2 tiles, float32 unless said, against
 the row tiles (direct) and im2col:
 
-* forward: a 4x4 patch embedding 0.30 ms against 0.68/0.73, a stride-2 3x3
+* forward: a 4x4 patch embedding 0.30-0.43 ms against 0.68/0.73, a stride-2 3x3
   layer 32->64 1.6 against 3.6/3.1, a 5x5 stride-2 stem 0.41 against
   0.60/0.90. At stride 1 against the row tiles (one process, interleaved,
   both dtypes): 3x3 to 12x12 planes with 16-64 channels 1.1-1.6x faster;
