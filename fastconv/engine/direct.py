@@ -6,7 +6,8 @@ the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`;
 layers with one output channel per group use the depthwise tiles of
 :mod:`fastconv.kernels.depthwise` (filters of at most DEPTHWISE_MAX_HEIGHT
-undilated rows; their weight gradient the row kernel). The tiles vectorised
+undilated rows, at stride 1 or over stride phases; their weight gradient the
+row kernel). The tiles vectorised
 along the output channels (:mod:`.channel_tiles`, which says when) take
 strided forward passes and weight gradients (stems excepted) with a vector of
 output channels, and on AVX2 tiles stride-1 passes of small planes with two.
@@ -24,7 +25,7 @@ from ..kernels._simd import (
     forward_rows,
     lanes,
 )
-from ..kernels.depthwise import conv2d_forward_depthwise, depthwise_slack
+from ..kernels.depthwise import conv2d_forward_depthwise, conv2d_forward_depthwise_strided, depthwise_slack
 from ..kernels.direct import (
     conv2d_forward_direct,
     conv2d_grad_input_direct,
@@ -83,7 +84,7 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     if weight.shape[0] == groups and dilation[0] == 1 and R <= DEPTHWISE_MAX_HEIGHT:
         # One output channel per group: the depthwise tiles, with their slack for blocks past the plane.
         images = images_per_chunk(x.shape[0], x.shape[1] * height * width * x.itemsize)
-        size = images * x.shape[1] * height * width + depthwise_slack(width, span_w, x.dtype)
+        size = images * x.shape[1] * height * width + depthwise_slack(width, span_w, lanes(x.dtype))
         planes = workspace.get("planes", (size,), x.dtype)
         conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation[1], planes, images)
         return
@@ -106,6 +107,13 @@ def forward_direct(x, weight, out, geom):
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
+            if geom.K == geom.groups and phased.R <= DEPTHWISE_MAX_HEIGHT:
+                # One output channel per group: each task splits its own planes, kept in cache.
+                sub_filters = split_weight(weight, geom, phased)
+                conv2d_forward_depthwise_strided(
+                    x, sub_filters, out, *geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W
+                )
+                return
             forward_direct(split_input(x, geom, phased), split_weight(weight, geom, phased), out, phased)
             return
         conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)

@@ -42,6 +42,24 @@ def embed_planes(source, first, count, h, w, flat, top, left, height, width):
     flat[count * height * width :] = 0
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def split_plane(source, start, H, W, target, base, stride_h, stride_w, top, left, Hq, Wq):
+    """The (H, W) plane at source[start] split into its stride phases at target[base], zero outside.
+
+    Phase (a, b), of (Hq, Wq), starts at target[base + (a*stride_w + b)*Hq*Wq] and holds
+    ``phase[i, j] = plane[i*stride_h + a - top, j*stride_w + b - left]``.
+    """
+    for a in range(stride_h):
+        i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
+        for b in range(stride_w):
+            j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
+            phase = base + (a * stride_w + b) * Hq * Wq
+            target[phase : phase + Hq * Wq] = 0
+            for i in range(i_lo, i_hi):
+                row = start + (i * stride_h + a - top) * W + j_lo * stride_w + b - left
+                copy_strided(target, phase + i * Wq + j_lo, 1, source, row, stride_w, j_hi - j_lo)
+
+
 @njit(**PARALLEL_OPTIONS)
 def split_phases(x, phases, stride_h, stride_w, top, left):
     """phases[n, (c*sh + a)*sw + b, i, j] = x[n, c, i*sh + a - top, j*sw + b - left], zero outside x.
@@ -54,16 +72,9 @@ def split_phases(x, phases, stride_h, stride_w, top, left):
     Hq, Wq = phases.shape[2], phases.shape[3]
     source, target = x.reshape(-1), phases.reshape(-1)
     for nc in prange(N * C):
-        for a in range(stride_h):
-            i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
-            for b in range(stride_w):
-                j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
-                plane = ((nc * stride_h + a) * stride_w + b) * Hq * Wq
-                target[plane : plane + Hq * Wq] = 0
-                for i in range(i_lo, i_hi):
-                    row = nc * H * W + (i * stride_h + a - top) * W
-                    first = j_lo * stride_w + b - left
-                    copy_strided(target, plane + i * Wq + j_lo, 1, source, row + first, stride_w, j_hi - j_lo)
+        split_plane(
+            source, nc * H * W, H, W, target, nc * stride_h * stride_w * Hq * Wq, stride_h, stride_w, top, left, Hq, Wq
+        )
 
 
 @njit(**PARALLEL_OPTIONS)
