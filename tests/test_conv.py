@@ -255,19 +255,24 @@ def test_depthwise_layers_run_on_depthwise_tiles_one_image_at_a_time(name, heigh
 
 
 @pytest.mark.parametrize("stride", [(2, 2), (1, 2), (3, 1)])
-def test_strided_depthwise_forward_splits_each_plane_in_its_task(stride, rng, monkeypatch):
+def test_strided_depthwise_passes_split_each_plane_in_their_task(stride, rng, monkeypatch):
     from fastconv.engine import direct
 
     calls = []
     original = direct.conv2d_forward_depthwise_strided
     monkeypatch.setattr(direct, "conv2d_forward_depthwise_strided", lambda *a: calls.append(a[3:5]) or original(*a))
-    x, weight, bias, _, options = make_case((3, 8, 13, 11, 4, 5, 3, stride, (2, 1), 1, 4), np.float32, rng)
+    x, weight, bias, g, options = make_case((3, 8, 13, 11, 4, 5, 3, stride, (2, 1), 1, 4), np.float32, rng)
     assert_close(
         fastconv.conv2d(x, weight, bias, method="direct", **options),
         reference.conv2d(x, weight, bias, **options),
         np.float32,
     )
     assert calls == [stride]
+    assert_close(  # its weight gradient likewise (conv2d_grad_weight_depthwise_strided)
+        fastconv.conv2d_grad_weight(g, x, weight.shape, method="direct", **options),
+        reference.conv2d_grad_weight(g, x, weight.shape, **options),
+        np.float32,
+    )
 
 
 def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monkeypatch):

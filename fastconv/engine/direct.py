@@ -25,7 +25,12 @@ from ..kernels._simd import (
     forward_rows,
     lanes,
 )
-from ..kernels.depthwise import conv2d_forward_depthwise, conv2d_forward_depthwise_strided, depthwise_slack
+from ..kernels.depthwise import (
+    conv2d_forward_depthwise,
+    conv2d_forward_depthwise_strided,
+    conv2d_grad_weight_depthwise_strided,
+    depthwise_slack,
+)
 from ..kernels.direct import (
     conv2d_forward_direct,
     conv2d_grad_input_direct,
@@ -154,7 +159,12 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
             grad_phases = np.empty(phased.weight_shape, dtype=grad_weight.dtype)
-            grad_weight_direct(grad_out, split_input(x, geom, phased), grad_phases, phased)
+            if geom.K == geom.groups:
+                # One output channel per group: each task splits its own planes, kept in cache.
+                args = (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W)
+                conv2d_grad_weight_depthwise_strided(grad_out, x, grad_phases, *args)
+            else:
+                grad_weight_direct(grad_out, split_input(x, geom, phased), grad_phases, phased)
             join_weight_gradient(grad_phases, geom, grad_weight)
             return
         conv2d_grad_weight_direct(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
