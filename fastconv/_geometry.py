@@ -294,7 +294,7 @@ def conv_geometry(
     arguments seen before are answered from memory.
     """
     key = (input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name)
-    plain = all(_plain(value) for value in key)  # equal but different values (True for 1, 1.0 for 1) are checked
+    plain = all(map(_plain, key))  # equal but different values (True for 1, 1.0 for 1) are checked
     if plain and key in _GEOMETRIES:
         return _GEOMETRIES[key]
     geom = _checked_geometry(input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name)
@@ -305,7 +305,11 @@ def conv_geometry(
 
 def _plain(value):
     """Whether ``value`` is a str, an int or a tuple of ints, each of exactly that type."""
-    return type(value) in (int, str) or (type(value) is tuple and all(type(v) is int for v in value))
+    kind = type(value)
+    return kind is int or kind is str or (kind is tuple and set(map(type, value)) <= _INT)
+
+
+_INT = {int}
 
 
 def _checked_geometry(input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name):

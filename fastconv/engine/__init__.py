@@ -28,7 +28,6 @@ one image, so a single large image may exceed it.
 
 import math
 import threading
-from contextlib import contextmanager
 
 import numba
 
@@ -71,18 +70,18 @@ SERIAL_BELOW_ELEMENTS = 2**14  # pooling and elementwise passes: elements of the
 BLOCKS_PER_THREAD = 4  # pooling: runs of planes per thread, to even out the threads' work
 
 
-@contextmanager
-def _threads_for(work, threshold):
-    """Run the body on one of numba's threads when ``work`` is below ``threshold``."""
-    if work >= threshold:
-        yield
-        return
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
+def _run(work, threshold, function, *args):
+    """``function(*args)`` under the launch lock, on one of numba's threads when ``work`` is below ``threshold``."""
+    with _LAUNCH_LOCK:
+        if work >= threshold:
+            function(*args)
+            return
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            function(*args)
+        finally:
+            numba.set_num_threads(threads)
 
 
 # The nine passes: (pass, method) -> driver(operand_a, operand_b, result, geom).
@@ -107,8 +106,7 @@ def run_pass(pass_name, method, geom, result, a, b):
     ``method`` a concrete method that applies to ``geom``.
     """
     if result.size and geom.N:
-        with _LAUNCH_LOCK, _threads_for(geom.flops, SERIAL_BELOW_FLOPS):
-            _DRIVERS[pass_name, method](a, b, result, geom)
+        _run(geom.flops, SERIAL_BELOW_FLOPS, _DRIVERS[pass_name, method], a, b, result, geom)
     return result
 
 
@@ -125,8 +123,7 @@ def _plane_blocks(array):
 def _launch(kernel, elements, *args):
     """Run a pooling, elementwise or per-channel kernel over ``elements`` values, serially when they are few."""
     if elements:
-        with _LAUNCH_LOCK, _threads_for(elements, SERIAL_BELOW_ELEMENTS):
-            kernel(*args)
+        _run(elements, SERIAL_BELOW_ELEMENTS, kernel, *args)
 
 
 def max_pool_forward(x, out, argmax, kernel_size, stride):

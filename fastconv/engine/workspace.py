@@ -9,6 +9,9 @@ import numpy as np
 PLANES_BUDGET_BYTES = 4 * 2**20
 
 
+MAX_VIEWS = 256  # views remembered; the least a few layers' passes need
+
+
 def images_per_chunk(images, bytes_per_image):
     """How many of ``images`` fit in PLANES_BUDGET_BYTES at ``bytes_per_image`` each (at least 1)."""
     return max(1, min(images, PLANES_BUDGET_BYTES // bytes_per_image))
@@ -30,17 +33,26 @@ class Workspace:
 
     def __init__(self):
         self._buffers = {}
+        self._views = {}  # (name, shape, dtype) -> the last view handed out of that buffer
 
     def get(self, name, shape, dtype):
+        view = self._views.get((name, shape, dtype))
+        if view is not None and view.base is self._buffers[name]:
+            return view  # a layer's passes ask for the same views on every step: 2 us each to rebuild
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         buffer = self._buffers.get(name)
         if buffer is None or buffer.nbytes < nbytes:
             buffer = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
-        return buffer[:nbytes].view(dtype).reshape(shape)
+        view = buffer[:nbytes].view(dtype).reshape(shape)
+        if len(self._views) >= MAX_VIEWS:
+            self._views.clear()
+        self._views[(name, shape, dtype)] = view
+        return view
 
     def clear(self):
         """Drop every buffer (the benchmark does, to count them in a pass's memory)."""
         self._buffers.clear()
+        self._views.clear()
 
 
 workspace = Workspace()
