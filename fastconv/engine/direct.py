@@ -6,11 +6,11 @@ the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`;
 layers with one output channel per group use the depthwise tiles of
 :mod:`fastconv.kernels.depthwise` (filters of at most DEPTHWISE_MAX_HEIGHT
-undilated rows, at stride 1 or over stride phases; their weight gradient the
-row kernel). The tiles vectorised
-along the output channels (:mod:`.channel_tiles`, which says when) take
-strided forward passes and weight gradients (stems excepted) with a vector of
-output channels, and on AVX2 tiles stride-1 passes of small planes with two.
+undilated rows, at stride 1 or over stride phases; their weight gradient a
+row kernel). The tiles vectorised along the output channels
+(:mod:`.channel_tiles`, which says when) take strided forward passes and
+weight gradients (stems excepted) with a vector of output channels, and on
+AVX2 tiles stride-1 passes of small planes with two.
 Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
 undilated, and use the general loops when dilated.
 """

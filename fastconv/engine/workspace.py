@@ -7,9 +7,7 @@ import numpy as np
 # The direct tiles read the zero-padded planes of this many bytes of images at a time (at least one
 # image), so the planes stay near the caches and the scratch buffer stays small.
 PLANES_BUDGET_BYTES = 4 * 2**20
-
-
-MAX_VIEWS = 256  # views remembered; the least a few layers' passes need
+MAX_VIEWS = 256  # views of the buffers remembered (a network's layers ask for a few each)
 
 
 def images_per_chunk(images, bytes_per_image):

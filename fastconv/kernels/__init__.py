@@ -13,8 +13,9 @@ on its first call with a given dtype.
   weight gradient); ``channel_tiled``: direct convolution at any stride on
   tiles vectorised along the output channels (forward, weight gradient);
   ``depthwise``: layers with one output channel per group on the depthwise
-  tiles (strided ones over stride phases each task splits for itself); ``direct``: the general loops (dilated strided layers)
-  and the row kernel of depthwise weight gradients.
+  tiles (strided ones over stride phases each task splits for itself);
+  ``direct``: the general loops (dilated strided layers) and the row kernel
+  of depthwise weight gradients.
 * ``im2col``: column matrices for the BLAS products; ``winograd``: the
   F(4x4, 3x3) transforms and their products on the tiles.
 * ``planes``: zero-padded copies of image planes and the stride phases of
