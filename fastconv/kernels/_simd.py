@@ -5,7 +5,7 @@ then loads and stores its accumulator, and a convolution runs at a quarter of
 the machine's arithmetic rate. The forward and weight-gradient tiles keep a
 block of accumulators in vector registers for the whole reduction instead, as
 a GEMM micro-kernel does: the row tiles (:func:`outer_product_tile`, vectors
-along output rows), the broadcast tiles (:func:`broadcast_tile`, vectors
+along output rows), the broadcast tiles (:func:`broadcast_tile`, :func:`broadcast_sums`; vectors
 along output channels), the depthwise tiles (:func:`depthwise_tile`) and the
 weight-gradient tile (:func:`dot_product_tile`). They are numba intrinsics:
 each call site is inlined into the calling kernel and compiled (and cached)
@@ -274,12 +274,10 @@ def outer_product_tile(
     )
 
 
-def _emit_broadcast_tile(context, builder, vectors, x, positions, offsets, w, out, args):
-    """The code of :func:`broadcast_tile` for one ``vectors``."""
+def _emit_broadcast_tile(context, builder, vectors, channel_major, x, positions, offsets, w, out, args):
+    """The code of :func:`broadcast_tile` (``channel_major``) or :func:`broadcast_sums` for one ``vectors``."""
     pixels = BROADCAST_PIXELS[vectors]
-    (x_val, x0, pos_val, off_val, taps, w_val, w0, w_stride, out_val, o0, o_stride, accumulate, c_stride, c_valid) = (
-        args
-    )
+    (x_val, x0, pos_val, off_val, taps, w_val, w0, w_stride, out_val, o0, o_step, last) = args
     vec = _Vectors(context, builder, x.dtype)
     x_ptr = _data(context, builder, x, x_val)
     pos_ptr = _data(context, builder, positions, pos_val)
@@ -290,23 +288,23 @@ def _emit_broadcast_tile(context, builder, vectors, x, positions, offsets, w, ou
     acc = vec.registers(pixels * vectors)
     out_at = [
         [
-            builder.add(builder.add(o0, builder.mul(_const(builder, v), o_stride)), _const(builder, u * vec.count))
+            builder.add(builder.add(o0, builder.mul(_const(builder, v), o_step)), _const(builder, u * vec.count))
             for u in range(vectors)
         ]
         for v in range(pixels)
     ]
-    add = builder.and_(
-        builder.icmp_signed("!=", accumulate, _const(builder, 0)),
-        builder.icmp_signed("==", c_stride, _const(builder, 0)),
-    )
-    with builder.if_else(add) as (add_to_out, overwrite):
-        with add_to_out:
-            for v in range(pixels):
-                for u in range(vectors):
-                    builder.store(vec.load(out_ptr, out_at[v][u]), acc[v * vectors + u])
-        with overwrite:
-            for slot in acc:
-                builder.store(vec.zero, slot)
+    if channel_major:
+        for slot in acc:
+            builder.store(vec.zero, slot)
+    else:  # ``last``: accumulate
+        with builder.if_else(builder.icmp_signed("!=", last, _const(builder, 0))) as (add_to_out, overwrite):
+            with add_to_out:
+                for v in range(pixels):
+                    for u in range(vectors):
+                        builder.store(vec.load(out_ptr, out_at[v][u]), acc[v * vectors + u])
+            with overwrite:
+                for slot in acc:
+                    builder.store(vec.zero, slot)
     with cgutils.for_range(builder, taps) as loop:
         t = loop.index
         shift = builder.load(builder.gep(off_ptr, [t]))
@@ -317,129 +315,88 @@ def _emit_broadcast_tile(context, builder, vectors, x, positions, offsets, w, ou
             for u in range(vectors):
                 slot = acc[v * vectors + u]
                 builder.store(vec.fma(pixel, weights[u], builder.load(slot)), slot)
-    with builder.if_else(builder.icmp_signed("==", c_stride, _const(builder, 0))) as (pixel_major, channel_major):
-        with pixel_major:
-            for v in range(pixels):
-                for u in range(vectors):
-                    vec.store(builder.load(acc[v * vectors + u]), out_ptr, out_at[v][u])
-        with channel_major:
-            # Each channel's pixels side by side (LLVM turns the lane moves into shuffles), stored as one run.
-            sums = [[builder.load(acc[v * vectors + u]) for u in range(vectors)] for v in range(pixels)]
-            run_type = ir.VectorType(vec.element, pixels)
+    if not channel_major:
+        for v in range(pixels):
             for u in range(vectors):
-                for lane in range(vec.count):
-                    channel = u * vec.count + lane
-                    run = ir.Constant(run_type, ir.Undefined)
-                    for v in range(pixels):
-                        value = builder.extract_element(sums[v][u], _const32(lane))
-                        run = builder.insert_element(run, value, _const32(v))
-                    with builder.if_then(builder.icmp_signed("<", _const(builder, channel), c_valid)):
-                        index = builder.add(o0, builder.mul(_const(builder, channel), c_stride))
-                        address = builder.bitcast(builder.gep(out_ptr, [index]), run_type.as_pointer())
-                        builder.store(run, address, align=vec.align)
+                vec.store(builder.load(acc[v * vectors + u]), out_ptr, out_at[v][u])
+        return
+    # Each channel's pixels side by side (LLVM turns the lane moves into shuffles), stored as one run;
+    # ``last`` is the number of valid channels.
+    sums = [[builder.load(acc[v * vectors + u]) for u in range(vectors)] for v in range(pixels)]
+    run_type = ir.VectorType(vec.element, pixels)
+    for u in range(vectors):
+        for lane in range(vec.count):
+            channel = u * vec.count + lane
+            run = ir.Constant(run_type, ir.Undefined)
+            for v in range(pixels):
+                run = builder.insert_element(run, builder.extract_element(sums[v][u], _const32(lane)), _const32(v))
+            with builder.if_then(builder.icmp_signed("<", _const(builder, channel), last)):
+                index = builder.add(o0, builder.mul(_const(builder, channel), o_step))
+                address = builder.bitcast(builder.gep(out_ptr, [index]), run_type.as_pointer())
+                builder.store(run, address, align=vec.align)
 
 
 def _const32(value):
     return ir.Constant(ir.IntType(32), value)
 
 
-@intrinsic
-def _broadcast_tile(
-    typingctx,
-    vectors,
-    x,
-    x_start,
-    positions,
-    offsets,
-    n_taps,
-    w,
-    w_start,
-    w_stride,
-    out,
-    out_start,
-    out_stride,
-    accumulate,
-    channel_stride,
-    channels_valid,
-):
-    sig = types.void(
-        types.intp,
-        x,
-        types.intp,
-        positions,
-        offsets,
-        types.intp,
-        w,
-        types.intp,
-        types.intp,
-        out,
-        types.intp,
-        types.intp,
-        types.intp,
-        types.intp,
-        types.intp,
-    )
+def _broadcast_intrinsic(channel_major):
+    """The intrinsic of :func:`broadcast_tile` (``channel_major``) or of :func:`broadcast_sums`."""
 
-    def codegen(context, builder, signature, args):
-        for count in BROADCAST_VECTORS:
-            with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, count))):
-                _emit_broadcast_tile(context, builder, count, x, positions, offsets, w, out, args[1:])
-        return context.get_dummy_value()
+    @intrinsic
+    def tile(
+        typingctx, vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, step, last
+    ):
+        sig = types.void(
+            types.intp, x, types.intp, positions, offsets, types.intp, w, types.intp, types.intp, out,
+            types.intp, types.intp, types.intp,
+        )  # fmt: skip
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            for count in BROADCAST_VECTORS:
+                with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, count))):
+                    _emit_broadcast_tile(
+                        context, builder, count, channel_major, x, positions, offsets, w, out, args[1:]
+                    )
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_broadcast_tile, _broadcast_sums = _broadcast_intrinsic(True), _broadcast_intrinsic(False)
 
 
 @njit(**NJIT_OPTIONS)
 def broadcast_tile(
-    vectors,
-    x,
-    x_start,
-    positions,
-    offsets,
-    n_taps,
-    w,
-    w_start,
-    w_stride,
-    out,
-    out_start,
-    out_stride,
-    accumulate,
-    channel_stride,
-    channels_valid,
+    vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, channel_stride, channels
 ):
     """BROADCAST_PIXELS[vectors] pixels x ``vectors`` vectors of channels, summed over ``n_taps`` outer products.
 
-    sum[v, u*lanes + l] = sum_t x[x_start + positions[v] + offsets[t]] * w[w_start + t*w_stride + u*lanes + l]
+    sum[v, c] = sum_t x[x_start + positions[v] + offsets[t]] * w[w_start + t*w_stride + c]
 
-    for pixels v < BROADCAST_PIXELS[vectors], vectors u < ``vectors`` and
-    lanes l: each step broadcasts one input element per pixel and multiplies
-    it by a row of channel vectors. The transpose of :func:`outer_product_tile`:
-    the inputs are read one by one, at any positions (any stride, dilation or
-    plane size), and the vectors run along the output channels.
-
-    With ``channel_stride`` 0 the sums go pixel-major to
-    out[out_start + v*out_stride + u*lanes + l], added to what is there when
-    ``accumulate`` is nonzero; else channel-major, channel c = u*lanes + l
-    of the first ``channels_valid`` to out[out_start + c*channel_stride + v]
-    (``out_stride`` and ``accumulate`` unused): one run of pixels per channel,
-    as in an NCHW result.
+    for pixels v < BROADCAST_PIXELS[vectors] and channels c < vectors*lanes:
+    each step broadcasts one input element per pixel and multiplies it by a
+    row of channel vectors. The transpose of :func:`outer_product_tile`: the
+    inputs are read one by one, at any positions (any stride, dilation or
+    plane size), and the vectors run along the output channels. Channel c of
+    the first ``channels`` goes to out[out_start + c*channel_stride + v]: one
+    run of pixels per channel, as in an NCHW result.
     """
     _broadcast_tile(
-        vectors,
-        x,
-        x_start,
-        positions,
-        offsets,
-        n_taps,
-        w,
-        w_start,
-        w_stride,
-        out,
-        out_start,
-        out_stride,
-        accumulate,
-        channel_stride,
-        channels_valid,
+        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, channel_stride, channels
+    )
+
+
+@njit(**NJIT_OPTIONS)
+def broadcast_sums(
+    vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
+):
+    """:func:`broadcast_tile`'s sums pixel-major: sum[v, u*lanes + l] to out[out_start + v*out_stride + u*lanes + l],
+    added to what is there when ``accumulate`` is nonzero (the weight gradient's tile)."""
+    _broadcast_sums(
+        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
     )
 
 
@@ -859,36 +816,30 @@ if config.DISABLE_JIT:
                     total += np.dot(g[gm : gm + run], x[xm : xm + run])
                 out[out_start + i * out_row_stride + t] += total
 
+    def _broadcast_sum(vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, v):
+        width = vectors * lanes(x.dtype)
+        acc = np.zeros(width, dtype=w.dtype)
+        for t in range(n_taps):
+            start = w_start + t * w_stride
+            acc += x[x_start + positions[v] + offsets[t]] * w[start : start + width]
+        return acc
+
     def broadcast_tile(
-        vectors,
-        x,
-        x_start,
-        positions,
-        offsets,
-        n_taps,
-        w,
-        w_start,
-        w_stride,
-        out,
-        out_start,
-        out_stride,
-        accumulate,
-        channel_stride,
-        channels_valid,
+        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, channel_stride, channels
+    ):
+        for v in range(BROADCAST_PIXELS[vectors]):
+            acc = _broadcast_sum(vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, v)
+            for c in range(channels):
+                out[out_start + c * channel_stride + v] = acc[c]
+
+    def broadcast_sums(
+        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
     ):
         width = vectors * lanes(x.dtype)
         for v in range(BROADCAST_PIXELS[vectors]):
+            acc = _broadcast_sum(vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, v)
             row = out_start + v * out_stride
-            add_to = accumulate and not channel_stride
-            acc = out[row : row + width].copy() if add_to else np.zeros(width, dtype=out.dtype)
-            for t in range(n_taps):
-                start = w_start + t * w_stride
-                acc += x[x_start + positions[v] + offsets[t]] * w[start : start + width]
-            if channel_stride:
-                for c in range(channels_valid):
-                    out[out_start + c * channel_stride + v] = acc[c]
-            else:
-                out[row : row + width] = acc
+            out[row : row + width] = out[row : row + width] + acc if accumulate else acc
 
     def depthwise_tile(
         R, x, x_start, plane, width, channels, S, dilation_w, w, w_start, out, out_start, out_row_stride

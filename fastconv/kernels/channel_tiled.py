@@ -7,8 +7,7 @@ Output pixel (p, q) of filter tap (c, r, s) then reads element
 single input elements and broadcasts them, so strides, dilations and small
 planes cost nothing extra, and its vectors run along the packed filters'
 output channels. A tile stores each output channel's run of pixels straight
-into the NCHW result (the last, partial tile of a run goes pixel-major
-through a scratch).
+into the NCHW result (the last, partial tile of a run through a scratch).
 
 Forward: one prange task per (image, group, block of output channels, run of
 output pixels). Weight gradient: the same tile with the roles of taps and
@@ -21,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import BROADCAST_PIXELS, broadcast_tile, vector_lanes
+from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, vector_lanes
 from .planes import embed_planes
 
 
@@ -71,22 +70,19 @@ def conv2d_forward_channel_tiled(x, packed, offsets, positions, out, top, left, 
             w0 = (g * blocks + b) * taps * rows
             first = ((n0 + i) * K + g * Kg + b * rows) * PQ + j0
             valid = min(rows, Kg - b * rows)
-            whole = count // pixels * pixels
-            for j in range(0, whole, pixels):
+            last = np.empty(rows * pixels, dtype=out.dtype)
+            for j in range(0, count, pixels):
+                # Whole tiles straight into out, the run's last, partial one through a scratch.
+                whole = j + pixels <= count
+                target, start, step = (outputs, first + j, PQ) if whole else (last, 0, pixels)
                 broadcast_tile(
                     vectors, planes, image, positions[j0 + j :], offsets, taps, weights, w0, rows,
-                    outputs, first + j, 0, 0, PQ, valid,
+                    target, start, step, valid,
                 )  # fmt: skip
-            if whole < count:
-                # The run's last pixels: a whole tile into scratch, pixel-major, and the valid part copied.
-                last = np.empty(pixels * rows, dtype=out.dtype)
-                broadcast_tile(
-                    vectors, planes, image, positions[j0 + whole :], offsets, taps, weights, w0, rows,
-                    last, 0, rows, 0, 0, 0,
-                )  # fmt: skip
-                for k in range(valid):
-                    for j in range(count - whole):
-                        outputs[first + k * PQ + whole + j] = last[j * rows + k]
+                if not whole:
+                    for k in range(valid):
+                        for v in range(count - j):
+                            outputs[first + k * PQ + j + v] = last[k * pixels + v]
 
 
 # Inlined into the weight-gradient kernel, as embed_planes is (see there).
@@ -153,7 +149,7 @@ def conv2d_grad_weight_channel_tiled(
                     b = (tile // tap_blocks) % blocks
                     tb = tile % tap_blocks
                     # The tile's "pixels" are this block's taps, its reduction the image's output pixels.
-                    broadcast_tile(
+                    broadcast_sums(
                         vectors,
                         planes,
                         (i * C + g * Cg) * plane,
@@ -167,6 +163,4 @@ def conv2d_grad_weight_channel_tiled(
                         ((s * groups + g) * taps_pad + tb * tile_taps) * Kg_pad + b * rows,
                         Kg_pad,
                         1,
-                        0,
-                        0,
                     )
