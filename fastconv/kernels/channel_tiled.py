@@ -10,10 +10,11 @@ output channels. A tile stores each output channel's run of pixels straight
 into the NCHW result (the last, partial tile of a run through a scratch).
 
 Forward: one prange task per (image, group, block of output channels, run of
-output pixels). Weight gradient: the same tile with the roles of taps and
-pixels swapped: its "pixels" are the filter taps, its reduction runs over
-the output pixels of a chunk of images, and its vectors over the output
-gradient's channels, transposed to pixel-major first (:func:`pixel_major`).
+output pixels). Weight gradient: the same tile storing pixel-major sums
+(:func:`._simd.broadcast_sums`), with the roles of taps and pixels swapped:
+its "pixels" are the filter taps, its reduction runs over the output pixels
+of a chunk of images, and its vectors over the output gradient's channels,
+transposed to pixel-major first (:func:`pixel_major`).
 """
 
 import numpy as np
