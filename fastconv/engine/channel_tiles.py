@@ -49,11 +49,18 @@ def forward_applies(channels, pixels, strided, dtype):
     return VECTOR_BYTES == 32 and channels >= 2 * lanes(dtype) and pixels <= SMALL_PLANE_PIXELS
 
 
-def grad_weight_applies(geom, dtype):
-    """Whether the weight gradient runs on these tiles: as the forward pass, stems excepted."""
+def runs(geom, pass_name, dtype):
+    """Whether the direct method runs this pass of ``geom`` on these tiles.
+
+    The forward pass by :func:`forward_applies`; the weight gradient likewise, stems excepted; the input
+    gradient, a forward pass over the output gradient, at stride 1 by its input channels and plane (a
+    strided one runs over phase planes, whose own stride-1 passes may come here).
+    """
     strided = geom.stride != (1, 1)
+    if pass_name == "grad_input":
+        return not strided and forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype)
     applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
-    return applies and not geom.stem
+    return applies and not (pass_name == "grad_weight" and geom.stem)
 
 
 def tile_vectors(channels, dtype):

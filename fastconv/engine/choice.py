@@ -132,19 +132,11 @@ def _tiles_idle(geom, pass_name, dtype):
     return WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
 
 
-def _on_channel_tiles(geom, pass_name, dtype):
-    """Whether the direct method runs this pass on the channel tiles (the strided input gradient: on
-    phase planes, see :func:`_phases_without_zero_taps`)."""
-    strided = geom.stride != (1, 1)
-    if pass_name == "forward":
-        return channel_tiles.forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
-    if pass_name == "grad_input":
-        return not strided and channel_tiles.forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype)
-    return channel_tiles.grad_weight_applies(geom, dtype)
-
-
 def _phases_without_zero_taps(geom):
-    """Whether a strided layer's phase planes carry no zero taps: the stride divides the filter, undilated."""
+    """Whether a strided layer's phase planes carry no zero taps: the stride divides the filter, undilated.
+
+    Strided input gradients run on them (the channel tiles do not take those, see
+    :func:`.channel_tiles.runs`)."""
     return geom.dilation == (1, 1) and geom.R % geom.stride[0] == 0 and geom.S % geom.stride[1] == 0
 
 
@@ -154,14 +146,14 @@ def choose_method(geom, pass_name, dtype):
     if geom.stride != (1, 1) and not depthwise:
         if pass_name == "grad_input":
             return "direct" if geom.stem or _phases_without_zero_taps(geom) else "im2col"
-        return "direct" if geom.stem or _on_channel_tiles(geom, pass_name, dtype) else "im2col"
+        return "direct" if geom.stem or channel_tiles.runs(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     if _winograd_wins(geom):
         return "winograd"
     if geom.groups == 1 and _deep_on_small_planes(geom, dtype):
         return "im2col"
-    if _on_channel_tiles(geom, pass_name, dtype):
+    if channel_tiles.runs(geom, pass_name, dtype):
         return "direct"
     if _tiles_idle(geom, pass_name, dtype):
         return "im2col"

@@ -86,7 +86,7 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
         return
     R, S = weight.shape[2:]
     span_w = dilation[1] * (S - 1)
-    if weight.shape[0] == groups and dilation[0] == 1 and R <= DEPTHWISE_MAX_HEIGHT:
+    if _on_depthwise_tiles(weight.shape[0] // groups, R, dilation[0]):
         # One output channel per group: the depthwise tiles, with their slack for blocks past the plane.
         images = images_per_chunk(x.shape[0], x.shape[1] * height * width * x.itemsize)
         size = images * x.shape[1] * height * width + depthwise_slack(width, span_w, lanes(x.dtype))
@@ -103,8 +103,13 @@ def _padded_size(geom):
     return geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
 
 
+def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
+    """Whether a stride-1 pass runs on the depthwise tiles: one output channel per group, short undilated filters."""
+    return outputs_per_group == 1 and dilation_h == 1 and R <= DEPTHWISE_MAX_HEIGHT
+
+
 def forward_direct(x, weight, out, geom):
-    if geom.stride != (1, 1) and channel_tiles.forward_applies(geom.K // geom.groups, geom.P * geom.Q, True, x.dtype):
+    if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
         channel_tiles.forward(
             x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.stride, geom.dilation, geom.groups
         )
@@ -112,7 +117,7 @@ def forward_direct(x, weight, out, geom):
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
-            if geom.K == geom.groups and phased.R <= DEPTHWISE_MAX_HEIGHT:
+            if _on_depthwise_tiles(geom.K // geom.groups, phased.R, 1):
                 # One output channel per group: each task splits its own planes, kept in cache.
                 sub_filters = split_weight(weight, geom, phased)
                 conv2d_forward_depthwise_strided(
@@ -152,7 +157,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
-    if channel_tiles.grad_weight_applies(geom, x.dtype):
+    if channel_tiles.runs(geom, "grad_weight", x.dtype):
         channel_tiles.grad_weight(grad_out, x, grad_weight, geom)
         return
     if geom.stride != (1, 1):

@@ -155,6 +155,13 @@ class _Vectors:
         """``count`` accumulator slots; LLVM promotes them to registers."""
         return [cgutils.alloca_once(self.builder, self.type) for _ in range(count)]
 
+    def zero_registers(self, count):
+        """:meth:`registers`, each holding a zero vector."""
+        slots = self.registers(count)
+        for slot in slots:
+            self.builder.store(self.zero, slot)
+        return slots
+
 
 def _data(context, builder, array_type, value):
     return context.make_array(array_type)(context, builder, value).data
@@ -177,9 +184,7 @@ def _emit_outer_product_tile(context, builder, rows, x, w, offsets, out, x_vecto
     ov_ptr = _data(context, builder, out_vectors, ov_val)
     x_shift = [builder.load(builder.gep(xv_ptr, [_const(builder, v)])) for v in range(vectors)]
     o_shift = [builder.load(builder.gep(ov_ptr, [_const(builder, v)])) for v in range(vectors)]
-    acc = vec.registers(rows * vectors)
-    for slot in acc:
-        builder.store(vec.zero, slot)
+    acc = vec.zero_registers(rows * vectors)
     with cgutils.for_range(builder, taps) as loop:
         t = loop.index
         start = builder.add(x0, builder.load(builder.gep(off_ptr, [t])))
@@ -408,9 +413,7 @@ def _emit_depthwise_tile(context, builder, height, x, w, out, args):
     w_ptr = _data(context, builder, w, w_val)
     out_ptr = _data(context, builder, out, out_val)
     rows, vectors = DEPTHWISE_ROWS, DEPTHWISE_VECTORS
-    acc = vec.registers(rows * vectors)
-    for slot in acc:
-        builder.store(vec.zero, slot)
+    acc = vec.zero_registers(rows * vectors)
     with cgutils.for_range(builder, channels) as channel:
         x_channel = builder.add(x0, builder.mul(channel.index, plane))
         w_channel = builder.add(w0, builder.mul(channel.index, builder.mul(_const(builder, height), S)))
@@ -556,9 +559,7 @@ def dot_product_tile(
         off_ptr = _data(context, builder, offsets, off_val)
         out_ptr = _data(context, builder, out, out_val)
         g_image, x_image = (builder.extract_value(strides, i) for i in range(2))
-        slots = vec.registers(WEIGHT_ROWS * WEIGHT_TAPS)
-        for slot in slots:
-            builder.store(vec.zero, slot)
+        slots = vec.zero_registers(WEIGHT_ROWS * WEIGHT_TAPS)
         shifts = [builder.load(builder.gep(off_ptr, [builder.add(t0, _const(builder, t))])) for t in range(WEIGHT_TAPS)]
         with cgutils.for_range(builder, images) as image:
             gm = builder.add(g0, builder.mul(image.index, g_image))

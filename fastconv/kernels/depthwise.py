@@ -19,6 +19,7 @@ from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import DEPTHWISE_ROWS, DEPTHWISE_VECTORS, copy_run, depthwise_tile, vector_lanes
+from .direct import add_tap_dot_products
 from .planes import embed_planes, split_plane
 
 
@@ -119,8 +120,8 @@ def conv2d_grad_weight_depthwise_strided(grad_out, x, grad_phases, stride_h, str
     overwritten: the gradient of the sub-filters of ``split_weight``. One
     task per output channel, image by image: it splits the image's planes
     into phases and widens the output gradient's rows to Wq in scratch of its
-    own, then sums each sub-filter tap as one dot product over the rows (as
-    :func:`.direct.conv2d_grad_weight_rows` does at stride 1).
+    own, then sums each sub-filter tap as one dot product over the rows
+    (:func:`.direct.add_tap_dot_products`, as the stride-1 row kernel does).
     """
     N, C, H, W = x.shape
     K, P, Q = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
@@ -130,7 +131,6 @@ def conv2d_grad_weight_depthwise_strided(grad_out, x, grad_phases, stride_h, str
     plane = Hq * Wq
     run = (P - 1) * Wq + Q
     source, grads = x.reshape(-1), grad_out.reshape(-1)
-    zero = x.dtype.type(0)
     for k in prange(K):
         local = np.empty(channels * plane, dtype=x.dtype)
         rows = np.zeros(P * Wq, dtype=x.dtype)
@@ -141,14 +141,5 @@ def conv2d_grad_weight_depthwise_strided(grad_out, x, grad_phases, stride_h, str
                 split_plane(source, start, H, W, local, c * phases * plane, stride_h, stride_w, top, left, Hq, Wq)
             for p in range(P):
                 copy_run(rows, p * Wq, grads, ((n * K + k) * P + p) * Q, Q)
-            g = rows[:run]
-            for c in range(channels):
-                for r in range(Rq):
-                    for s in range(Sq):
-                        offset = c * plane + r * Wq + s
-                        src = local[offset : offset + run]
-                        dot = zero
-                        for i in range(run):
-                            dot += g[i] * src[i]
-                        acc[(c * Rq + r) * Sq + s] += dot
+            add_tap_dot_products(rows[:run], local, channels, plane, Wq, Rq, Sq, 1, 1, acc)
         grad_phases[k] = acc.reshape(channels, Rq, Sq)

@@ -27,7 +27,7 @@ the tap's offset, so the index is a plain non-negative loop counter.
 import numpy as np
 from numba import njit, prange
 
-from ._options import PARALLEL_OPTIONS
+from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._window import valid_range
 
 
@@ -138,6 +138,27 @@ def conv2d_grad_weight_direct(
                 grad_weight[k, c, r, s] = acc
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def add_tap_dot_products(g, planes, channels, plane, width, R, S, dilation_h, dilation_w, acc):
+    """acc[(c*R + r)*S + s] += <g, the run of len(g) at planes[c*plane + r*dilation_h*width + s*dilation_w]>.
+
+    For c < channels flat planes of row length ``width``, ``plane`` elements
+    apart, and the taps (r, s) of an R x S filter: one unit-stride dot
+    product per tap, which the compiler vectorises.
+    """
+    run = g.shape[0]
+    zero = acc.dtype.type(0)
+    for c in range(channels):
+        for r in range(R):
+            for s in range(S):
+                offset = c * plane + r * dilation_h * width + s * dilation_w
+                src = planes[offset : offset + run]
+                dot = zero
+                for i in range(run):
+                    dot += g[i] * src[i]
+                acc[(c * R + r) * S + s] += dot
+
+
 @njit(**PARALLEL_OPTIONS)
 def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, dilation_w, groups):
     """Stride-1 weight gradient: grad_weight[k, c, r, s] = sum_n <G[n, k], X[n, c] shifted by the tap>.
@@ -151,7 +172,6 @@ def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, di
     P = grad_rows.shape[2] // width
     run = (P - 1) * width + Q
     Kg = K // groups
-    zero = grad_weight.dtype.type(0)
     for kc in prange(K * Cg):
         k = kc // Cg
         c = kc - k * Cg
@@ -160,13 +180,5 @@ def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, di
         # in L1 while the R*S dot products read them.
         acc = np.zeros(R * S, dtype=grad_weight.dtype)
         for n in range(N):
-            g = grad_rows[n, k]
-            for r in range(R):
-                for s in range(S):
-                    offset = r * dilation_h * width + s * dilation_w
-                    src = xp[n, ci, offset : offset + run]
-                    dot = zero
-                    for i in range(run):
-                        dot += g[i] * src[i]
-                    acc[r * S + s] += dot
+            add_tap_dot_products(grad_rows[n, k, :run], xp[n, ci], 1, 0, width, R, S, dilation_h, dilation_w, acc)
         grad_weight[k, c] = acc.reshape(R, S)
