@@ -8,7 +8,8 @@ expected and what was given.
 
 import numbers
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,14 @@ class ConvGeometry:
     pad_right: int
     P: int
     Q: int
+
+    @cached_property
+    def _hash(self):
+        return hash(tuple(getattr(self, f.name) for f in fields(self)))
+
+    def __hash__(self):
+        """Computed once: auto's memo hashes the geometry on every call."""
+        return self._hash
 
     @property
     def input_shape(self):
@@ -290,11 +299,13 @@ def conv_geometry(
 ):
     """Check a convolution's shapes and options; return its :class:`ConvGeometry`.
 
-    input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S). Valid
+    input_shape is (N, C, H, W), weight_shape (K, C/groups, R, S), each a
+    tuple of ints >= 0 (an array's shape, or checked by :func:`shape4`). Valid
     arguments seen before are answered from memory.
     """
     key = (input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name)
-    plain = all(map(_plain, key))  # equal but different values (True for 1, 1.0 for 1) are checked
+    # Options equal to remembered ones but of another type (True for 1, 1.0 for 1) are checked.
+    plain = _plain(stride) and _plain(padding) and _plain(dilation) and _plain(groups)
     if plain and key in _GEOMETRIES:
         return _GEOMETRIES[key]
     geom = _checked_geometry(input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name)
@@ -304,12 +315,9 @@ def conv_geometry(
 
 
 def _plain(value):
-    """Whether ``value`` is a str, an int or a tuple of ints, each of exactly that type."""
+    """Whether ``value`` is a str, an int or a pair of ints, each of exactly that type."""
     kind = type(value)
-    return kind is int or kind is str or (kind is tuple and set(map(type, value)) <= _INT)
-
-
-_INT = {int}
+    return kind is int or kind is str or (kind is tuple and len(value) == 2 and type(value[0]) is type(value[1]) is int)
 
 
 def _checked_geometry(input_shape, weight_shape, stride, padding, dilation, groups, input_name, weight_name):

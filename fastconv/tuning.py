@@ -12,7 +12,7 @@ the winners go to the tuning cache (:mod:`fastconv.engine.tuning_cache`), which
 
 import numpy as np
 
-from ._geometry import check_method_applies, conv_geometry, float_dtype, positive_int
+from ._geometry import check_method_applies, conv_geometry, float_dtype, positive_int, shape4
 from ._names import METHODS, PASSES
 from ._timing import best_time
 from .engine import key_of, recording, run_pass, tuning_cache
@@ -85,7 +85,9 @@ def tune(layers, *, dtype="float32", passes=PASSES, repeat=5):
             raise TypeError(f"layers[{i}] must be (input_shape, weight_shape[, options]), got {layer!r}") from None
         if len(rest) > 1 or (rest and not isinstance(rest[0], dict)):
             raise TypeError(f"layers[{i}] must be (input_shape, weight_shape[, options]), got {layer!r}")
-        geom = conv_geometry(tuple(input_shape), tuple(weight_shape), **(rest[0] if rest else {}))
+        input_shape = shape4(input_shape, f"layers[{i}]'s input_shape")
+        weight_shape = shape4(weight_shape, f"layers[{i}]'s weight_shape")
+        geom = conv_geometry(input_shape, weight_shape, **(rest[0] if rest else {}))
         items += [(p, geom, dtype) for p in passes]
     return _tune_geometries(items, repeat)
 

@@ -32,3 +32,23 @@ def test_user_thread_environment_restores_what_the_user_had(monkeypatch):
     )
     env = _thread_policy.user_thread_environment({"GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "4", "X": "1"})
     assert env == {"OPENBLAS_THREAD_TIMEOUT": "9", "X": "1"}
+
+
+def test_thread_count_is_numbas_and_a_serial_pass_restores_it():
+    import numba
+    import numpy as np
+
+    import fastconv
+    from fastconv.engine.threads import set_thread_count, thread_count
+
+    before = numba.get_num_threads()
+    assert thread_count() == before
+    try:
+        set_thread_count(1)
+        assert numba.get_num_threads() == thread_count() == 1
+        set_thread_count(before)
+        assert numba.get_num_threads() == before
+        fastconv.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)))  # small: runs on one thread
+        assert numba.get_num_threads() == thread_count() == before
+    finally:
+        numba.set_num_threads(before)

@@ -118,6 +118,9 @@ def test_tune_measures_every_applicable_method_and_auto_follows(cache_file):
         ([((2, 4, 8, 8), (6, 4, 3, 3))], dict(dtype="int8"), TypeError, "dtype"),
         ([((2, 4, 8, 8), (6, 4, 3, 3))], dict(passes=["backward"]), ValueError, "passes"),
         ([((2, 4, 8, 8), (6, 4, 3, 3))], dict(repeat=0), ValueError, "repeat"),
+        ([((2, 4, 8.5, 8), (6, 4, 3, 3))], {}, TypeError, r"layers\[0\]'s input_shape"),
+        ([((2, 4, 8, 8), (6, 4, True, 3))], {}, TypeError, r"layers\[0\]'s weight_shape"),
+        ([((-2, 4, 8, 8), (6, 4, 3, 3))], {}, ValueError, r"layers\[0\]'s input_shape"),
     ],
 )
 def test_tune_rejects_bad_arguments(cache_file, layers, kwargs, error, match):

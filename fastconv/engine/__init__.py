@@ -29,13 +29,12 @@ one image, so a single large image may exceed it.
 import math
 import threading
 
-import numba
-
 from ..kernels import elementwise as _elementwise_kernels
 from ..kernels import pool as _pool_kernels
 from .choice import recording, resolve_method
 from .direct import forward_direct, grad_input_direct, grad_weight_direct
 from .im2col import forward_im2col, grad_input_im2col, grad_weight_im2col
+from .threads import set_thread_count, thread_count
 from .tuning_cache import cache_path, key_of, tuning_cache
 from .winograd import forward_winograd, grad_input_winograd, grad_weight_winograd
 from .workspace import workspace
@@ -76,12 +75,12 @@ def _run(work, threshold, function, *args):
         if work >= threshold:
             function(*args)
             return
-        threads = numba.get_num_threads()
-        numba.set_num_threads(1)
+        threads = thread_count()
+        set_thread_count(1)
         try:
             function(*args)
         finally:
-            numba.set_num_threads(threads)
+            set_thread_count(threads)
 
 
 # The nine passes: (pass, method) -> driver(operand_a, operand_b, result, geom).
@@ -117,7 +116,7 @@ def clear_workspace():
 
 def _plane_blocks(array):
     """How many runs of (n, c) planes a pooling kernel splits ``array`` (N, C, ...) into."""
-    return min(array.shape[0] * array.shape[1], BLOCKS_PER_THREAD * numba.get_num_threads())
+    return min(array.shape[0] * array.shape[1], BLOCKS_PER_THREAD * thread_count())
 
 
 def _launch(kernel, elements, *args):

@@ -22,7 +22,6 @@ the row tiles (direct) and im2col:
   the layers of the forward rule, stems excepted.
 """
 
-import numba
 import numpy as np
 
 from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, VECTOR_BYTES, lanes
@@ -32,6 +31,7 @@ from ..kernels.channel_tiled import (
     pixel_positions,
 )
 from ..kernels.tiled import pack_forward_weight, tap_offsets
+from .threads import thread_count
 from .workspace import images_per_chunk, workspace
 
 RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threads' shares come out even
@@ -79,7 +79,7 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups):
     rows, pixels = vectors * lanes(x.dtype), BROADCAST_PIXELS[vectors]
     blocks = -(-Kg // rows)
     run = max(1, min(-(-(P * Q) // pixels), RUN_PIXELS // pixels)) * pixels
-    target = TASKS_PER_THREAD * numba.get_num_threads()
+    target = TASKS_PER_THREAD * thread_count()
     while N * groups * blocks * -(-(P * Q) // run) < target and run > pixels:
         run = max(pixels, run // 2 // pixels * pixels)
     positions = pixel_positions(P, Q, *stride, width, run)
@@ -105,7 +105,7 @@ def grad_weight(grad_out, x, grad_w, geom):
     images = images_per_chunk(geom.N, (geom.C * height * width + PQ * geom.groups * Kg_pad) * dtype.itemsize)
     planes = workspace.get("planes", (images * geom.C * height * width,), dtype)
     grad_t = workspace.get("grad_t", (images, PQ, geom.groups, Kg_pad), dtype)
-    threads = numba.get_num_threads()
+    threads = thread_count()
     sum_bytes = geom.groups * offsets.shape[0] * Kg_pad * dtype.itemsize
     slices = max(1, min(geom.N, 2 * threads, SUMS_BUDGET_BYTES // sum_bytes))
     sums = np.zeros((slices, geom.groups, offsets.shape[0], Kg_pad), dtype)

@@ -66,11 +66,10 @@ over the rule.
 
 from contextlib import contextmanager
 
-import numba
-
 from .._geometry import check_method_applies, winograd_applies
 from ..kernels._simd import FORWARD_VECTORS, VECTOR_BYTES, forward_rows, lanes
 from . import channel_tiles
+from .threads import thread_count
 from .tuning_cache import key_of, tuning_cache
 
 _recordings: list = []  # lists that record every (pass, geometry, dtype) auto resolves, while open
@@ -170,7 +169,7 @@ def resolve_method(method, geom, pass_name, dtype):
         for seen in _recordings:
             seen.append((pass_name, geom, dtype))
         tuning_cache.load()
-        memo = (pass_name, geom, dtype, numba.get_num_threads(), tuning_cache.generation)
+        memo = (pass_name, geom, dtype, thread_count(), tuning_cache.generation)
         choice = _resolved.get(memo)
         if choice is None:
             tuned = tuning_cache.lookup(key_of(pass_name, geom, dtype))

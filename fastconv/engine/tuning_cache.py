@@ -23,6 +23,7 @@ import numba
 from .._files import write_atomically
 from .._names import METHODS
 from .._version import __version__
+from .threads import thread_count
 
 FORMAT_VERSION = 1
 ENVIRONMENT_VARIABLE = "FASTCONV_TUNE_CACHE"
@@ -65,7 +66,7 @@ def key_of(pass_name, geom, dtype):
         f"{pass_name}:{dtype.name}:x{geom.N}x{geom.C}x{geom.H}x{geom.W}:w{geom.K}x{geom.C // geom.groups}x"
         f"{geom.R}x{geom.S}:s{geom.stride[0]},{geom.stride[1]}:p{geom.pad_top},{geom.pad_bottom},"
         f"{geom.pad_left},{geom.pad_right}:d{geom.dilation[0]},{geom.dilation[1]}:g{geom.groups}"
-        f":t{numba.get_num_threads()}"
+        f":t{thread_count()}"
     )
 
 

@@ -17,6 +17,8 @@ group, block of output channels). Weight gradient: one task per
 images while its accumulators stay in registers.
 """
 
+import functools
+
 import numpy as np
 from numba import njit, prange
 
@@ -33,15 +35,17 @@ from ._simd import (
 from .planes import embed_planes
 
 
-@njit(**NJIT_OPTIONS)
+@functools.lru_cache(maxsize=256)
 def tap_offsets(channels, R, S, plane, width, dilation_h, dilation_w, multiple):
-    """offsets[t] for taps t = (c, r, s) in C order, zero-padded to a multiple of ``multiple``."""
+    """offsets[t] for taps t = (c, r, s) in C order, zero-padded to a multiple of ``multiple``.
+
+    Remembered per arguments (a layer asks for the same ones on every call):
+    the array is shared, and the kernels only read it.
+    """
     taps = channels * R * S
     offsets = np.zeros(-(-taps // multiple) * multiple, dtype=np.intp)
-    for c in range(channels):
-        for r in range(R):
-            for s in range(S):
-                offsets[(c * R + r) * S + s] = c * plane + r * dilation_h * width + s * dilation_w
+    c, r, s = np.ogrid[:channels, :R, :S]
+    offsets[:taps] = (c * plane + r * dilation_h * width + s * dilation_w).ravel()
     return offsets
 
 
