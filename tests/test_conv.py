@@ -206,6 +206,39 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(1, 9),
+    plane=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    padding=st.integers(0, 8),
+    dilation=st.integers(1, 3),
+    stride=st.integers(1, 2),
+)
+def test_channel_tiles_with_filters_tall_against_the_plane(dtype, seed, rows, plane, padding, dilation, stride):
+    # The channel tiles skip the filter rows that meet only padding for all the pixels of a tile:
+    # filters up to 9 rows (dilated up to 25) on planes of 1-12 rows, padding up to 8 rows, so that
+    # tiles cover rows of padding only, the plane's edges, or both; input gradients (their output
+    # gradient padded by the filter's span) too. Two vectors of output and input channels.
+    H = max(plane[0], dilation * (rows - 1) + 1 - 2 * padding)
+    channels = 16 if dtype == np.float32 else 8
+    geometry = (
+        1 + seed % 2,
+        channels,
+        H,
+        plane[1] + 2,
+        channels,
+        rows,
+        1 + seed % 3,
+        stride,
+        (padding, 1),
+        (dilation, 1),
+        1,
+    )
+    assert_direct_passes_match_reference(geometry, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
     groups=st.integers(1, 6),
     inputs=st.integers(1, 3),
     size=st.tuples(st.integers(1, 8), st.integers(1, 8)),

@@ -36,8 +36,9 @@ from .planes import embed_planes
 
 
 @functools.lru_cache(maxsize=256)
-def tap_offsets(channels, R, S, plane, width, dilation_h, dilation_w, multiple):
-    """offsets[t] for taps t = (c, r, s) in C order, zero-padded to a multiple of ``multiple``.
+def tap_offsets(channels, R, S, plane, width, dilation_h, dilation_w, multiple, rows_first=False):
+    """offsets[t] for taps t = (c, r, s) in C order, or (r, c, s) if ``rows_first``, zero-padded to a
+    multiple of ``multiple``.
 
     Remembered per arguments (a layer asks for the same ones on every call):
     the array is shared, and the kernels only read it.
@@ -45,13 +46,17 @@ def tap_offsets(channels, R, S, plane, width, dilation_h, dilation_w, multiple):
     taps = channels * R * S
     offsets = np.zeros(-(-taps // multiple) * multiple, dtype=np.intp)
     c, r, s = np.ogrid[:channels, :R, :S]
-    offsets[:taps] = (c * plane + r * dilation_h * width + s * dilation_w).ravel()
+    by_tap = c * plane + r * dilation_h * width + s * dilation_w
+    offsets[:taps] = (by_tap.transpose(1, 0, 2) if rows_first else by_tap).ravel()
     return offsets
 
 
 @njit(**NJIT_OPTIONS)
 def pack_forward_weight(weight, groups, rows):
-    """weight (K, Cg, R, S) -> (groups, ceil(Kg/rows), Cg*R*S, rows), tap-major, zero-padded rows."""
+    """weight (K, Cg, R, S) -> (groups, ceil(Kg/rows), Cg*R*S, rows), tap-major, zero-padded rows.
+
+    Taps in weight's C order: (K, R, Cg, S) gives them by filter row.
+    """
     K, Cg, R, S = weight.shape
     Kg = K // groups
     blocks = -(-Kg // rows)
