@@ -202,6 +202,7 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
     assert_direct_passes_match_reference(geometry, dtype, seed)
 
 
+@pytest.mark.parametrize("tiles", ["row", "channel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @settings(max_examples=30, deadline=None)
 @given(
@@ -212,26 +213,16 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
     dilation=st.integers(1, 3),
     stride=st.integers(1, 2),
 )
-def test_channel_tiles_with_filters_tall_against_the_plane(dtype, seed, rows, plane, padding, dilation, stride):
-    # The channel tiles skip the filter rows that meet only padding for all the pixels of a tile:
-    # filters up to 9 rows (dilated up to 25) on planes of 1-12 rows, padding up to 8 rows, so that
-    # tiles cover rows of padding only, the plane's edges, or both; input gradients (their output
-    # gradient padded by the filter's span) too. Two vectors of output and input channels.
+def test_tiles_with_filters_tall_against_the_plane(tiles, dtype, seed, rows, plane, padding, dilation, stride):
+    # Tiles that skip the filter rows meeting only padding for all the positions of a tile: filters
+    # up to 9 rows (dilated up to 25) on planes of 1-12 rows, padding up to 8 rows, so that tiles
+    # cover rows of padding only, the plane's edges, or both; input gradients (their output gradient
+    # padded by the filter's span) too. Three channels keep the row tiles, two vectors of them take
+    # the channel tiles.
     H = max(plane[0], dilation * (rows - 1) + 1 - 2 * padding)
-    channels = 16 if dtype == np.float32 else 8
-    geometry = (
-        1 + seed % 2,
-        channels,
-        H,
-        plane[1] + 2,
-        channels,
-        rows,
-        1 + seed % 3,
-        stride,
-        (padding, 1),
-        (dilation, 1),
-        1,
-    )
+    channels = 3 if tiles == "row" else (16 if dtype == np.float32 else 8)
+    N, W, S = 1 + seed % 2, plane[1] + 2, 1 + seed % 3
+    geometry = (N, channels, H, W, channels, rows, S, stride, (padding, 1), (dilation, 1), 1)
     assert_direct_passes_match_reference(geometry, dtype, seed)
 
 

@@ -21,11 +21,12 @@ the row tiles (direct) and im2col:
   tiles, but 32x32 planes 8% slower and stems (0.71-0.83 against 0.62) too:
   the layers of the forward rule, stems excepted.
 
-Their taps run by filter row, so that a tile skips the filter rows that
-meet only padding for all its pixels: an input gradient, a forward pass over
-the output gradient padded by the filter's span, then computes little more
-than its real rows (7x1 filters, 32x64x12x12: 1.70 -> 0.98 ms float32, 3.8
--> 1.95 float64; 5x1, 16x128x12x12: 3.3 -> 1.9; forward passes within 1.5%).
+A tile skips the filter rows that meet only padding for all its pixels
+(:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
+forward pass over the output gradient padded by the filter's span, then
+computes little more than its real rows (float32, 7x1 filters on
+32x64x12x12 1.7-1.8 -> 1.2-1.35 ms, 5x1 on 16x128x12x12 2.5-2.9 -> 1.9-2.1;
+the forward passes level).
 """
 
 import numpy as np
@@ -89,14 +90,12 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups):
     while N * groups * blocks * -(-(P * Q) // run) < target and run > pixels:
         run = max(pixels, run // 2 // pixels * pixels)
     positions = pixel_positions(P, Q, *stride, width, run)
-    # Taps by filter row, (r, c, s): a tile skips the rows that meet only padding (an input gradient's
-    # border rows, or a filter as tall as the plane).
-    offsets = tap_offsets(Cg, R, S, height * width, width, *dilation, 1, rows_first=True)
-    packed = pack_forward_weight(np.ascontiguousarray(weight.transpose(0, 2, 1, 3)), groups, rows)
+    offsets = tap_offsets(Cg, R, S, height * width, width, *dilation, 1)
+    packed = pack_forward_weight(weight, groups, rows)
     images = images_per_chunk(N, C * height * width * x.itemsize)
     planes = workspace.get("planes", (images * C * height * width,), x.dtype)
     conv2d_forward_channel_tiled(
-        x, packed, offsets, positions, out, top, left, height, width, planes, images, run, R, dilation[0]
+        x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride[0], R, dilation[0]
     )
 
 

@@ -96,7 +96,7 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
     packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
     images, planes = _chunk(x, height, width, span_w)
-    conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images)
+    conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images, R, dilation[0])
 
 
 def _padded_size(geom):

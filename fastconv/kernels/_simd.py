@@ -171,6 +171,32 @@ def _const(builder, value):
     return ir.Constant(cgutils.intp_t, value)
 
 
+# The taps a tile sums over: a count n (taps 0..n-1), or runs of taps, a tuple (first, count, runs,
+# run_stride) of taps first + b*run_stride + i for b < runs and i < count: with taps (c, r, s) in C
+# order, (lo*S, (hi-lo)*S, C, R*S) skips the filter rows outside lo..hi-1 of every channel. Each form
+# compiles to its own tile, so that the plain count keeps its single loop's code.
+TAP_RUNS = types.UniTuple(types.intp, 4)
+
+
+def _for_each_tap(builder, taps, body):
+    """Emit ``body(t)`` for each tap index t of ``taps``: an LLVM intp (taps 0..taps-1, one plain loop)
+    or an LLVM tuple of TAP_RUNS (a loop over the runs around a loop over each run's taps)."""
+    if isinstance(taps.type, ir.IntType):
+        with cgutils.for_range(builder, taps) as loop:
+            body(loop.index)
+        return
+    first, count, runs, run_stride = (builder.extract_value(taps, i) for i in range(4))
+    with cgutils.for_range(builder, runs) as run:
+        start = builder.add(first, builder.mul(run.index, run_stride))
+        with cgutils.for_range(builder, count) as loop:
+            body(builder.add(start, loop.index))
+
+
+def _taps_type(taps):
+    """The numba type of a tile's ``taps`` argument: a count (intp) or TAP_RUNS."""
+    return TAP_RUNS if isinstance(taps, types.BaseTuple) else types.intp
+
+
 def _emit_outer_product_tile(context, builder, rows, x, w, offsets, out, x_vectors, out_vectors, args):
     """The code of :func:`outer_product_tile` for one ``rows``."""
     vectors = FORWARD_VECTORS[rows]
@@ -185,8 +211,8 @@ def _emit_outer_product_tile(context, builder, rows, x, w, offsets, out, x_vecto
     x_shift = [builder.load(builder.gep(xv_ptr, [_const(builder, v)])) for v in range(vectors)]
     o_shift = [builder.load(builder.gep(ov_ptr, [_const(builder, v)])) for v in range(vectors)]
     acc = vec.zero_registers(rows * vectors)
-    with cgutils.for_range(builder, taps) as loop:
-        t = loop.index
+
+    def outer_product(t):
         start = builder.add(x0, builder.load(builder.gep(off_ptr, [t])))
         inputs = [vec.load(x_ptr, builder.add(start, x_shift[v])) for v in range(vectors)]
         w_row = builder.add(w0, builder.mul(t, _const(builder, rows)))
@@ -195,6 +221,8 @@ def _emit_outer_product_tile(context, builder, rows, x, w, offsets, out, x_vecto
             for v in range(vectors):
                 slot = acc[i * vectors + v]
                 builder.store(vec.fma(inputs[v], weight, builder.load(slot)), slot)
+
+    _for_each_tap(builder, taps, outer_product)
     for i in range(rows):
         row_ok = builder.icmp_signed("<", _const(builder, i), valid)
         with builder.if_then(row_ok):
@@ -210,7 +238,7 @@ def _outer_product_tile(
     x,
     x_start,
     offsets,
-    n_taps,
+    taps,
     w,
     w_start,
     out,
@@ -225,7 +253,7 @@ def _outer_product_tile(
         x,
         types.intp,
         offsets,
-        types.intp,
+        _taps_type(taps),
         w,
         types.intp,
         out,
@@ -249,15 +277,16 @@ def _outer_product_tile(
 
 @njit(**NJIT_OPTIONS)
 def outer_product_tile(
-    rows, x, x_start, offsets, n_taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
+    rows, x, x_start, offsets, taps, w, w_start, out, out_start, out_row_stride, rows_valid, x_vectors, out_vectors
 ):
-    """A block of ``rows`` output rows x FORWARD_VECTORS[rows] vectors, summed over ``n_taps`` outer products.
+    """A block of ``rows`` output rows x FORWARD_VECTORS[rows] vectors, summed over outer products.
 
     out[out_start + i*out_row_stride + out_vectors[v] + l]
         = sum_t w[w_start + t*rows + i] * x[x_start + offsets[t] + x_vectors[v] + l]
 
-    for i < rows_valid output rows (of ``rows``, one of FORWARD_TILE_ROWS),
-    v < FORWARD_VECTORS[rows] vectors and lanes l: each step multiplies a
+    over the taps t of ``taps`` (see TAP_RUNS), for i < rows_valid output rows
+    (of ``rows``, one of FORWARD_TILE_ROWS), v < FORWARD_VECTORS[rows]
+    vectors and lanes l: each step multiplies a
     column of ``rows`` broadcast weights (packed tap-major, ``rows`` per tap)
     by a few vectors of shifted input, as a GEMM micro-kernel does. The
     forward tiles of the direct and Winograd passes.
@@ -267,7 +296,7 @@ def outer_product_tile(
         x,
         x_start,
         offsets,
-        n_taps,
+        taps,
         w,
         w_start,
         out,
@@ -310,8 +339,8 @@ def _emit_broadcast_tile(context, builder, vectors, channel_major, x, positions,
             with overwrite:
                 for slot in acc:
                     builder.store(vec.zero, slot)
-    with cgutils.for_range(builder, taps) as loop:
-        t = loop.index
+
+    def outer_product(t):
         shift = builder.load(builder.gep(off_ptr, [t]))
         w_row = builder.add(w0, builder.mul(t, w_stride))
         weights = [vec.load(w_ptr, builder.add(w_row, _const(builder, u * vec.count))) for u in range(vectors)]
@@ -320,6 +349,8 @@ def _emit_broadcast_tile(context, builder, vectors, channel_major, x, positions,
             for u in range(vectors):
                 slot = acc[v * vectors + u]
                 builder.store(vec.fma(pixel, weights[u], builder.load(slot)), slot)
+
+    _for_each_tap(builder, taps, outer_product)
     if not channel_major:
         for v in range(pixels):
             for u in range(vectors):
@@ -350,10 +381,10 @@ def _broadcast_intrinsic(channel_major):
 
     @intrinsic
     def tile(
-        typingctx, vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, step, last
+        typingctx, vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, step, last
     ):
         sig = types.void(
-            types.intp, x, types.intp, positions, offsets, types.intp, w, types.intp, types.intp, out,
+            types.intp, x, types.intp, positions, offsets, _taps_type(taps), w, types.intp, types.intp, out,
             types.intp, types.intp, types.intp,
         )  # fmt: skip
 
@@ -375,13 +406,14 @@ _broadcast_tile, _broadcast_sums = _broadcast_intrinsic(True), _broadcast_intrin
 
 @njit(**NJIT_OPTIONS)
 def broadcast_tile(
-    vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, channel_stride, channels
+    vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, channel_stride, channels
 ):
-    """BROADCAST_PIXELS[vectors] pixels x ``vectors`` vectors of channels, summed over ``n_taps`` outer products.
+    """BROADCAST_PIXELS[vectors] pixels x ``vectors`` vectors of channels, summed over outer products.
 
     sum[v, c] = sum_t x[x_start + positions[v] + offsets[t]] * w[w_start + t*w_stride + c]
 
-    for pixels v < BROADCAST_PIXELS[vectors] and channels c < vectors*lanes:
+    over the taps t of ``taps`` (see TAP_RUNS), for pixels v <
+    BROADCAST_PIXELS[vectors] and channels c < vectors*lanes:
     each step broadcasts one input element per pixel and multiplies it by a
     row of channel vectors. The transpose of :func:`outer_product_tile`: the
     inputs are read one by one, at any positions (any stride, dilation or
@@ -390,18 +422,30 @@ def broadcast_tile(
     run of pixels per channel, as in an NCHW result.
     """
     _broadcast_tile(
-        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, channel_stride, channels
+        vectors,
+        x,
+        x_start,
+        positions,
+        offsets,
+        taps,
+        w,
+        w_start,
+        w_stride,
+        out,
+        out_start,
+        channel_stride,
+        channels,
     )
 
 
 @njit(**NJIT_OPTIONS)
 def broadcast_sums(
-    vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
+    vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
 ):
     """:func:`broadcast_tile`'s sums pixel-major: sum[v, u*lanes + l] to out[out_start + v*out_stride + u*lanes + l],
     added to what is there when ``accumulate`` is nonzero (the weight gradient's tile)."""
     _broadcast_sums(
-        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
+        vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
     )
 
 
@@ -770,7 +814,7 @@ if config.DISABLE_JIT:
         x,
         x_start,
         offsets,
-        n_taps,
+        taps,
         w,
         w_start,
         out,
@@ -784,7 +828,7 @@ if config.DISABLE_JIT:
         for i in range(rows_valid):
             for v in range(FORWARD_VECTORS[rows]):
                 acc = np.zeros(count, dtype=out.dtype)
-                for t in range(n_taps):
+                for t in _taps_of(taps):
                     start = x_start + offsets[t] + x_vectors[v]
                     acc += w[w_start + t * rows + i] * x[start : start + count]
                 row = out_start + i * out_row_stride + out_vectors[v]
@@ -817,28 +861,46 @@ if config.DISABLE_JIT:
                     total += np.dot(g[gm : gm + run], x[xm : xm + run])
                 out[out_start + i * out_row_stride + t] += total
 
-    def _broadcast_sum(vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, v):
+    def _taps_of(taps):
+        if not isinstance(taps, tuple):
+            return range(taps)
+        first, count, runs, run_stride = taps
+        return [first + b * run_stride + i for b in range(runs) for i in range(count)]
+
+    def _broadcast_sum(vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, v):
         width = vectors * lanes(x.dtype)
         acc = np.zeros(width, dtype=w.dtype)
-        for t in range(n_taps):
+        for t in _taps_of(taps):
             start = w_start + t * w_stride
             acc += x[x_start + positions[v] + offsets[t]] * w[start : start + width]
         return acc
 
     def broadcast_tile(
-        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, channel_stride, channels
+        vectors,
+        x,
+        x_start,
+        positions,
+        offsets,
+        taps,
+        w,
+        w_start,
+        w_stride,
+        out,
+        out_start,
+        channel_stride,
+        channels,
     ):
         for v in range(BROADCAST_PIXELS[vectors]):
-            acc = _broadcast_sum(vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, v)
+            acc = _broadcast_sum(vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, v)
             for c in range(channels):
                 out[out_start + c * channel_stride + v] = acc[c]
 
     def broadcast_sums(
-        vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
+        vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
     ):
         width = vectors * lanes(x.dtype)
         for v in range(BROADCAST_PIXELS[vectors]):
-            acc = _broadcast_sum(vectors, x, x_start, positions, offsets, n_taps, w, w_start, w_stride, v)
+            acc = _broadcast_sum(vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, v)
             row = out_start + v * out_stride
             out[row : row + width] = out[row : row + width] + acc if accumulate else acc
 

@@ -22,6 +22,7 @@ from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, vector_lanes
+from ._window import row_runs, tile_filter_rows
 from .planes import embed_planes
 
 
@@ -36,28 +37,18 @@ def pixel_positions(P, Q, stride_h, stride_w, width, multiple):
     return positions
 
 
-@njit(inline="always", **NJIT_OPTIONS)
-def filter_rows_inside(first_row, last_row, top, h, R, dilation_h):
-    """The filter rows [lo, hi) that reach an image row (padded rows top..top+h-1) from some padded
-    row between first_row and last_row: the others read zero padding only."""
-    lo = max(0, -((last_row - top) // dilation_h))  # ceil((top - last_row) / dilation_h)
-    hi = min(R, (top + h - 1 - first_row) // dilation_h + 1)
-    return lo, max(lo, hi)
-
-
 @njit(**PARALLEL_OPTIONS)
 def conv2d_forward_channel_tiled(
-    x, packed, offsets, positions, out, top, left, height, width, planes, images, run, R, dilation_h
+    x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride_h, R, dilation_h
 ):
     """out[n, k, p, q] = sum_t packed[g, k // rows, t, k % rows] * planes[image n + positions[p*Q + q] + offsets[t]].
 
     x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
     ``images`` images at a time, in the scratch ``planes``; packed (groups,
     blocks, Cg*R*S, rows) from :func:`.tiled.pack_forward_weight` with rows a
-    whole number of vectors and taps (r, c, s) in C order, as are offsets
-    from :func:`.tiled.tap_offsets` (``rows_first``) for one group's
-    channels: a tile skips the filter rows that meet only padding for all
-    its pixels (R and dilation_h say which). positions from
+    whole number of vectors; offsets from :func:`.tiled.tap_offsets` for one
+    group's channels; a tile skips the filter rows that meet only padding
+    for all its pixels (stride_h, R and dilation_h say which). positions from
     :func:`pixel_positions`, padded to a multiple of ``run`` (a multiple of
     the tile's pixels): each task computes ``run`` pixels of one block of
     channels. out (N, K, P, Q), overwritten.
@@ -71,7 +62,8 @@ def conv2d_forward_channel_tiled(
     vectors = rows // vector_lanes(out)
     pixels = BROADCAST_PIXELS[vectors]
     runs = -(-PQ // run)
-    row_taps = taps // R
+    S = taps // (Cg * R)
+    bounds = tile_filter_rows(runs * run // pixels, pixels, Q, PQ, stride_h, top, h, R, dilation_h)
     weights, outputs = packed.reshape(-1), out.reshape(-1)
     for n0 in range(0, N, images):
         m = min(images, N - n0)
@@ -87,17 +79,22 @@ def conv2d_forward_channel_tiled(
             first = ((n0 + i) * K + g * Kg + b * rows) * PQ + j0
             valid = min(rows, Kg - b * rows)
             last = np.empty(rows * pixels, dtype=out.dtype)
-            for j in range(0, count, pixels):
+            for t in range(-(-count // pixels)):
+                j = t * pixels
                 # Whole tiles straight into out, the run's last, partial one through a scratch.
                 whole = j + pixels <= count
                 target, start, step = (outputs, first + j, PQ) if whole else (last, 0, pixels)
-                lo, hi = filter_rows_inside(
-                    positions[j0 + j] // width, positions[j0 + j + pixels - 1] // width, top, h, R, dilation_h
-                )
-                broadcast_tile(
-                    vectors, planes, image, positions[j0 + j :], offsets[lo * row_taps :], (hi - lo) * row_taps,
-                    weights, w0 + lo * row_taps * rows, rows, target, start, step, valid,
-                )  # fmt: skip
+                lo, hi = bounds[j0 // pixels + t, 0], bounds[j0 // pixels + t, 1]
+                if lo == 0 and hi == R:
+                    broadcast_tile(
+                        vectors, planes, image, positions[j0 + j :], offsets, taps, weights, w0, rows,
+                        target, start, step, valid,
+                    )  # fmt: skip
+                else:
+                    broadcast_tile(
+                        vectors, planes, image, positions[j0 + j :], offsets, row_runs(lo, hi, Cg, R, S), weights,
+                        w0, rows, target, start, step, valid,
+                    )  # fmt: skip
                 if not whole:
                     for k in range(valid):
                         for v in range(count - j):

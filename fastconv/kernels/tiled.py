@@ -12,7 +12,10 @@ slack for the overrun: FORWARD_MAX_VECTORS vectors plus (S-1)*dilation_w.
 
 Forward (and the input gradient, which is the lecture's forward pass of the
 zero-padded output gradient with rot180 filters): one prange task per (image,
-group, block of output channels). Weight gradient: one task per
+group, block of output channels). A tile skips the filter rows that meet only
+padding for all its positions (:func:`._window.tile_filter_rows`), so an input
+gradient computes little more than its real rows: 5x1 filters on 32x64x17x17,
+float32, 2.7 -> 2.3 ms; the forward passes measured level. Weight gradient: one task per
 (group, block of output channels, block of taps), each summing a group of
 images while its accumulators stay in registers.
 """
@@ -32,13 +35,13 @@ from ._simd import (
     outer_product_tile,
     vector_lanes,
 )
+from ._window import row_runs, tile_filter_rows
 from .planes import embed_planes
 
 
 @functools.lru_cache(maxsize=256)
-def tap_offsets(channels, R, S, plane, width, dilation_h, dilation_w, multiple, rows_first=False):
-    """offsets[t] for taps t = (c, r, s) in C order, or (r, c, s) if ``rows_first``, zero-padded to a
-    multiple of ``multiple``.
+def tap_offsets(channels, R, S, plane, width, dilation_h, dilation_w, multiple):
+    """offsets[t] for taps t = (c, r, s) in C order, zero-padded to a multiple of ``multiple``.
 
     Remembered per arguments (a layer asks for the same ones on every call):
     the array is shared, and the kernels only read it.
@@ -46,17 +49,13 @@ def tap_offsets(channels, R, S, plane, width, dilation_h, dilation_w, multiple, 
     taps = channels * R * S
     offsets = np.zeros(-(-taps // multiple) * multiple, dtype=np.intp)
     c, r, s = np.ogrid[:channels, :R, :S]
-    by_tap = c * plane + r * dilation_h * width + s * dilation_w
-    offsets[:taps] = (by_tap.transpose(1, 0, 2) if rows_first else by_tap).ravel()
+    offsets[:taps] = (c * plane + r * dilation_h * width + s * dilation_w).ravel()
     return offsets
 
 
 @njit(**NJIT_OPTIONS)
 def pack_forward_weight(weight, groups, rows):
-    """weight (K, Cg, R, S) -> (groups, ceil(Kg/rows), Cg*R*S, rows), tap-major, zero-padded rows.
-
-    Taps in weight's C order: (K, R, Cg, S) gives them by filter row.
-    """
+    """weight (K, Cg, R, S) -> (groups, ceil(Kg/rows), Cg*R*S, rows), tap-major, zero-padded rows."""
     K, Cg, R, S = weight.shape
     Kg = K // groups
     blocks = -(-Kg // rows)
@@ -69,8 +68,28 @@ def pack_forward_weight(weight, groups, rows):
     return packed
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def tile_over_rows(
+    rows_of_filter, channels, R, S, rows, x, x_start, offsets, w, w_start, out, out_start, out_stride, valid,
+    x_vectors, out_vectors,
+):  # fmt: skip
+    """:func:`outer_product_tile` over filter rows rows_of_filter[0]..rows_of_filter[1]-1 of taps (c, r, s)
+    in C order: the plain count of taps when that is all of them, which keeps its own, single loop."""
+    lo, hi = rows_of_filter[0], rows_of_filter[1]
+    if lo == 0 and hi == R:
+        taps = channels * R * S
+        outer_product_tile(
+            rows, x, x_start, offsets, taps, w, w_start, out, out_start, out_stride, valid, x_vectors, out_vectors
+        )
+    else:
+        runs = row_runs(lo, hi, channels, R, S)
+        outer_product_tile(
+            rows, x, x_start, offsets, runs, w, w_start, out, out_start, out_stride, valid, x_vectors, out_vectors
+        )
+
+
 @njit(**PARALLEL_OPTIONS)
-def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images_per_chunk):
+def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images_per_chunk, R, dilation_h):
     """out[n, k, p, q] = sum_t packed[g, k // rows, t, k % rows] * planes[image n + p*width + q + offsets[t]].
 
     x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
@@ -78,7 +97,9 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     images_per_chunk*C*height*width elements plus the slack described
     above); packed (groups, blocks, Cg*R*S, rows) from
     :func:`pack_forward_weight`; offsets from :func:`tap_offsets` for one
-    group's channels; out (N, K, P, Q), overwritten.
+    group's channels; a tile skips the filter rows that meet only padding
+    for all its positions (R and dilation_h say which). out (N, K, P, Q),
+    overwritten.
     """
     N, C, h, w = x.shape
     K, P, Q = out.shape[1], out.shape[2], out.shape[3]
@@ -89,6 +110,12 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     vectors = FORWARD_VECTORS[tile_rows]
     tile = vectors * lanes
     run = -(-(P * width) // tile) * tile
+    S = taps // (Cg * R)
+    per_row = Q // lanes  # vectors per output row, when Q is a whole number of them
+    if Q % lanes == 0:
+        bounds = tile_filter_rows(-(-(P * per_row) // vectors), vectors, per_row, P * per_row, 1, top, h, R, dilation_h)
+    else:
+        bounds = tile_filter_rows(run // tile, tile, width, run, 1, top, h, R, dilation_h)
     source, weights, outputs = x.reshape(-1), packed.reshape(-1), out.reshape(-1)
     for n0 in range(0, N, images_per_chunk):
         m = min(images_per_chunk, N - n0)
@@ -105,51 +132,30 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
             out_vectors = np.empty(vectors, dtype=np.intp)
             if Q % lanes == 0:
                 # Each vector is part of one output row: the tile writes straight into out.
-                per_row = Q // lanes
                 slots = P * per_row
-                for s0 in range(0, slots, vectors):
+                for t in range(bounds.shape[0]):
+                    s0 = t * vectors
                     for v in range(vectors):
                         s = min(s0 + v, slots - 1)  # a short last tile repeats its last vector
                         p, q = s // per_row, (s % per_row) * lanes
                         x_vectors[v] = p * width + q
                         out_vectors[v] = p * Q + q
-                    outer_product_tile(
-                        tile_rows,
-                        planes,
-                        image,
-                        offsets,
-                        taps,
-                        weights,
-                        w0,
-                        outputs,
-                        first,
-                        P * Q,
-                        rows,
-                        x_vectors,
-                        out_vectors,
-                    )
+                    tile_over_rows(
+                        bounds[t], Cg, R, S, tile_rows, planes, image, offsets, weights, w0, outputs, first, P * Q,
+                        rows, x_vectors, out_vectors,
+                    )  # fmt: skip
             else:
                 # Runs of whole padded rows (the last width - Q columns unused) into a buffer.
                 for v in range(vectors):
                     x_vectors[v] = v * lanes
                     out_vectors[v] = v * lanes
                 result = np.empty(tile_rows * run, dtype=out.dtype)
-                for j in range(0, run, tile):
-                    outer_product_tile(
-                        tile_rows,
-                        planes,
-                        image + j,
-                        offsets,
-                        taps,
-                        weights,
-                        w0,
-                        result,
-                        j,
-                        run,
-                        rows,
-                        x_vectors,
-                        out_vectors,
-                    )
+                for t in range(bounds.shape[0]):
+                    j = t * tile
+                    tile_over_rows(
+                        bounds[t], Cg, R, S, tile_rows, planes, image + j, offsets, weights, w0, result, j, run,
+                        rows, x_vectors, out_vectors,
+                    )  # fmt: skip
                 for r in range(rows):
                     for p in range(P):
                         copy_run(outputs, first + (r * P + p) * Q, result, r * run + p * width, Q)
