@@ -75,8 +75,8 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
     """grad_weight[group k] = sum over chunks of G (Kg, nb*P*Q) @ cols.T (the lecture's G M_X^im)."""
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     gw2 = grad_weight.reshape(geom.K, -1)
-    gw2[...] = 0
     if geom.pointwise:
+        gw2[...] = 0
         g3, x3, Kg, Cg = _pointwise_views(grad_out, x, geom)
         for g in range(geom.groups):
             for n in range(geom.N):
@@ -86,7 +86,11 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
         cols = _workspace.get("cols", (gw2.shape[1], (n1 - n0) * geom.P * geom.Q), x.dtype)
         for g in range(geom.groups):
             _fill_columns(x, cols, n0, g * Cg, geom)
-            gw2[g * Kg : (g + 1) * Kg] += _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg) @ cols.T
+            rows, block = _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg), gw2[g * Kg : (g + 1) * Kg]
+            if n0 == 0:
+                np.matmul(rows, cols.T, out=block)  # no temporary: deep layers' products are megabytes
+            else:
+                block += np.matmul(rows, cols.T, out=_workspace.get("product", block.shape, x.dtype))
 
 
 def grad_input_im2col(grad_out, weight, grad_x, geom):
