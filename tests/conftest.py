@@ -3,6 +3,8 @@ import os
 import numpy as np
 import pytest
 
+from fastconv.engine import direct as _direct
+
 # One table of tolerances for comparing against the float64 reference.
 # float32: the test data is O(1) and reductions are at most a few hundred terms.
 TOLERANCE = {
@@ -33,3 +35,13 @@ def private_tuning_cache(tmp_path_factory):
 
     os.environ["FASTCONV_TUNE_CACHE"] = str(tmp_path_factory.mktemp("tuning") / "tuning.json")
     tuning_cache.forget()
+
+
+SHIPPED_PLAIN_LOOPS_BELOW_FLOPS = _direct.PLAIN_LOOPS_BELOW_FLOPS
+
+
+@pytest.fixture(autouse=True)
+def tiles_at_every_size(monkeypatch):
+    """The direct method runs its smallest passes on plain loops (fastconv/engine/direct.py); the tests'
+    small layers check the tiles instead. Tests of the plain loops set SHIPPED_PLAIN_LOOPS_BELOW_FLOPS back."""
+    monkeypatch.setattr(_direct, "PLAIN_LOOPS_BELOW_FLOPS", 0)

@@ -5,8 +5,8 @@ import threading
 import numpy as np
 import pytest
 import reference
-from conftest import DTYPES, METHODS, assert_close
-from hypothesis import given, settings
+from conftest import DTYPES, METHODS, SHIPPED_PLAIN_LOOPS_BELOW_FLOPS, assert_close
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastconv
@@ -200,6 +200,32 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
     stride = (1 + seed % 3, 1 + (seed // 3) % 3)
     geometry = (N, groups * inputs, H + 4, W + 4, groups * outputs, R, S, stride, padding, dilation, groups)
     assert_direct_passes_match_reference(geometry, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=30, deadline=None)
+@given(geometry=geometries(), seed=st.integers(0, 2**32 - 1))
+@example(geometry=(1, 1, 8, 8, 2, 3, 3, (1, 1), (0, 0), (1, 1), 1), seed=0)  # the benchmark's tiny layer
+def test_smallest_passes_run_on_plain_loops(dtype, geometry, seed):
+    # Passes below PLAIN_LOOPS_BELOW_FLOPS skip the tiles' planes, packing and offsets: the plain loops
+    # of fastconv/kernels/direct.py, any stride, dilation and groups; larger ones keep the tiles.
+    from fastconv.engine import direct
+
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(direct, "PLAIN_LOOPS_BELOW_FLOPS", SHIPPED_PLAIN_LOOPS_BELOW_FLOPS)
+        for name in ["conv2d_forward_direct", "conv2d_grad_input_direct", "conv2d_grad_weight_direct"]:
+            original = getattr(direct, name)
+            patch.setattr(direct, name, lambda *a, name=name, run=original: calls.append(name) or run(*a))
+        assert_direct_passes_match_reference(geometry, dtype, seed)
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    geom = fastconv._geometry.conv_geometry(
+        (N, C, H, W), (K, C // groups, R, S), stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
+    if geom.flops < SHIPPED_PLAIN_LOOPS_BELOW_FLOPS or (N, C, H, W, K) == (1, 1, 8, 8, 2):  # the latter: tiny
+        assert calls == ["conv2d_forward_direct", "conv2d_grad_input_direct", "conv2d_grad_weight_direct"]
+    elif stride == (1, 1) or dilation == (1, 1):  # strided and dilated layers may run them at any size
+        assert calls == []
 
 
 @pytest.mark.parametrize("tiles", ["row", "channel"])

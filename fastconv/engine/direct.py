@@ -12,7 +12,8 @@ row kernel). The tiles vectorised along the output channels
 weight gradients (stems excepted) with a vector of output channels, and on
 AVX2 tiles stride-1 passes of small planes with two.
 Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
-undilated, and use the general loops when dilated.
+undilated, and use the general loops when dilated. The smallest passes of
+any layer (PLAIN_LOOPS_BELOW_FLOPS) use the general loops too.
 """
 
 import numpy as np
@@ -99,6 +100,17 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images, R, dilation[0])
 
 
+# Below this much work a pass runs the plain loops of kernels/direct.py: one launch, no planes, packing
+# or offsets, so a third less fixed cost, at about 1 GFLOP/s. Whole calls measured, both dtypes, all
+# three passes: 1296 FLOP (the benchmark's tiny layer) 10-13 us against 16-19 on the tiles, 4608 FLOP
+# 12-16 against 16-19; 18432 FLOP 22-29 against 16-22, 128000 66-160 against 19-23.
+PLAIN_LOOPS_BELOW_FLOPS = 2**13
+
+
+def _on_plain_loops(geom):
+    return geom.flops < PLAIN_LOOPS_BELOW_FLOPS
+
+
 def _padded_size(geom):
     return geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
 
@@ -109,6 +121,9 @@ def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
 
 
 def forward_direct(x, weight, out, geom):
+    if _on_plain_loops(geom):
+        conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
+        return
     if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
         channel_tiles.forward(
             x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.stride, geom.dilation, geom.groups
@@ -133,6 +148,9 @@ def forward_direct(x, weight, out, geom):
 
 def grad_input_direct(grad_out, weight, grad_x, geom):
     """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass."""
+    if _on_plain_loops(geom):
+        conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
+        return
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
@@ -157,6 +175,9 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
+    if _on_plain_loops(geom):
+        conv2d_grad_weight_direct(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
+        return
     if channel_tiles.runs(geom, "grad_weight", x.dtype):
         channel_tiles.grad_weight(grad_out, x, grad_weight, geom)
         return
