@@ -110,9 +110,9 @@ class ConvGeometry:
         """The trailing scalar arguments every kernel takes, in order."""
         return (self.stride[0], self.stride[1], self.pad_top, self.pad_left, self.dilation[0], self.dilation[1])
 
-    @property
+    @cached_property
     def flops(self):
-        """Multiply-adds times two of one pass: 2*N*K*P*Q*(C/groups)*R*S."""
+        """Multiply-adds times two of one pass: 2*N*K*P*Q*(C/groups)*R*S (computed once: every call asks)."""
         return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
 
 
