@@ -422,19 +422,7 @@ def broadcast_tile(
     run of pixels per channel, as in an NCHW result.
     """
     _broadcast_tile(
-        vectors,
-        x,
-        x_start,
-        positions,
-        offsets,
-        taps,
-        w,
-        w_start,
-        w_stride,
-        out,
-        out_start,
-        channel_stride,
-        channels,
+        vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, channel_stride, channels
     )
 
 
@@ -876,19 +864,7 @@ if config.DISABLE_JIT:
         return acc
 
     def broadcast_tile(
-        vectors,
-        x,
-        x_start,
-        positions,
-        offsets,
-        taps,
-        w,
-        w_start,
-        w_stride,
-        out,
-        out_start,
-        channel_stride,
-        channels,
+        vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, channel_stride, channels
     ):
         for v in range(BROADCAST_PIXELS[vectors]):
             acc = _broadcast_sum(vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, v)
