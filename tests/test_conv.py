@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import fastconv
 from fastconv.engine.choice import WIDE_TILES
-from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT
+from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT, lanes
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 GEOMETRIES = {
@@ -222,10 +222,37 @@ def test_smallest_passes_run_on_plain_loops(dtype, geometry, seed):
     geom = fastconv._geometry.conv_geometry(
         (N, C, H, W), (K, C // groups, R, S), stride=stride, padding=padding, dilation=dilation, groups=groups
     )
-    if geom.flops < SHIPPED_PLAIN_LOOPS_BELOW_FLOPS or (N, C, H, W, K) == (1, 1, 8, 8, 2):  # the latter: tiny
+    if geom.flops < SHIPPED_PLAIN_LOOPS_BELOW_FLOPS:
         assert calls == ["conv2d_forward_direct", "conv2d_grad_input_direct", "conv2d_grad_weight_direct"]
     elif stride == (1, 1) or dilation == (1, 1):  # strided and dilated layers may run them at any size
         assert calls == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tiles=st.integers(1, 6),
+    per_tile=st.integers(1, 12),
+    per_row=st.integers(1, 9),
+    stride_h=st.integers(1, 3),
+    top=st.integers(-4, 10),
+    h=st.integers(1, 12),
+    R=st.integers(1, 9),
+    dilation_h=st.integers(1, 4),
+)
+def test_tile_filter_rows_holds_every_row_a_tile_needs(tiles, per_tile, per_row, stride_h, top, h, R, dilation_h):
+    # Against brute force: the filter rows with a tap inside the image rows for some item of the tile
+    # lie in [lo, hi), exactly so when the tile lies in one output row.
+    from fastconv.kernels._window import tile_filter_rows
+
+    limit = tiles * per_tile
+    bounds = tile_filter_rows(tiles, per_tile, per_row, limit, stride_h, top, h, R, dilation_h)
+    for t in range(tiles):
+        rows = {item // per_row * stride_h for item in range(t * per_tile, min(t * per_tile + per_tile, limit))}
+        needed = {r for r in range(R) for row in rows if top <= row + r * dilation_h < top + h}
+        lo, hi = bounds[t]
+        assert 0 <= lo <= hi <= max(R, lo) and needed <= set(range(lo, hi))
+        if len(rows) == 1 and needed:
+            assert (lo, hi) == (min(needed), max(needed) + 1)
 
 
 @pytest.mark.parametrize("tiles", ["row", "channel"])
@@ -244,9 +271,10 @@ def test_tiles_with_filters_tall_against_the_plane(tiles, dtype, seed, rows, pla
     # up to 9 rows (dilated up to 25) on planes of 1-12 rows, padding up to 8 rows, so that tiles
     # cover rows of padding only, the plane's edges, or both; input gradients (their output gradient
     # padded by the filter's span) too. Three channels keep the row tiles, two vectors of them take
-    # the channel tiles.
+    # the channel tiles (at stride 1 with AVX2 tiles; forward passes at stride 2 with either). At
+    # stride 2 the other passes run over phase planes, or dilated, on the general loops.
     H = max(plane[0], dilation * (rows - 1) + 1 - 2 * padding)
-    channels = 3 if tiles == "row" else (16 if dtype == np.float32 else 8)
+    channels = 3 if tiles == "row" else 2 * lanes(np.dtype(dtype))
     N, W, S = 1 + seed % 2, plane[1] + 2, 1 + seed % 3
     geometry = (N, channels, H, W, channels, rows, S, stride, (padding, 1), (dilation, 1), 1)
     assert_direct_passes_match_reference(geometry, dtype, seed)

@@ -17,7 +17,8 @@ threads.
   planes) and :mod:`.phases` (strided layers as stride-1 ones over the
   input's stride phases).
 * :mod:`.workspace`: the scratch buffers they share, and the budget of the
-  direct methods' padded planes.
+  direct methods' padded planes; :mod:`.threads`: numba's thread count,
+  read and set at little cost.
 
 A *chunk* is a run of whole images that a driver handles together; each
 method bounds it by its own budget (``im2col.COLUMN_BUDGET_BYTES`` of

@@ -1,7 +1,8 @@
 """Compiled loops, and nothing else.
 
 Every function here is a numba kernel (or a tiny inlined helper) over
-C-contiguous arrays and plain integers. Kernels trust their inputs: all checks
+C-contiguous arrays and plain integers, but ``tiled.tap_offsets``: a NumPy
+table the kernels read, remembered per arguments. Kernels trust their inputs: all checks
 happen in the public functions (:mod:`fastconv.conv`, :mod:`fastconv.pool`),
 and only :mod:`fastconv.engine` calls a kernel. Importing this
 package compiles nothing; each kernel compiles (or loads from numba's cache)
@@ -14,8 +15,10 @@ on its first call with a given dtype.
   tiles vectorised along the output channels (forward, weight gradient);
   ``depthwise``: layers with one output channel per group on the depthwise
   tiles (strided ones over stride phases each task splits for itself);
-  ``direct``: the general loops (dilated strided layers) and the row kernel
-  of depthwise weight gradients.
+  ``direct``: the general loops (dilated strided layers, the smallest
+  passes) and the row kernel of depthwise weight gradients; ``_window``:
+  which outputs a tap reaches inside the input, and which filter rows a
+  tile needs.
 * ``im2col``: column matrices for the BLAS products; ``winograd``: the
   F(4x4, 3x3) transforms and their products on the tiles.
 * ``planes``: zero-padded copies of image planes and the stride phases of

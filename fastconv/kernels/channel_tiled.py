@@ -79,13 +79,14 @@ def conv2d_forward_channel_tiled(
             first = ((n0 + i) * K + g * Kg + b * rows) * PQ + j0
             valid = min(rows, Kg - b * rows)
             last = np.empty(rows * pixels, dtype=out.dtype)
+            first_tile = j0 // pixels
             for t in range(-(-count // pixels)):
                 j = t * pixels
                 # Whole tiles straight into out, the run's last, partial one through a scratch.
                 whole = j + pixels <= count
                 target, start, step = (outputs, first + j, PQ) if whole else (last, 0, pixels)
-                lo, hi = bounds[j0 // pixels + t, 0], bounds[j0 // pixels + t, 1]
-                if lo == 0 and hi == R:
+                lo, hi = bounds[first_tile + t, 0], bounds[first_tile + t, 1]
+                if lo == 0 and hi == R:  # all the filter's rows: the plain count (as tiled.tile_over_rows)
                     broadcast_tile(
                         vectors, planes, image, positions[j0 + j :], offsets, taps, weights, w0, rows,
                         target, start, step, valid,

@@ -11,7 +11,9 @@ Each prange iteration writes only to output elements that no other iteration
 touches, so there are no races and results do not depend on scheduling.
 
 The general loops here run dilated strided layers (undilated ones become
-stride-1 layers over phase planes, see ``fastconv/engine/phases.py``). At
+stride-1 layers over phase planes, see ``fastconv/engine/phases.py``) and
+every pass too small to repay the tiles' set-up
+(``fastconv.engine.direct.PLAIN_LOOPS_BELOW_FLOPS``). At
 stride 1 the register tiles of :mod:`.tiled` run the forward pass and the
 input gradient; the weight gradient of layers with one output channel per
 group (depthwise), where a tile of channels would be mostly empty, runs the

@@ -12,12 +12,13 @@ slack for the overrun: FORWARD_MAX_VECTORS vectors plus (S-1)*dilation_w.
 
 Forward (and the input gradient, which is the lecture's forward pass of the
 zero-padded output gradient with rot180 filters): one prange task per (image,
-group, block of output channels). A tile skips the filter rows that meet only
-padding for all its positions (:func:`._window.tile_filter_rows`), so an input
-gradient computes little more than its real rows: 5x1 filters on 32x64x17x17,
-float32, 2.7 -> 2.3 ms; the forward passes measured level. Weight gradient: one task per
-(group, block of output channels, block of taps), each summing a group of
-images while its accumulators stay in registers.
+group, block of output channels). A tile skips the filter rows that meet
+only padding for all its positions (:func:`._window.tile_filter_rows`), so
+an input gradient computes little more than its real rows: 5x1 filters on
+32x64x17x17, float32, 2.7 -> 2.3 ms; the forward passes measured level.
+Weight gradient: one task per (group, block of output channels, block of
+taps), each summing a group of images while its accumulators stay in
+registers.
 """
 
 import functools
@@ -70,12 +71,13 @@ def pack_forward_weight(weight, groups, rows):
 
 @njit(inline="always", **NJIT_OPTIONS)
 def tile_over_rows(
-    rows_of_filter, channels, R, S, rows, x, x_start, offsets, w, w_start, out, out_start, out_stride, valid,
+    filter_rows, channels, R, S, rows, x, x_start, offsets, w, w_start, out, out_start, out_stride, valid,
     x_vectors, out_vectors,
 ):  # fmt: skip
-    """:func:`outer_product_tile` over filter rows rows_of_filter[0]..rows_of_filter[1]-1 of taps (c, r, s)
-    in C order: the plain count of taps when that is all of them, which keeps its own, single loop."""
-    lo, hi = rows_of_filter[0], rows_of_filter[1]
+    """:func:`outer_product_tile` over filter rows filter_rows[0]..filter_rows[1]-1 of taps (c, r, s) in C
+    order: the plain count of taps when that is all of them, which keeps its own, single loop (the
+    channel tiles' forward kernel chooses likewise)."""
+    lo, hi = filter_rows[0], filter_rows[1]
     if lo == 0 and hi == R:
         taps = channels * R * S
         outer_product_tile(
