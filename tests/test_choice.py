@@ -86,3 +86,17 @@ def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_na
     expected = "im2col" if WIDE_TILES else "direct"
     assert choice((64, 64, 3, 3), (64, 64, 3, 3), pass_name, padding=1) == expected
     assert choice((32, 32, 4, 4), (32, 32, 3, 3), pass_name, padding=1) == expected
+
+
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_passes_on_the_plain_loops_run_direct(pass_name, monkeypatch):
+    # Ahead of the rule: under PLAIN_LOOPS_BELOW_FLOPS the direct method's plain loops (as shipped;
+    # the tests' autouse fixture turns them off), above it the rule, here im2col.
+    from conftest import SHIPPED_PLAIN_LOOPS_BELOW_FLOPS
+
+    from fastconv.engine import direct
+
+    monkeypatch.setattr(direct, "PLAIN_LOOPS_BELOW_FLOPS", SHIPPED_PLAIN_LOOPS_BELOW_FLOPS)
+    assert choice((1, 1, 3, 3), (4, 1, 3, 3), pass_name, padding=1) == "direct"  # 648 FLOP on a 3x3 plane
+    assert choice((1, 2, 4, 4), (2, 2, 1, 1), pass_name) == "direct"  # a 1x1 layer of 128 FLOP
+    assert choice((4, 4, 3, 3), (4, 4, 3, 3), pass_name, padding=1) == "im2col"  # 10368 FLOP, idle tiles

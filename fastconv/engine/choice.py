@@ -58,6 +58,12 @@ tiles this host compiles (``WIDE_TILES``).
   weight gradient 1.9-2x).
 * Every other stride-1 layer: direct.
 
+Ahead of all these, passes too small for the tiles' set-up to pay
+(``direct.PLAIN_LOOPS_BELOW_FLOPS``) run direct, on its plain loops: a 1x1
+layer of 128 FLOP 9-11 us against im2col's 10-14, a 3x3 layer on a 3x3 plane
+(648 FLOP) 10-12 against 17-19, a stride-2 layer (3456 FLOP) 17-22 against
+19-23; the weight gradient of a one-row layer at 6480 FLOP 25-27 against 22.
+
 Ratios from sweeps of the benchmark's layers on a busy machine; ``crossovers.md``
 beside this file holds the Winograd measurements. A choice measured on this
 machine by ``fastconv.tune`` (kept in :mod:`.tuning_cache`) takes precedence
@@ -68,7 +74,7 @@ from contextlib import contextmanager
 
 from .._geometry import check_method_applies, winograd_applies
 from ..kernels._simd import FORWARD_VECTORS, VECTOR_BYTES, forward_rows, lanes
-from . import channel_tiles
+from . import channel_tiles, direct
 from .threads import thread_count
 from .tuning_cache import key_of, tuning_cache
 
@@ -141,6 +147,8 @@ def _phases_without_zero_taps(geom):
 
 def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
+    if direct.on_plain_loops(geom):
+        return "direct"  # the plain loops, whatever the shape
     depthwise = geom.K == geom.groups == geom.C
     if geom.stride != (1, 1) and not depthwise:
         if pass_name == "grad_input":

@@ -107,7 +107,8 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
 PLAIN_LOOPS_BELOW_FLOPS = 2**13
 
 
-def _on_plain_loops(geom):
+def on_plain_loops(geom):
+    """Whether the direct method runs a pass of ``geom`` on the plain loops (below PLAIN_LOOPS_BELOW_FLOPS)."""
     return geom.flops < PLAIN_LOOPS_BELOW_FLOPS
 
 
@@ -121,7 +122,7 @@ def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
 
 
 def forward_direct(x, weight, out, geom):
-    if _on_plain_loops(geom):
+    if on_plain_loops(geom):
         conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
         return
     if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
@@ -148,7 +149,7 @@ def forward_direct(x, weight, out, geom):
 
 def grad_input_direct(grad_out, weight, grad_x, geom):
     """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass."""
-    if _on_plain_loops(geom):
+    if on_plain_loops(geom):
         conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
         return
     if geom.stride != (1, 1):
@@ -175,7 +176,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
-    if _on_plain_loops(geom):
+    if on_plain_loops(geom):
         conv2d_grad_weight_direct(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
         return
     if channel_tiles.runs(geom, "grad_weight", x.dtype):
