@@ -171,6 +171,19 @@ def _const(builder, value):
     return ir.Constant(cgutils.intp_t, value)
 
 
+def _codegen_per_variant(variants, emit):
+    """An intrinsic's codegen whose first argument picks a variant at run time: ``emit(context, builder,
+    v, args[1:])`` compiled for each v of ``variants`` (tile sizes), run where the argument equals v."""
+
+    def codegen(context, builder, signature, args):
+        for variant in variants:
+            with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, variant))):
+                emit(context, builder, variant, args[1:])
+        return context.get_dummy_value()
+
+    return codegen
+
+
 # The taps a tile sums over: a count n (taps 0..n-1), or runs of taps, a tuple (first, count, runs,
 # run_stride) of taps first + b*run_stride + i for b < runs and i < count: with taps (c, r, s) in C
 # order, (lo*S, (hi-lo)*S, C, R*S) skips the filter rows outside lo..hi-1 of every channel. Each form
@@ -264,15 +277,10 @@ def _outer_product_tile(
         out_vectors,
     )
 
-    def codegen(context, builder, signature, args):
-        for tile_rows in FORWARD_TILE_ROWS:
-            with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, tile_rows))):
-                _emit_outer_product_tile(
-                    context, builder, tile_rows, x, w, offsets, out, x_vectors, out_vectors, args[1:]
-                )
-        return context.get_dummy_value()
+    def emit(context, builder, tile_rows, args):
+        _emit_outer_product_tile(context, builder, tile_rows, x, w, offsets, out, x_vectors, out_vectors, args)
 
-    return sig, codegen
+    return sig, _codegen_per_variant(FORWARD_TILE_ROWS, emit)
 
 
 @njit(**NJIT_OPTIONS)
@@ -388,15 +396,10 @@ def _broadcast_intrinsic(channel_major):
             types.intp, types.intp, types.intp,
         )  # fmt: skip
 
-        def codegen(context, builder, signature, args):
-            for count in BROADCAST_VECTORS:
-                with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, count))):
-                    _emit_broadcast_tile(
-                        context, builder, count, channel_major, x, positions, offsets, w, out, args[1:]
-                    )
-            return context.get_dummy_value()
+        def emit(context, builder, count, args):
+            _emit_broadcast_tile(context, builder, count, channel_major, x, positions, offsets, w, out, args)
 
-        return sig, codegen
+        return sig, _codegen_per_variant(BROADCAST_VECTORS, emit)
 
     return tile
 
@@ -505,13 +508,10 @@ def depthwise_tile(
         types.intp,
     )
 
-    def codegen(context, builder, signature, args):
-        for height in range(1, DEPTHWISE_MAX_HEIGHT + 1):
-            with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, height))):
-                _emit_depthwise_tile(context, builder, height, x, w, out, args[1:])
-        return context.get_dummy_value()
+    def emit(context, builder, height, args):
+        _emit_depthwise_tile(context, builder, height, x, w, out, args)
 
-    return sig, codegen
+    return sig, _codegen_per_variant(range(1, DEPTHWISE_MAX_HEIGHT + 1), emit)
 
 
 def forward_rows(channels):
