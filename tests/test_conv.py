@@ -214,7 +214,7 @@ def test_smallest_passes_run_on_plain_loops(dtype, geometry, seed):
     calls = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(direct, "PLAIN_LOOPS_BELOW_FLOPS", SHIPPED_PLAIN_LOOPS_BELOW_FLOPS)
-        for name in ["conv2d_forward_direct", "conv2d_grad_input_direct", "conv2d_grad_weight_direct"]:
+        for name in ["conv2d_forward_plain", "conv2d_grad_input_plain", "conv2d_grad_weight_plain"]:
             original = getattr(direct, name)
             patch.setattr(direct, name, lambda *a, name=name, run=original: calls.append(name) or run(*a))
         assert_direct_passes_match_reference(geometry, dtype, seed)
@@ -223,9 +223,36 @@ def test_smallest_passes_run_on_plain_loops(dtype, geometry, seed):
         (N, C, H, W), (K, C // groups, R, S), stride=stride, padding=padding, dilation=dilation, groups=groups
     )
     if geom.flops < SHIPPED_PLAIN_LOOPS_BELOW_FLOPS:
-        assert calls == ["conv2d_forward_direct", "conv2d_grad_input_direct", "conv2d_grad_weight_direct"]
+        assert calls == ["conv2d_forward_plain", "conv2d_grad_input_plain", "conv2d_grad_weight_plain"]
     elif stride == (1, 1) or dilation == (1, 1):  # strided and dilated layers may run them at any size
         assert calls == []
+
+
+def test_plain_loops_launch_no_threads(monkeypatch):
+    # The smallest passes run the plain loops compiled a second time without threads, outside the
+    # launch lock and the thread switch, and numba's cache keeps that compilation apart from the
+    # parallel one (same source, its own name).
+    from fastconv import engine
+    from fastconv.engine import direct
+    from fastconv.kernels import direct as kernels
+
+    monkeypatch.setattr(direct, "PLAIN_LOOPS_BELOW_FLOPS", SHIPPED_PLAIN_LOOPS_BELOW_FLOPS)
+    launched = []
+    monkeypatch.setattr(
+        engine,
+        "_run",
+        lambda work, threshold, function, *args, run=engine._run: (
+            launched.append(function) or run(work, threshold, function, *args)
+        ),
+    )
+    assert_direct_passes_match_reference((1, 1, 8, 8, 2, 3, 3, (1, 1), (0, 0), (1, 1), 1), np.float32, 0)
+    assert launched and not {direct.forward_direct, direct.grad_input_direct, direct.grad_weight_direct} & set(launched)
+    for name in ["forward", "grad_input", "grad_weight"]:
+        parallel, serial = getattr(kernels, f"conv2d_{name}_direct"), getattr(kernels, f"conv2d_{name}_plain")
+        if not hasattr(parallel, "py_func"):  # NUMBA_DISABLE_JIT: plain Python, nothing compiled or cached
+            continue
+        assert parallel.targetoptions.get("parallel") and not serial.targetoptions.get("parallel")
+        assert serial._cache._cache_file._index_name != parallel._cache._cache_file._index_name
 
 
 @settings(max_examples=300, deadline=None)

@@ -34,8 +34,11 @@ from ..kernels.depthwise import (
 )
 from ..kernels.direct import (
     conv2d_forward_direct,
+    conv2d_forward_plain,
     conv2d_grad_input_direct,
+    conv2d_grad_input_plain,
     conv2d_grad_weight_direct,
+    conv2d_grad_weight_plain,
     conv2d_grad_weight_rows,
 )
 from ..kernels.planes import embed_planes
@@ -100,10 +103,11 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images, R, dilation[0])
 
 
-# Below this much work a pass runs the plain loops of kernels/direct.py: one launch, no planes, packing
-# or offsets, so a third less fixed cost, at about 1 GFLOP/s. Whole calls measured, both dtypes, all
-# three passes: 1296 FLOP (the benchmark's tiny layer) 10-13 us against 16-19 on the tiles, 4608 FLOP
-# 12-16 against 16-19; 18432 FLOP 22-29 against 16-22, 128000 66-160 against 19-23.
+# Below this much work a pass runs the plain loops of kernels/direct.py compiled without threads: no
+# launch, planes, packing or offsets, so under half the fixed cost, at about 1 GFLOP/s. Whole calls
+# measured, both dtypes, all three passes: 1296 FLOP (the benchmark's tiny layer) 6.7-9.3 us against
+# 16-19 on the tiles, 4608 FLOP 9.3-12.3 against 16-19; 18432 FLOP 21-26 against 17-22, 128000 66-97
+# against 19-23.
 PLAIN_LOOPS_BELOW_FLOPS = 2**13
 
 
@@ -123,7 +127,7 @@ def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
 
 def forward_direct(x, weight, out, geom):
     if on_plain_loops(geom):
-        conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
+        conv2d_forward_plain(x, weight, out, *geom.kernel_args, geom.groups)
         return
     if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
         channel_tiles.forward(
@@ -150,7 +154,7 @@ def forward_direct(x, weight, out, geom):
 def grad_input_direct(grad_out, weight, grad_x, geom):
     """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass."""
     if on_plain_loops(geom):
-        conv2d_grad_input_direct(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
+        conv2d_grad_input_plain(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
         return
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
@@ -177,7 +181,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
     if on_plain_loops(geom):
-        conv2d_grad_weight_direct(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
+        conv2d_grad_weight_plain(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
         return
     if channel_tiles.runs(geom, "grad_weight", x.dtype):
         channel_tiles.grad_weight(grad_out, x, grad_weight, geom)

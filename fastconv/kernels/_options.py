@@ -1,6 +1,9 @@
 """Numba options of every compiled kernel: the floating-point contract and caching, decided once."""
 
+import types
 from typing import Any
+
+from numba import njit
 
 # Reassociation and contraction let reductions vectorise and use FMA. We keep
 # "nnan"/"ninf" off on purpose: a NaN or inf in the data must propagate to the
@@ -21,3 +24,19 @@ NJIT_OPTIONS: dict[str, Any] = {
 
 # Options for kernels whose outermost loop is a prange.
 PARALLEL_OPTIONS: dict[str, Any] = {**NJIT_OPTIONS, "parallel": True}
+
+
+def serial_twin(kernel):
+    """``kernel``'s loops compiled again without threads (its prange runs as range), for passes too small to launch.
+
+    numba's on-disk cache names a compilation by the function's qualified name
+    and first line, so the twin gets a name of its own (``<name>_serial``);
+    under NUMBA_DISABLE_JIT the kernel is plain Python and is its own twin.
+    """
+    py_func = getattr(kernel, "py_func", None)
+    if py_func is None:
+        return kernel
+    twin = types.FunctionType(py_func.__code__, py_func.__globals__, py_func.__name__ + "_serial")
+    twin.__qualname__ = py_func.__qualname__ + "_serial"
+    twin.__doc__ = py_func.__doc__
+    return njit(**NJIT_OPTIONS)(twin)
