@@ -28,6 +28,8 @@ GEOMETRIES = {
     "pointwise": (2, 5, 4, 3, 7, 1, 1, 1, 0, 1, 1),
     "pointwise_grouped": (2, 6, 4, 5, 4, 1, 1, 1, 0, 1, 2),
     "pointwise_stride2_padded": (2, 3, 5, 4, 2, 1, 1, 2, 2, 1, 1),
+    # im2col tasks of TASK_PIXELS: runs of two 9x10 output planes, the last run one image
+    "im2col_image_runs": (5, 2, 9, 10, 3, 3, 3, 1, 1, 1, 1),
     # planes of PER_IMAGE_PRODUCTS_FROM_PIXELS and more: im2col's 1x1 weight gradient one product per image
     "pointwise_grouped_large_planes": (2, 4, 17, 16, 6, 1, 1, 1, 0, 1, 2),
     "kernel_fills_input": (2, 3, 5, 4, 2, 5, 4, 1, 0, 1, 1),
