@@ -5,7 +5,8 @@
     fastconv tune --shapes ...         # the same from the command line (default: the benchmark's layers)
 
 Each applicable method of each pass is timed warm (a first call compiles and
-is not counted), best of ``repeat`` calls, with numba's current thread count;
+is not counted), best of ``repeat`` calls in each of TUNING_ROUNDS rounds over
+the methods, with numba's current thread count;
 the winners go to the tuning cache (:mod:`fastconv.engine.tuning_cache`), which
 ``auto`` then reads in this and later processes without measuring.
 """
@@ -29,16 +30,24 @@ def _applicable(geom):
     return methods
 
 
-def _pass_call(pass_name, method, geom, dtype, rng):
-    """A zero-argument function running one pass on random operands of ``geom`` through the engine."""
+# Rounds over a pass's methods, each timing every method once (best of ``repeat`` calls) and each method
+# keeping its best round: a slow spell of a shared machine (hundreds of ms, 2-4x slower) then spoils a
+# round, not a method's whole measurement, as it did timing one method after another.
+TUNING_ROUNDS = 3
+
+
+def _pass_calls(pass_name, methods, geom, dtype, rng):
+    """{method: a zero-argument function running one pass of ``geom``}, on shared random operands."""
     x, w, g = (
         rng.standard_normal(shape).astype(dtype) for shape in (geom.input_shape, geom.weight_shape, geom.output_shape)
     )
     if pass_name == "forward":
-        return lambda: run_pass(pass_name, method, geom, np.empty(geom.output_shape, dtype), x, w)
-    if pass_name == "grad_input":
-        return lambda: run_pass(pass_name, method, geom, np.zeros(geom.input_shape, dtype), g, w)
-    return lambda: run_pass(pass_name, method, geom, np.zeros(geom.weight_shape, dtype), g, x)
+        result, a, b = np.empty(geom.output_shape, dtype), x, w
+    elif pass_name == "grad_input":
+        result, a, b = np.zeros(geom.input_shape, dtype), g, w
+    else:
+        result, a, b = np.zeros(geom.weight_shape, dtype), g, x
+    return {m: lambda m=m: run_pass(pass_name, m, geom, result, a, b) for m in methods}
 
 
 def _tune_geometries(items, repeat):
@@ -49,7 +58,11 @@ def _tune_geometries(items, repeat):
         key = key_of(pass_name, geom, dtype)
         if key in results or not geom.N:
             continue
-        times = {m: best_time(_pass_call(pass_name, m, geom, dtype, rng), repeat) * 1e3 for m in _applicable(geom)}
+        calls = _pass_calls(pass_name, _applicable(geom), geom, dtype, rng)
+        times = dict.fromkeys(calls, float("inf"))
+        for _ in range(TUNING_ROUNDS):
+            for method, call in calls.items():
+                times[method] = min(times[method], best_time(call, repeat) * 1e3)
         results[key] = {"method": min(times, key=times.get), "ms": {m: round(t, 4) for m, t in times.items()}}
     if results:
         tuning_cache.store(results)
