@@ -25,6 +25,8 @@ from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, vector_lane
 from ._window import row_runs, tile_filter_rows
 from .planes import embed_planes
 
+GRAD_RUN_PIXELS = 512  # weight gradient: output pixels a task runs all its tiles over while they are in cache
+
 
 @njit(**NJIT_OPTIONS)
 def pixel_positions(P, Q, stride_h, stride_w, width, multiple):
@@ -161,23 +163,25 @@ def conv2d_grad_weight_channel_tiled(
         for task in prange(slices * parts):
             s, part = task // parts, task % parts
             for i in range((s - n0) % slices, m, slices):
-                for tile in range(part * tiles // parts, (part + 1) * tiles // parts):
-                    g = tile // (blocks * tap_blocks)
-                    b = (tile // tap_blocks) % blocks
-                    tb = tile % tap_blocks
-                    # The tile's "pixels" are this block's taps, its reduction the image's output pixels.
-                    broadcast_sums(
-                        vectors,
-                        planes,
-                        (i * C + g * Cg) * plane,
-                        offsets[tb * tile_taps :],
-                        positions,
-                        PQ,
-                        grads,
-                        i * PQ * groups * Kg_pad + g * Kg_pad + b * rows,
-                        groups * Kg_pad,
-                        totals,
-                        ((s * groups + g) * taps_pad + tb * tile_taps) * Kg_pad + b * rows,
-                        Kg_pad,
-                        1,
-                    )
+                for first in range(0, PQ, GRAD_RUN_PIXELS):
+                    count = min(GRAD_RUN_PIXELS, PQ - first)
+                    for tile in range(part * tiles // parts, (part + 1) * tiles // parts):
+                        g = tile // (blocks * tap_blocks)
+                        b = (tile // tap_blocks) % blocks
+                        tb = tile % tap_blocks
+                        # The tile's "pixels" are this block's taps, its reduction a run of the image's pixels.
+                        broadcast_sums(
+                            vectors,
+                            planes,
+                            (i * C + g * Cg) * plane,
+                            offsets[tb * tile_taps :],
+                            positions[first:],
+                            count,
+                            grads,
+                            (i * PQ + first) * groups * Kg_pad + g * Kg_pad + b * rows,
+                            groups * Kg_pad,
+                            totals,
+                            ((s * groups + g) * taps_pad + tb * tile_taps) * Kg_pad + b * rows,
+                            Kg_pad,
+                            1,
+                        )
