@@ -13,8 +13,9 @@ Forward: one prange task per (image, group, block of output channels, run of
 output pixels). Weight gradient: the same tile storing pixel-major sums
 (:func:`._simd.broadcast_sums`), with the roles of taps and pixels swapped:
 its "pixels" are the filter taps, its reduction runs over the output pixels
-of a chunk of images, and its vectors over the output gradient's channels,
-transposed to pixel-major first (:func:`pixel_major`).
+of a chunk of images (GRAD_RUN_PIXELS at a time, all tiles over each run),
+and its vectors over the output gradient's channels, transposed to
+pixel-major first (:func:`pixel_major`).
 """
 
 import numpy as np
@@ -143,7 +144,8 @@ def conv2d_grad_weight_channel_tiled(
     taps_pad, Kg_pad), Kg_pad a multiple of ``vectors`` vectors, is added to:
     slice s sums images n with n % slices == s. One task per (slice, part
     of the tiles): it runs through its images one by one, and all its tiles
-    over each image while that image's planes and gradient are in cache.
+    over each run of GRAD_RUN_PIXELS pixels while that run's input and
+    gradient are in cache.
     """
     N, C, h, w = x.shape
     PQ = grad_out.shape[2] * grad_out.shape[3]
