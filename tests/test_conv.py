@@ -50,6 +50,8 @@ GEOMETRIES = {
     # strided layers on the channel tiles (a vector of output channels per group and more), partial blocks
     "strided_channel_tiles": (3, 5, 11, 10, 20, 3, 3, 2, 1, 1, 1),
     "strided_dilated_grouped_channels": (2, 6, 13, 12, 36, 3, 2, (2, 3), (1, 2), (2, 1), 2),
+    # the weight gradient over runs of GRAD_RUN_PIXELS output pixels: 25x24 outputs, a partial second run
+    "strided_channel_tiles_pixel_runs": (2, 6, 50, 48, 8, 3, 3, 2, 1, 1, 1),
     # depthwise tiles: blocks of 4 rows x 2-4 vectors past the plane's edges (9x11 outputs), or exactly
     # tiling them (8x64 outputs: whole blocks of 2-4 vectors of either dtype, written in place)
     "depthwise_blocks_overrun": (2, 6, 9, 11, 6, 3, 5, 1, (1, 2), 1, 6),
