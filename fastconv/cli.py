@@ -218,14 +218,17 @@ def build_parser():
     tune = sub.add_parser(
         "tune",
         help="measure every method on layers and keep the fastest for method='auto'",
-        description="Time each applicable method of each pass on each layer (warm, best of --repeat) and store "
+        description="Time each applicable method of each pass on each layer (warm, best of --repeat in each of "
+        "several rounds over the methods) and store "
         "the fastest in the tuning cache ($FASTCONV_TUNE_CACHE, else ~/.cache/fastconv/tuning.json), which "
         "auto then uses in every later process on this machine.",
     )
     from .bench import add_layer_arguments
 
     add_layer_arguments(tune)
-    tune.add_argument("--repeat", type=positive_int, default=5, help="timed calls per method; the best counts")
+    tune.add_argument(
+        "--repeat", type=positive_int, default=5, help="timed calls per method and round; the best counts"
+    )
     tune.set_defaults(run=tune_command)
     bench = sub.add_parser(
         "bench",

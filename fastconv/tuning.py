@@ -41,12 +41,12 @@ def _pass_calls(pass_name, methods, geom, dtype, rng):
     x, w, g = (
         rng.standard_normal(shape).astype(dtype) for shape in (geom.input_shape, geom.weight_shape, geom.output_shape)
     )
-    if pass_name == "forward":
-        result, a, b = np.empty(geom.output_shape, dtype), x, w
-    elif pass_name == "grad_input":
-        result, a, b = np.zeros(geom.input_shape, dtype), g, w
-    else:
-        result, a, b = np.zeros(geom.weight_shape, dtype), g, x
+    a, b, shape = {
+        "forward": (x, w, geom.output_shape),
+        "grad_input": (g, w, geom.input_shape),
+        "grad_weight": (g, x, geom.weight_shape),
+    }[pass_name]
+    result = np.empty(shape, dtype)  # every pass overwrites its result
     return {m: lambda m=m: run_pass(pass_name, m, geom, result, a, b) for m in methods}
 
 
@@ -79,7 +79,7 @@ def tune(layers, *, dtype="float32", passes=PASSES, repeat=5):
         dict of conv2d's stride, padding, dilation, groups.
     dtype : "float32" or "float64"
     passes : subset of ("forward", "grad_input", "grad_weight")
-    repeat : timed calls per method (the best counts)
+    repeat : timed calls per method and round (the best counts)
 
     Returns
     -------

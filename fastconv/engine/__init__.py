@@ -6,7 +6,8 @@ arguments, allocate the result and hand over C-contiguous arrays of one
 dtype; nothing here validates. Every launch goes through :data:`_LAUNCH_LOCK`: each one
 already uses all of numba's threads, and some numba threading layers
 (workqueue) abort the process on concurrent launches from several Python
-threads.
+threads. The direct method's smallest passes (:func:`.direct.on_plain_loops`)
+launch nothing: they run loops compiled without threads, outside the lock.
 
 * :mod:`.choice`: what ``method="auto"`` picks; :mod:`.tuning_cache`: the
   choices ``fastconv.tune`` measured on this machine, which come first.

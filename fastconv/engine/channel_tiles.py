@@ -18,8 +18,12 @@ the row tiles (direct) and im2col:
   unmeasured with AVX-512's, where the row tiles keep them);
 * weight gradient: patches 0.35 against 0.62/0.82, stride 2 1.8-2.6 against
   4.4/3.2, stride-1 planes of 2x2 to 12x12 1.3-1.7x faster than the row
-  tiles, but 32x32 planes 8% slower and stems (0.71-0.83 against 0.62) too:
-  the layers of the forward rule, stems excepted.
+  tiles, but 32x32 planes 5-38% slower (3x3, 32-64 channels, both dtypes,
+  with the runs of GRAD_RUN_PIXELS) and single-image stems too (a 5x5 stem
+  on 224x224 0.82 against 0.58 ms; batched stems on planes up to 64x64 ran
+  1.3-1.5x faster here, on 96x96 and 128x128 level in float32 and up to 1.4x
+  slower in float64, so stems stay off): the layers of the forward rule,
+  stems excepted.
 
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a

@@ -59,10 +59,11 @@ tiles this host compiles (``WIDE_TILES``).
 * Every other stride-1 layer: direct.
 
 Ahead of all these, passes too small for the tiles' set-up to pay
-(``direct.PLAIN_LOOPS_BELOW_FLOPS``) run direct, on its plain loops: a 1x1
-layer of 128 FLOP 9-11 us against im2col's 10-14, a 3x3 layer on a 3x3 plane
-(648 FLOP) 10-12 against 17-19, a stride-2 layer (3456 FLOP) 17-22 against
-19-23; the weight gradient of a one-row layer at 6480 FLOP 25-27 against 22.
+(``direct.PLAIN_LOOPS_BELOW_FLOPS``) run direct, on its plain loops compiled
+without threads (whole calls, three passes, both dtypes): a 1x1 layer of 128
+FLOP 5.7-8.3 us against im2col's 9.8-19.6, a 3x3 layer on a 3x3 plane (648
+FLOP) 6.4-9.3 against 18-21, a stride-2 layer (3456 FLOP) 10-15 against
+18-22, a one-row layer (6480 FLOP) 12-16 against 18-22.
 
 Ratios from sweeps of the benchmark's layers on a busy machine; ``crossovers.md``
 beside this file holds the Winograd measurements. A choice measured on this

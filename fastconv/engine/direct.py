@@ -13,7 +13,8 @@ weight gradients (stems excepted) with a vector of output channels, and on
 AVX2 tiles stride-1 passes of small planes with two.
 Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
 undilated, and use the general loops when dilated. The smallest passes of
-any layer (PLAIN_LOOPS_BELOW_FLOPS) use the general loops too.
+any layer (PLAIN_LOOPS_BELOW_FLOPS) run the general loops compiled without
+threads, with no launch.
 """
 
 import numpy as np
@@ -34,11 +35,11 @@ from ..kernels.depthwise import (
 )
 from ..kernels.direct import (
     conv2d_forward_direct,
-    conv2d_forward_plain,
+    conv2d_forward_direct_serial,
     conv2d_grad_input_direct,
-    conv2d_grad_input_plain,
+    conv2d_grad_input_direct_serial,
     conv2d_grad_weight_direct,
-    conv2d_grad_weight_plain,
+    conv2d_grad_weight_direct_serial,
     conv2d_grad_weight_rows,
 )
 from ..kernels.planes import embed_planes
@@ -112,7 +113,9 @@ PLAIN_LOOPS_BELOW_FLOPS = 2**13
 
 
 def on_plain_loops(geom):
-    """Whether the direct method runs a pass of ``geom`` on the plain loops (below PLAIN_LOOPS_BELOW_FLOPS)."""
+    """Whether the direct method runs a pass of ``geom`` on the plain loops compiled without threads (below
+    PLAIN_LOOPS_BELOW_FLOPS). Such a pass launches no threads and uses no workspace, so that
+    :func:`fastconv.engine.run_pass` runs it outside the launch lock."""
     return geom.flops < PLAIN_LOOPS_BELOW_FLOPS
 
 
@@ -127,7 +130,7 @@ def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
 
 def forward_direct(x, weight, out, geom):
     if on_plain_loops(geom):
-        conv2d_forward_plain(x, weight, out, *geom.kernel_args, geom.groups)
+        conv2d_forward_direct_serial(x, weight, out, *geom.kernel_args, geom.groups)
         return
     if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
         channel_tiles.forward(
@@ -154,7 +157,7 @@ def forward_direct(x, weight, out, geom):
 def grad_input_direct(grad_out, weight, grad_x, geom):
     """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass."""
     if on_plain_loops(geom):
-        conv2d_grad_input_plain(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
+        conv2d_grad_input_direct_serial(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
         return
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
@@ -181,7 +184,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
     if on_plain_loops(geom):
-        conv2d_grad_weight_plain(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
+        conv2d_grad_weight_direct_serial(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
         return
     if channel_tiles.runs(geom, "grad_weight", x.dtype):
         channel_tiles.grad_weight(grad_out, x, grad_weight, geom)

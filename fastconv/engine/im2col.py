@@ -18,9 +18,10 @@ COLUMN_BUDGET_BYTES = 8 * 2**20
 
 # A 1x1 layer's weight gradient sums one product per image, G[n] (Kg, P*Q) @ x[n].T, when the planes have
 # this many pixels, the products' inner dimension; smaller planes fold the batch into the inner dimension
-# (columns and rows copied, one product per chunk). Float32, ms per image against folded (A/B, repeated):
-# 56x56 and 28x28 planes 0.6-0.85x, 14x14 1.05x, 12x12 1.2x, 10x10 1.4x, 8x8 1.6x, 4x4 2.9x.
-PER_IMAGE_PRODUCTS_FROM_PIXELS = 256
+# (columns and rows copied, one product per chunk). The fold's speed-up over per-image products, float32,
+# repeated A/B runs: 56x56 and 28x28 planes 0.6-0.85x, 14x14 1.05x, 12x12 1.2x, 10x10 1.4x, 8x8 1.6x,
+# 4x4 2.9x.
+POINTWISE_PER_IMAGE_MIN_PIXELS = 256
 
 
 def images_per_chunk(geom, itemsize):
@@ -82,7 +83,7 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
     """grad_weight[group k] = sum over chunks of G (Kg, nb*P*Q) @ cols.T (the lecture's G M_X^im)."""
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     gw2 = grad_weight.reshape(geom.K, -1)
-    if geom.pointwise and geom.P * geom.Q >= PER_IMAGE_PRODUCTS_FROM_PIXELS:
+    if geom.pointwise and geom.P * geom.Q >= POINTWISE_PER_IMAGE_MIN_PIXELS:
         gw2[...] = 0
         g3, x3, Kg, Cg = _pointwise_views(grad_out, x, geom)
         for g in range(geom.groups):

@@ -27,16 +27,20 @@ PARALLEL_OPTIONS: dict[str, Any] = {**NJIT_OPTIONS, "parallel": True}
 
 
 def serial_twin(kernel):
-    """``kernel``'s loops compiled again without threads (its prange runs as range), for passes too small to launch.
+    """A kernel compiled with PARALLEL_OPTIONS, compiled again with NJIT_OPTIONS: its prange runs as range.
 
-    numba's on-disk cache names a compilation by the function's qualified name
-    and first line, so the twin gets a name of its own (``<name>_serial``);
-    under NUMBA_DISABLE_JIT the kernel is plain Python and is its own twin.
+    For passes too small to repay a launch; the kernel must call no parallel
+    kernel itself (that one would still launch). numba's on-disk cache names a
+    compilation by the function's qualified name and first line, so the twin
+    gets a name of its own (``<name>_serial``); under NUMBA_DISABLE_JIT the
+    kernel is plain Python and is its own twin.
     """
     py_func = getattr(kernel, "py_func", None)
     if py_func is None:
         return kernel
-    twin = types.FunctionType(py_func.__code__, py_func.__globals__, py_func.__name__ + "_serial")
+    name = py_func.__name__ + "_serial"
+    twin = types.FunctionType(py_func.__code__, py_func.__globals__, name, py_func.__defaults__, py_func.__closure__)
     twin.__qualname__ = py_func.__qualname__ + "_serial"
+    twin.__kwdefaults__ = py_func.__kwdefaults__
     twin.__doc__ = py_func.__doc__
     return njit(**NJIT_OPTIONS)(twin)

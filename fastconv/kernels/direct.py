@@ -11,8 +11,9 @@ Each prange iteration writes only to output elements that no other iteration
 touches, so there are no races and results do not depend on scheduling.
 
 The general loops here run dilated strided layers (undilated ones become
-stride-1 layers over phase planes, see ``fastconv/engine/phases.py``) and
-every pass too small to repay the tiles' set-up
+stride-1 layers over phase planes, see ``fastconv/engine/phases.py``) and,
+compiled a second time without threads (the ``*_serial`` twins at the end),
+every pass too small to repay the tiles' set-up or a launch
 (``fastconv.engine.direct.PLAIN_LOOPS_BELOW_FLOPS``). At
 stride 1 the register tiles of :mod:`.tiled` run the forward pass and the
 input gradient; the weight gradient of layers with one output channel per
@@ -187,7 +188,7 @@ def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, di
 
 
 # The three passes compiled without threads: the smallest passes (fastconv.engine.direct.PLAIN_LOOPS_BELOW_FLOPS)
-# run these with no launch, 2.2 against 3.5 us for the benchmark's tiny forward pass.
-conv2d_forward_plain = serial_twin(conv2d_forward_direct)
-conv2d_grad_input_plain = serial_twin(conv2d_grad_input_direct)
-conv2d_grad_weight_plain = serial_twin(conv2d_grad_weight_direct)
+# run these with no launch, 2.2 against 3.5 us of loops for the benchmark's tiny forward pass.
+conv2d_forward_direct_serial = serial_twin(conv2d_forward_direct)
+conv2d_grad_input_direct_serial = serial_twin(conv2d_grad_input_direct)
+conv2d_grad_weight_direct_serial = serial_twin(conv2d_grad_weight_direct)

@@ -19,7 +19,7 @@ from ._options import PARALLEL_OPTIONS
 from ._simd import add_strided, copy_run, copy_strided
 from ._window import valid_range
 
-TASK_PIXELS = 256  # im2col: output pixels one task fills per tap row at least (whole images)
+TASK_PIXELS = 256  # im2col: output pixels one task fills per tap row, at most (or one image, when larger)
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -30,7 +30,7 @@ def im2col(x, cols, n0, c0, R, S, P, Q, stride_h, stride_w, pad_top, pad_left, d
     nb = width // (P * Q)
     flat_x, flat_cols = x.reshape(-1), cols.reshape(-1)
     zero = cols.dtype.type(0)
-    # A task fills one tap row for a run of images, of TASK_PIXELS output pixels or one image; tap rows
+    # A task fills one tap row for a run of whole images of at most TASK_PIXELS output pixels (or one); tap rows
     # outer, images inner, so neighbouring tasks write neighbouring runs of one row of cols and a cache
     # line is written whole while cached (image-major order wrote lines piecewise, far apart: 4x256x7x7
     # 3x3 float32 columns 0.52 ms, 0.34 in this order), and small planes share a task's index work
