@@ -34,7 +34,7 @@ import threading
 from ..kernels import elementwise as _elementwise_kernels
 from ..kernels import pool as _pool_kernels
 from .choice import recording, resolve_method
-from .direct import forward_direct, grad_input_direct, grad_weight_direct, on_plain_loops
+from .direct import forward_direct, grad_input_direct, grad_weight_direct, on_plain_loops, run_plain_loops
 from .im2col import forward_im2col, grad_input_im2col, grad_weight_im2col
 from .threads import set_thread_count, thread_count
 from .tuning_cache import cache_path, key_of, tuning_cache
@@ -108,11 +108,10 @@ def run_pass(pass_name, method, geom, result, a, b):
     """
     if not (result.size and geom.N):
         return result
-    driver = _DRIVERS[pass_name, method]
     if method == "direct" and on_plain_loops(geom):
-        driver(a, b, result, geom)  # loops compiled without threads: no launch, so no lock or thread switch
+        run_plain_loops(pass_name, a, b, result, geom)  # no launch: no lock or thread switch
     else:
-        _run(geom.flops, SERIAL_BELOW_FLOPS, driver, a, b, result, geom)
+        _run(geom.flops, SERIAL_BELOW_FLOPS, _DRIVERS[pass_name, method], a, b, result, geom)
     return result
 
 

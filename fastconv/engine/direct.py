@@ -114,9 +114,21 @@ PLAIN_LOOPS_BELOW_FLOPS = 2**13
 
 def on_plain_loops(geom):
     """Whether the direct method runs a pass of ``geom`` on the plain loops compiled without threads (below
-    PLAIN_LOOPS_BELOW_FLOPS). Such a pass launches no threads and uses no workspace, so that
-    :func:`fastconv.engine.run_pass` runs it outside the launch lock."""
+    PLAIN_LOOPS_BELOW_FLOPS), through :func:`run_plain_loops` rather than its driver."""
     return geom.flops < PLAIN_LOOPS_BELOW_FLOPS
+
+
+def run_plain_loops(pass_name, a, b, result, geom):
+    """One pass on the plain loops compiled without threads, operands as the drivers take them: it launches
+    no threads and uses no workspace, so :func:`fastconv.engine.run_pass` runs it outside the launch lock.
+    (A strided layer's phase planes have at least its FLOP, so the drivers never recurse into this size.)"""
+    if pass_name == "forward":
+        kernel = conv2d_forward_direct_serial
+    elif pass_name == "grad_input":
+        kernel = conv2d_grad_input_direct_serial
+    else:
+        kernel = conv2d_grad_weight_direct_serial
+    kernel(a, b, result, *geom.kernel_args, geom.groups)
 
 
 def _padded_size(geom):
@@ -129,9 +141,6 @@ def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
 
 
 def forward_direct(x, weight, out, geom):
-    if on_plain_loops(geom):
-        conv2d_forward_direct_serial(x, weight, out, *geom.kernel_args, geom.groups)
-        return
     if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
         channel_tiles.forward(
             x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.stride, geom.dilation, geom.groups
@@ -156,9 +165,6 @@ def forward_direct(x, weight, out, geom):
 
 def grad_input_direct(grad_out, weight, grad_x, geom):
     """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass."""
-    if on_plain_loops(geom):
-        conv2d_grad_input_direct_serial(grad_out, weight, grad_x, *geom.kernel_args, geom.groups)
-        return
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
@@ -183,9 +189,6 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
 
 
 def grad_weight_direct(grad_out, x, grad_weight, geom):
-    if on_plain_loops(geom):
-        conv2d_grad_weight_direct_serial(grad_out, x, grad_weight, *geom.kernel_args, geom.groups)
-        return
     if channel_tiles.runs(geom, "grad_weight", x.dtype):
         channel_tiles.grad_weight(grad_out, x, grad_weight, geom)
         return
