@@ -6,9 +6,8 @@ the result, building the columns of a chunk of images at a time (never the
 whole batch when that would be large).
 """
 
-import numpy as np
-
 from ..kernels.im2col import col2im, im2col
+from .products import matmul
 from .workspace import workspace as _workspace
 
 # Upper bound on the column matrix of one chunk. Small enough to stay near the
@@ -63,9 +62,7 @@ def forward_im2col(x, weight, out, geom):
     if geom.pointwise:
         x3, out3, Kg, Cg = _pointwise_views(x, out, geom)
         for g in range(geom.groups):
-            np.matmul(
-                weight[g * Kg : (g + 1) * Kg, :, 0, 0], x3[:, g * Cg : (g + 1) * Cg], out=out3[:, g * Kg : (g + 1) * Kg]
-            )
+            matmul(weight[g * Kg : (g + 1) * Kg, :, 0, 0], x3[:, g * Cg : (g + 1) * Cg], out3[:, g * Kg : (g + 1) * Kg])
         return
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     w2 = weight.reshape(geom.K, -1)
@@ -75,7 +72,7 @@ def forward_im2col(x, weight, out, geom):
         product = _workspace.get("product", (Kg, (n1 - n0) * PQ), x.dtype)
         for g in range(geom.groups):
             _fill_columns(x, cols, n0, g * Cg, geom)
-            np.matmul(w2[g * Kg : (g + 1) * Kg], cols, out=product)
+            matmul(w2[g * Kg : (g + 1) * Kg], cols, product)
             out[n0:n1, g * Kg : (g + 1) * Kg] = product.reshape(Kg, n1 - n0, geom.P, geom.Q).transpose(1, 0, 2, 3)
 
 
@@ -84,21 +81,20 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     gw2 = grad_weight.reshape(geom.K, -1)
     if geom.pointwise and geom.P * geom.Q >= POINTWISE_PER_IMAGE_MIN_PIXELS:
-        gw2[...] = 0
         g3, x3, Kg, Cg = _pointwise_views(grad_out, x, geom)
         for g in range(geom.groups):
-            for n in range(geom.N):
-                gw2[g * Kg : (g + 1) * Kg] += g3[n, g * Kg : (g + 1) * Kg] @ x3[n, g * Cg : (g + 1) * Cg].T
+            matmul(
+                g3[:, g * Kg : (g + 1) * Kg],
+                x3[:, g * Cg : (g + 1) * Cg].transpose(0, 2, 1),
+                gw2[g * Kg : (g + 1) * Kg],
+            )
         return
     for n0, n1 in _chunks(geom, x.itemsize):
         cols = _workspace.get("cols", (gw2.shape[1], (n1 - n0) * geom.P * geom.Q), x.dtype)
         for g in range(geom.groups):
             _fill_columns(x, cols, n0, g * Cg, geom)
             rows, block = _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg), gw2[g * Kg : (g + 1) * Kg]
-            if n0 == 0:
-                np.matmul(rows, cols.T, out=block)  # no temporary: deep layers' products are megabytes
-            else:
-                block += np.matmul(rows, cols.T, out=_workspace.get("product", block.shape, x.dtype))
+            matmul(rows, cols.T, block, accumulate=n0 > 0)
 
 
 def grad_input_im2col(grad_out, weight, grad_x, geom):
@@ -108,11 +104,11 @@ def grad_input_im2col(grad_out, weight, grad_x, geom):
     if geom.pointwise:
         g3, gx3, Kg, Cg = _pointwise_views(grad_out, grad_x, geom)
         for g in range(geom.groups):
-            np.matmul(w2[g * Kg : (g + 1) * Kg].T, g3[:, g * Kg : (g + 1) * Kg], out=gx3[:, g * Cg : (g + 1) * Cg])
+            matmul(w2[g * Kg : (g + 1) * Kg].T, g3[:, g * Kg : (g + 1) * Kg], gx3[:, g * Cg : (g + 1) * Cg])
         return
     for n0, n1 in _chunks(geom, grad_out.itemsize):
         cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * geom.P * geom.Q), grad_out.dtype)
         for g in range(geom.groups):
             rows = _rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg)
-            np.matmul(w2[g * Kg : (g + 1) * Kg].T, rows, out=cols)
+            matmul(w2[g * Kg : (g + 1) * Kg].T, rows, cols)
             col2im(cols, grad_x, n0, g * Cg, geom.R, geom.S, geom.P, geom.Q, *geom.kernel_args)

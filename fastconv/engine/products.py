@@ -1,0 +1,89 @@
+"""The im2col drivers' matrix products: on numba's threads through numpy's BLAS, or ``np.matmul``.
+
+:func:`matmul` runs :func:`fastconv.kernels.blas.products` when numpy's
+bundled OpenBLAS was found and every operand is a strided view the BLAS can
+read (rows or columns of unit stride); otherwise ``np.matmul``, with the same
+result up to rounding. Why the products run on numba's threads: see
+:mod:`fastconv.kernels.blas`.
+"""
+
+import numpy as np
+
+from ..kernels import blas as _blas
+from .threads import thread_count
+
+MIN_BLOCK = 16  # rows or columns of a product's result per task, at least
+
+
+def _layout(a):
+    """(CBLAS transpose flag, leading dimension) of the last two axes of ``a``, or None if the BLAS cannot read them."""
+    rows, cols = a.shape[-2:]
+    size = a.itemsize
+    row_step, col_step = a.strides[-2:]
+    if cols == 1 or col_step == size:
+        lead = cols if rows == 1 else row_step // size
+        if rows == 1 or (row_step % size == 0 and lead >= cols):
+            return _blas.NO_TRANSPOSE, max(lead, 1)
+    if rows == 1 or row_step == size:
+        lead = rows if cols == 1 else col_step // size
+        if cols == 1 or (col_step % size == 0 and lead >= rows):
+            return _blas.TRANSPOSE, max(lead, 1)
+    return None
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _batch_step(a):
+    return a.strides[0] if a.ndim == 3 else 0
+
+
+def _batch(a, b):
+    return a.shape[0] if a.ndim == 3 else b.shape[0] if b.ndim == 3 else 1
+
+
+def _numpy_matmul(a, b, out, accumulate):
+    if out.ndim == 2 and max(a.ndim, b.ndim) == 3:  # a sum over the batch
+        if not accumulate:
+            out[...] = 0
+        for i in range(_batch(a, b)):
+            out += (a[i] if a.ndim == 3 else a) @ (b[i] if b.ndim == 3 else b)
+    elif accumulate:
+        out += np.matmul(a, b)
+    else:
+        np.matmul(a, b, out=out)
+
+
+def matmul(a, b, out, accumulate=False):
+    """out = a @ b, or out += a @ b when ``accumulate``; all of one dtype (float32 or float64).
+
+    a (m, k) or (batch, m, k), b (k, n) or (batch, k, n): a 2-D operand is
+    shared by the batch. out (batch, m, n) holds each product; out (m, n)
+    with a batch of operands holds their sum. ``out`` must not overlap ``a``
+    or ``b``.
+    """
+    layouts = _layout(a), _layout(b), _layout(out)
+    m, n = out.shape[-2:]
+    k = a.shape[-1]
+    if _blas.BLAS is None or None in layouts or layouts[2][0] != _blas.NO_TRANSPOSE or k == 0 or out.size == 0:
+        _numpy_matmul(a, b, out, accumulate)
+        return
+    (trans_a, lda), (trans_b, ldb), (_, ldc) = layouts
+    batch = _batch(a, b)
+    sums = out.ndim == 2 and max(a.ndim, b.ndim) == 3
+    threads = thread_count()
+    per_product = threads if sums else -(-threads // batch)
+    splits = max(1, min(per_product, max(m, n) // MIN_BLOCK))
+    blas_threads = _blas.BLAS.get_threads()
+    if blas_threads != 1:
+        _blas.BLAS.set_threads(1)
+    try:
+        _blas.products(
+            trans_a, trans_b, m, n, k, out.dtype.type(1), _address(a), lda, _batch_step(a), _address(b), ldb,
+            _batch_step(b), out.dtype.type(1 if accumulate else 0), _address(out), ldc, 0 if sums else _batch_step(out),
+            batch, out.itemsize, splits, m > n,
+        )  # fmt: skip
+    finally:
+        if blas_threads != 1:
+            _blas.BLAS.set_threads(blas_threads)
