@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fastconv.engine import direct as _direct
+from fastconv.engine import products as _products
 
 # One table of tolerances for comparing against the float64 reference.
 # float32: the test data is O(1) and reductions are at most a few hundred terms.
@@ -38,6 +39,7 @@ def private_tuning_cache(tmp_path_factory):
 
 
 SHIPPED_PLAIN_LOOPS_BELOW_FLOPS = _direct.PLAIN_LOOPS_BELOW_FLOPS
+SHIPPED_NUMPY_BELOW_FLOPS = _products.NUMPY_BELOW_FLOPS
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +47,10 @@ def tiles_at_every_size(monkeypatch):
     """The direct method runs its smallest passes on plain loops (fastconv/engine/direct.py); the tests'
     small layers check the tiles instead. Tests of the plain loops set SHIPPED_PLAIN_LOOPS_BELOW_FLOPS back."""
     monkeypatch.setattr(_direct, "PLAIN_LOOPS_BELOW_FLOPS", 0)
+
+
+@pytest.fixture(autouse=True)
+def compiled_products_at_every_size(monkeypatch):
+    """Small matrix products call np.matmul (fastconv/engine/products.py); the tests' small layers and
+    matrices check the compiled products instead. Tests of that rule set SHIPPED_NUMPY_BELOW_FLOPS back."""
+    monkeypatch.setattr(_products, "NUMPY_BELOW_FLOPS", 0)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import DTYPES
+from conftest import DTYPES, SHIPPED_NUMPY_BELOW_FLOPS
 
 from fastconv.engine import products
 from fastconv.kernels import blas
@@ -106,3 +106,18 @@ def test_numpys_bundled_blas_is_found(monkeypatch):
     products.matmul(a, a, out := np.empty_like(a))
     assert len(calls) == 1
     np.testing.assert_array_equal(out, 8)
+
+
+def test_small_products_call_numpy(monkeypatch):
+    """Under NUMPY_BELOW_FLOPS np.matmul computes the product; from there on the compiled products do."""
+    monkeypatch.setattr(products, "NUMPY_BELOW_FLOPS", SHIPPED_NUMPY_BELOW_FLOPS)
+    calls = []
+    monkeypatch.setattr(blas, "products", lambda *args: calls.append(args))
+    n = round((SHIPPED_NUMPY_BELOW_FLOPS / 2) ** (1 / 3))
+    assert 2 * n**3 == SHIPPED_NUMPY_BELOW_FLOPS
+    square = np.ones((n, n))
+    products.matmul(square[1:], square, out := np.empty((n - 1, n)))  # one row short of the threshold
+    np.testing.assert_array_equal(out, n)
+    assert not calls
+    products.matmul(square, square, np.empty((n, n)))
+    assert len(calls) == (blas.BLAS is not None)
