@@ -30,8 +30,10 @@ GEOMETRIES = {
     "pointwise_stride2_padded": (2, 3, 5, 4, 2, 1, 1, 2, 2, 1, 1),
     # im2col tasks of TASK_PIXELS: runs of two 9x10 output planes, the last run one image
     "im2col_image_runs": (5, 2, 9, 10, 3, 3, 3, 1, 1, 1, 1),
-    # planes of POINTWISE_PER_IMAGE_MIN_PIXELS and more: im2col's 1x1 weight gradient one product per image
+    # im2col's 1x1 weight gradient: a sum of per-image products, and (POINTWISE_FOLD_MIN_BYTES_PER_PIXEL
+    # reached on one pixel: 128x64 filters of 4 bytes) the batch folded into one product
     "pointwise_grouped_large_planes": (2, 4, 17, 16, 6, 1, 1, 1, 0, 1, 2),
+    "pointwise_one_pixel_wide": (3, 64, 1, 1, 128, 1, 1, 1, 0, 1, 1),
     "kernel_fills_input": (2, 3, 5, 4, 2, 5, 4, 1, 0, 1, 1),
     "kernel_full_height_1d": (2, 1, 5, 20, 3, 5, 3, 1, 0, 1, 1),
     "odd_nonsquare_mixed": (3, 2, 11, 9, 3, 2, 4, (3, 2), (2, 0), (1, 2), 1),

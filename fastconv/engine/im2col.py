@@ -15,12 +15,14 @@ from .workspace import workspace as _workspace
 COLUMN_BUDGET_BYTES = 8 * 2**20
 
 
-# A 1x1 layer's weight gradient sums one product per image, G[n] (Kg, P*Q) @ x[n].T, when the planes have
-# this many pixels, the products' inner dimension; smaller planes fold the batch into the inner dimension
-# (columns and rows copied, one product per chunk). The fold's speed-up over per-image products, float32,
-# repeated A/B runs: 56x56 and 28x28 planes 0.6-0.85x, 14x14 1.05x, 12x12 1.2x, 10x10 1.4x, 8x8 1.6x,
-# 4x4 2.9x.
-POINTWISE_PER_IMAGE_MIN_PIXELS = 256
+# A 1x1 layer's weight gradient is the sum of one product per image, G[n] (Kg, P*Q) @ x[n].T (Kg, Cg), in
+# one call of the compiled products, unless that result has this many bytes per output pixel or more: then
+# each image's product is too short to repay reading and writing the result once per image, and the chunk
+# folds its images into the inner dimension (rows and columns copied, one product). Per-image sums against
+# the fold, float32 / float64, in-process A/B: 14x14 256->256 1.48 / 1.52x, 8x8 128->128 1.7x, 7x7 2x960->160
+# 1.22 / 1.16x, 7x7 16x512->512 1.01 / 0.69x (21 / 43 KiB per pixel), 6x6 32x384->384 1.02 / 0.65x (16 / 32),
+# 4x4 64x64->256 3.8 / 3.2x, 4x4 32x512->512 0.61 / 0.46x (64 / 128), 4x4 8x2048->512 0.57 / 0.59x (256 / 512).
+POINTWISE_FOLD_MIN_BYTES_PER_PIXEL = 32 * 2**10
 
 
 def images_per_chunk(geom, itemsize):
@@ -80,7 +82,7 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
     """grad_weight[group k] = sum over chunks of G (Kg, nb*P*Q) @ cols.T (the lecture's G M_X^im)."""
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     gw2 = grad_weight.reshape(geom.K, -1)
-    if geom.pointwise and geom.P * geom.Q >= POINTWISE_PER_IMAGE_MIN_PIXELS:
+    if geom.pointwise and Kg * Cg * x.itemsize < POINTWISE_FOLD_MIN_BYTES_PER_PIXEL * geom.P * geom.Q:
         g3, x3, Kg, Cg = _pointwise_views(grad_out, x, geom)
         for g in range(geom.groups):
             matmul(
