@@ -16,7 +16,8 @@ launch nothing: they run loops compiled without threads, outside the lock.
   :mod:`fastconv.kernels`; for the direct method also :mod:`.channel_tiles`
   (the tiles vectorised along output channels: strided layers, small
   planes) and :mod:`.phases` (strided layers as stride-1 ones over the
-  input's stride phases).
+  input's stride phases); for im2col also :mod:`.products` (its matrix
+  products, on numba's threads).
 * :mod:`.workspace`: the scratch buffers they share, and the budget of the
   direct methods' padded planes; :mod:`.threads`: numba's thread count,
   read and set at little cost.

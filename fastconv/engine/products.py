@@ -1,10 +1,10 @@
 """The im2col drivers' matrix products: on numba's threads through numpy's BLAS, or ``np.matmul``.
 
 :func:`matmul` runs :func:`fastconv.kernels.blas.products` when numpy's
-bundled OpenBLAS was found and every operand is a strided view the BLAS can
-read (rows or columns of unit stride) and the work repays the kernel's call;
-otherwise ``np.matmul``, with the same result up to rounding. Why the products run on numba's threads: see
-:mod:`fastconv.kernels.blas`.
+bundled OpenBLAS was found, every operand is a strided view the BLAS can read
+(rows or columns of unit stride) and the work repays the kernel's call;
+otherwise ``np.matmul``, with the same result up to rounding. Why the
+products run on numba's threads: see :mod:`fastconv.kernels.blas`.
 """
 
 import numpy as np
@@ -15,8 +15,10 @@ from .threads import thread_count
 MIN_BLOCK = 16  # rows or columns of a product's result per task, at least
 
 # Smaller products call np.matmul: the compiled products cost about 11 us more per call (float32, 2 threads,
-# products alone: 0.5 MFLOP 8.9 against 17.7 us, 4.2 MFLOP 40 against 44 us, 17 MFLOP level).
-NUMPY_BELOW_FLOPS = 2**22
+# products alone: 0.5 MFLOP 8.9 against 17.7 us, 4.2 MFLOP 40 against 44 us, 17 MFLOP level). Inside a
+# pass, after a column kernel, they win earlier: the one-hot layers' input gradients (3.3 MFLOP products)
+# 1.06-1.10x faster whole; the auto passes of ten small layers otherwise within 3% with the limit at 2^18.
+NUMPY_BELOW_FLOPS = 2**20
 
 
 def _layout(a):

@@ -19,7 +19,8 @@ on its first call with a given dtype.
   passes) and the row kernel of depthwise weight gradients; ``_window``:
   which outputs a tap reaches inside the input, and which filter rows a
   tile needs.
-* ``im2col``: column matrices for the BLAS products; ``winograd``: the
+* ``im2col``: column matrices for the BLAS products; ``blas``: those
+  products on numba's threads, each calling numpy's BLAS on a block; ``winograd``: the
   F(4x4, 3x3) transforms and their products on the tiles.
 * ``planes``: zero-padded copies of image planes and the stride phases of
   padded planes; ``pool``: max pooling; ``elementwise``: batch

@@ -128,11 +128,11 @@ def products(
 ):
     """C[i] = alpha op(A[i]) op(B[i]) + beta C[i] for i < batch, on addresses (a, b, c and batch_*: bytes).
 
-    op(A[i]) is (m, k), op(B[i]) (k, n), C[i] (m, n) row-major; each product's
-    result is cut into ``splits`` blocks of rows (``along_rows``) or columns,
-    one task each; lda, ldb, ldc count elements of ``itemsize`` bytes. With ``batch_c == 0`` every product adds into the one C
-    (after the first, with beta 1), so a task runs its block for the whole
-    batch in order.
+    op(A[i]) is (m, k), op(B[i]) (k, n), C[i] (m, n) row-major; lda, ldb and
+    ldc count elements of ``itemsize`` bytes. Each product's result is cut
+    into ``splits`` blocks of rows (``along_rows``) or columns, one task each.
+    With ``batch_c == 0`` every product adds into the one C (after the first,
+    with beta 1), so a task runs its block for the whole batch in order.
     """
     rows_per = (m + splits - 1) // splits
     cols_per = (n + splits - 1) // splits
