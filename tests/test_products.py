@@ -113,11 +113,11 @@ def test_small_products_call_numpy(monkeypatch):
     monkeypatch.setattr(products, "NUMPY_BELOW_FLOPS", SHIPPED_NUMPY_BELOW_FLOPS)
     calls = []
     monkeypatch.setattr(blas, "products", lambda *args: calls.append(args))
-    n = round((SHIPPED_NUMPY_BELOW_FLOPS / 2) ** (1 / 3))
-    assert 2 * n**3 == SHIPPED_NUMPY_BELOW_FLOPS
-    square = np.ones((n, n))
-    products.matmul(square[1:], square, out := np.empty((n - 1, n)))  # one row short of the threshold
-    np.testing.assert_array_equal(out, n)
+    k = SHIPPED_NUMPY_BELOW_FLOPS // (2 * 64 * 64)
+    assert 2 * 64 * 64 * k == SHIPPED_NUMPY_BELOW_FLOPS
+    a, b = np.ones((64, k)), np.ones((k, 64))
+    products.matmul(a[1:], b, out := np.empty((63, 64)))  # one row short of the threshold
+    np.testing.assert_array_equal(out, k)
     assert not calls
-    products.matmul(square, square, np.empty((n, n)))
+    products.matmul(a, b, np.empty((64, 64)))
     assert len(calls) == (blas.BLAS is not None)
