@@ -81,19 +81,29 @@ def test_max_pool_accepts_lists_and_big_endian_arrays():
 @pytest.mark.heavy
 def test_layers_from_many_threads_under_the_workqueue_layer():
     """workqueue aborts the process on concurrent launches: every kernel must launch through the engine's lock
-    (the last 1x1 layer's passes, under PLAIN_LOOPS_BELOW_FLOPS, launch nothing and run beside them unlocked)."""
+    (the last 1x1 layer's passes, under PLAIN_LOOPS_BELOW_FLOPS, launch nothing and run beside them unlocked;
+    the first layer's im2col products run compiled, on numba's threads)."""
     code = textwrap.dedent("""
         import threading
         import numpy as np
         from fastconv import nn
-        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 1, 1, rng=1))
+        from fastconv.engine import products
+        products.NUMPY_BELOW_FLOPS = 0
+        model = nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1, method="im2col", rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 1, 1, rng=1)
+        )
         x = np.random.default_rng(0).standard_normal((4, 3, 16, 16)).astype(np.float32)
         expected = model.forward(x)
         errors = []
 
         def work():
             for _ in range(20):
-                layers = [nn.Conv2d(3, 4, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 1, 1, rng=1)]
+                layers = [
+                    nn.Conv2d(3, 4, 3, padding=1, method="im2col", rng=0),
+                    nn.ReLU(),
+                    nn.MaxPool2d(2),
+                    nn.Conv2d(4, 1, 1, rng=1),
+                ]
                 local = nn.Sequential(*layers)
                 out = local.forward(x)
                 local.backward(np.ones_like(out))
