@@ -49,6 +49,15 @@ def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
     assert choice((4, 256, 7, 7), (256, 256, 3, 3), pass_name, padding=1) == "im2col"  # deep, 49-pixel planes
 
 
+@pytest.mark.parametrize("pass_name", ["grad_input", "grad_weight"])
+def test_gradients_of_deep_layers_with_few_output_pixels_use_the_blas_products(pass_name):
+    assert choice((1, 256, 14, 14), (256, 256, 3, 3), pass_name, padding=1) == "im2col"
+    assert choice((2, 384, 12, 12), (384, 384, 3, 3), pass_name, padding=1) == "im2col"
+    assert choice((1, 128, 14, 14), (128, 128, 5, 5), pass_name, padding=2) == "im2col"
+    assert choice((8, 128, 14, 14), (128, 128, 5, 5), pass_name, padding=2) == "direct"  # 1568 pixels in all
+    assert choice((1, 256, 14, 14), (256, 256, 3, 3), "forward", padding=1) == ("im2col" if WIDE_TILES else "direct")
+
+
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
 def test_dilated_rectangular_and_single_image_layers_follow_the_tiles(pass_name):
     wide = "im2col" if WIDE_TILES else "direct"

@@ -50,7 +50,13 @@ tiles this host compiles (``WIDE_TILES``).
   layers on small planes, whose block of packed filters outgrows a core's L1
   cache (:func:`_deep_on_small_planes`: 8x512x4x4 ran 1.4-2.2x faster with
   im2col than direct or Winograd on AVX2 tiles, 4x256x7x7 1.1-2.4x with both
-  tiles). With wide tiles only: the forward pass and weight gradient of
+  tiles), and, since im2col's products run on numba's threads, their
+  gradients with up to 800 output pixels over the batch (AVX2 tiles, 3x3 and
+  5x5 filters of 128-512 channels, one to three images of 10x10 to 24x24:
+  1.02-4.5x faster, both dtypes; 28x28 level; eight 14x14 or 16x16 images
+  with 5x5 filters ran direct 1.03-1.14x faster). Their forward passes on
+  such planes stay direct (im2col 0.83-1.04x with 256 channels, 1.2-1.5x
+  with 384-512). With wide tiles only: the forward pass and weight gradient of
   one-row outputs, dilated filters (1.1-2.2x), filters of one row or one
   column (1.1-2.6x) and single images (1.3-2.8x); with AVX2 tiles these ran
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
@@ -118,13 +124,18 @@ def direct_tile_use(geom, dtype):
 
 DEEP_BLOCK_BYTES = 32 * 2**10  # packed filters of one forward tile: more than a core's L1 data cache holds
 DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
+DEEP_GRADIENT_MAX_PIXELS = 800  # gradients: output pixels over the whole batch (few images, small planes)
 
 
-def _deep_on_small_planes(geom, dtype):
-    """Whether each direct tile would stream its filters from L2: many input channels, small planes."""
+def _deep_on_small_planes(geom, pass_name, dtype):
+    """Whether each direct tile would stream its filters from L2: many input channels, small planes or,
+    for the gradients, few output pixels over the whole batch."""
     rows = forward_rows(geom.K // geom.groups)
     block = geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize
-    return block > DEEP_BLOCK_BYTES and geom.P * geom.Q <= DEEP_MAX_PIXELS
+    few_pixels = geom.P * geom.Q <= DEEP_MAX_PIXELS or (
+        pass_name != "forward" and geom.N * geom.P * geom.Q <= DEEP_GRADIENT_MAX_PIXELS
+    )
+    return block > DEEP_BLOCK_BYTES and few_pixels
 
 
 def _tiles_idle(geom, pass_name, dtype):
@@ -159,7 +170,7 @@ def choose_method(geom, pass_name, dtype):
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     if _winograd_wins(geom):
         return "winograd"
-    if geom.groups == 1 and _deep_on_small_planes(geom, dtype):
+    if geom.groups == 1 and _deep_on_small_planes(geom, pass_name, dtype):
         return "im2col"
     if channel_tiles.runs(geom, pass_name, dtype):
         return "direct"
