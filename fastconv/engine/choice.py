@@ -51,12 +51,12 @@ tiles this host compiles (``WIDE_TILES``).
   cache (:func:`_deep_on_small_planes`: 8x512x4x4 ran 1.4-2.2x faster with
   im2col than direct or Winograd on AVX2 tiles, 4x256x7x7 1.1-2.4x with both
   tiles), and, since im2col's products run on numba's threads, their
-  gradients with up to 800 output pixels over the batch (AVX2 tiles, 3x3 and
+  gradients with up to 576 output pixels over the batch (AVX2 tiles, 3x3 and
   5x5 filters of 128-512 channels, one to three images of 10x10 to 24x24:
-  1.02-4.5x faster, both dtypes; 28x28 level; eight 14x14 or 16x16 images
-  with 5x5 filters ran direct 1.03-1.14x faster). Their forward passes on
-  such planes stay direct (im2col 0.83-1.04x with 256 channels, 1.2-1.5x
-  with 384-512). With wide tiles only: the forward pass and weight gradient of
+  1.02-4.5x faster, both dtypes; two 20x20 images 1.04-1.19x; single 28x28
+  images 0.88-1.19x; eight 14x14 or 16x16 images with 5x5 filters ran direct
+  1.03-1.14x faster). Their forward passes on such planes stay direct
+  (im2col 0.83-1.04x with 256 channels, 1.2-1.5x with 384-512). With wide tiles only: the forward pass and weight gradient of
   one-row outputs, dilated filters (1.1-2.2x), filters of one row or one
   column (1.1-2.6x) and single images (1.3-2.8x); with AVX2 tiles these ran
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
@@ -124,7 +124,7 @@ def direct_tile_use(geom, dtype):
 
 DEEP_BLOCK_BYTES = 32 * 2**10  # packed filters of one forward tile: more than a core's L1 data cache holds
 DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
-DEEP_GRADIENT_MAX_PIXELS = 800  # gradients: output pixels over the whole batch (few images, small planes)
+DEEP_GRADIENT_MAX_PIXELS = 576  # gradients: output pixels over the whole batch (one 24x24 image, or a few smaller)
 
 
 def _deep_on_small_planes(geom, pass_name, dtype):
