@@ -57,6 +57,7 @@ def test_gradients_of_deep_layers_with_few_output_pixels_use_the_blas_products(p
     assert choice((8, 128, 14, 14), (128, 128, 5, 5), pass_name, padding=2) == "direct"  # 1568 pixels in all
     assert choice((1, 256, 28, 28), (256, 256, 3, 3), pass_name, padding=1) == ("im2col" if WIDE_TILES else "direct")
     assert choice((1, 256, 14, 14), (256, 256, 3, 3), "forward", padding=1) == ("im2col" if WIDE_TILES else "direct")
+    assert choice((2, 384, 12, 12), (384, 384, 3, 3), "forward", padding=1) == "im2col"  # the deepest layers
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])

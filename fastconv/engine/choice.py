@@ -55,9 +55,10 @@ tiles this host compiles (``WIDE_TILES``).
   5x5 filters of 128-512 channels, one to three images of 10x10 to 24x24:
   1.02-4.5x faster, both dtypes; two 20x20 images 1.04-1.19x; single 28x28
   images 0.88-1.19x; eight 14x14 or 16x16 images with 5x5 filters ran direct
-  1.03-1.14x faster). Their forward passes on such planes stay direct
-  (im2col 0.83-1.04x with 256 channels, 1.2-1.5x with 384-512). With wide tiles only: the forward pass and weight gradient of
-  one-row outputs, dilated filters (1.1-2.2x), filters of one row or one
+  1.03-1.14x faster), and their forward passes from 384 input channels
+  (1.04-1.49x, both dtypes; with 128-320 channels 0.79-1.19x, float32 ahead
+  and float64 behind, so those stay direct). With wide tiles only: the
+  forward pass and weight gradient of one-row outputs, dilated filters (1.1-2.2x), filters of one row or one
   column (1.1-2.6x) and single images (1.3-2.8x); with AVX2 tiles these ran
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
   1.4-1.9x, one 28x28 image 1.3-1.5x, the one-hot forward 2.2-2.5x and
@@ -124,18 +125,19 @@ def direct_tile_use(geom, dtype):
 
 DEEP_BLOCK_BYTES = 32 * 2**10  # packed filters of one forward tile: more than a core's L1 data cache holds
 DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
-DEEP_GRADIENT_MAX_PIXELS = 576  # gradients: output pixels over the whole batch (one 24x24 image, or a few smaller)
+DEEP_FEW_PIXELS = 576  # output pixels over the whole batch: one 24x24 image, or a few smaller ones
+DEEP_FORWARD_MIN_CHANNELS = 384  # input channels from which such layers' forward passes run im2col too
 
 
 def _deep_on_small_planes(geom, pass_name, dtype):
-    """Whether each direct tile would stream its filters from L2: many input channels, small planes or,
-    for the gradients, few output pixels over the whole batch."""
+    """Whether each direct tile would stream its filters from L2: many input channels and small planes,
+    or (the gradients, and forward passes of the deepest layers) few output pixels over the whole batch."""
     rows = forward_rows(geom.K // geom.groups)
     block = geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize
-    few_pixels = geom.P * geom.Q <= DEEP_MAX_PIXELS or (
-        pass_name != "forward" and geom.N * geom.P * geom.Q <= DEEP_GRADIENT_MAX_PIXELS
+    few_pixels = geom.N * geom.P * geom.Q <= DEEP_FEW_PIXELS and (
+        pass_name != "forward" or geom.C // geom.groups >= DEEP_FORWARD_MIN_CHANNELS
     )
-    return block > DEEP_BLOCK_BYTES and few_pixels
+    return block > DEEP_BLOCK_BYTES and (geom.P * geom.Q <= DEEP_MAX_PIXELS or few_pixels)
 
 
 def _tiles_idle(geom, pass_name, dtype):
