@@ -49,8 +49,13 @@ def _batch(a, b):
     return a.shape[0] if a.ndim == 3 else b.shape[0] if b.ndim == 3 else 1
 
 
+def _sums(a, b, out):
+    """Whether ``out`` holds the sum of a batch of products (out 2-D, an operand 3-D)."""
+    return out.ndim == 2 and max(a.ndim, b.ndim) == 3
+
+
 def _numpy_matmul(a, b, out, accumulate):
-    if out.ndim == 2 and max(a.ndim, b.ndim) == 3:  # a sum over the batch
+    if _sums(a, b, out):
         if not accumulate:
             out[...] = 0
         for i in range(_batch(a, b)):
@@ -76,7 +81,7 @@ def matmul(a, b, out, accumulate=False):
         _numpy_matmul(a, b, out, accumulate)
         return
     (trans_a, lda), (trans_b, ldb), (_, ldc) = layouts
-    sums = out.ndim == 2 and max(a.ndim, b.ndim) == 3
+    sums = _sums(a, b, out)
     threads = thread_count()
     per_product = threads if sums else -(-threads // batch)
     splits = max(1, min(per_product, max(m, n) // MIN_BLOCK))
