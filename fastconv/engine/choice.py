@@ -58,8 +58,9 @@ tiles this host compiles (``WIDE_TILES``).
   1.03-1.14x faster), and their forward passes from 384 input channels
   (1.04-1.49x, both dtypes; with 128-320 channels 0.79-1.19x, float32 ahead
   and float64 behind, so those stay direct). With wide tiles only: the
-  forward pass and weight gradient of one-row outputs, dilated filters (1.1-2.2x), filters of one row or one
-  column (1.1-2.6x) and single images (1.3-2.8x); with AVX2 tiles these ran
+  forward pass and weight gradient of one-row outputs, dilated filters
+  (1.1-2.2x), filters of one row or one column (1.1-2.6x) and single images
+  (1.3-2.8x); with AVX2 tiles these ran
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
   1.4-1.9x, one 28x28 image 1.3-1.5x, the one-hot forward 2.2-2.5x and
   weight gradient 1.9-2x).
