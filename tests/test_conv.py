@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import fastconv
 from fastconv.engine.choice import WIDE_TILES
+from fastconv.kernels import blas
 from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT, lanes
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
@@ -125,6 +126,18 @@ class TestAgainstReference:
         x, weight, _, grad_out, options = make_case(GEOMETRIES[name], dtype, rng)
         gw = fastconv.conv2d_grad_weight(grad_out, x, weight.shape, method=method, **options)
         assert_close(gw, reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_im2col_passes_on_numpys_matmul(name, dtype, rng, monkeypatch):
+    """Where numpy's bundled OpenBLAS is not found (fastconv/kernels/blas.py) im2col's products run on np.matmul."""
+    monkeypatch.setattr(blas, "BLAS", None)
+    x, weight, _, grad_out, options = make_case(GEOMETRIES[name], dtype, rng)
+    out, gx, gw = _all_passes(x, weight, grad_out, "im2col", **options)
+    assert_close(out, reference.conv2d(x, weight, None, **options), dtype)
+    assert_close(gx, reference.conv2d_grad_input(grad_out, weight, x.shape, **options), dtype)
+    assert_close(gw, reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,9 +1,9 @@
 """The im2col drivers' matrix products: on numba's threads through numpy's BLAS, or ``np.matmul``.
 
 :func:`matmul` runs :func:`fastconv.kernels.blas.products` when numpy's
-bundled OpenBLAS was found, every operand is a strided view the BLAS can read
-(rows or columns of unit stride) and the work repays the kernel's call;
-otherwise ``np.matmul``, with the same result up to rounding. Why the
+bundled OpenBLAS was found, every operand is an aligned strided view the BLAS
+can read (rows or columns of unit stride) and the work repays the kernel's
+call; otherwise ``np.matmul``, with the same result up to rounding. Why the
 products run on numba's threads: see :mod:`fastconv.kernels.blas`.
 """
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from ..kernels import blas as _blas
 from .threads import thread_count
+from .workspace import workspace as _workspace
 
 MIN_BLOCK = 16  # rows or columns of a product's result per task, at least
 
@@ -21,8 +22,15 @@ MIN_BLOCK = 16  # rows or columns of a product's result per task, at least
 NUMPY_BELOW_FLOPS = 2**20
 
 
+def compiled():
+    """Whether the products can run on numba's threads (numpy's bundled OpenBLAS was found)."""
+    return _blas.BLAS is not None
+
+
 def _layout(a):
     """(CBLAS transpose flag, leading dimension) of the last two axes of ``a``, or None if the BLAS cannot read them."""
+    if not a.flags.aligned:
+        return None
     rows, cols = a.shape[-2:]
     size = a.itemsize
     row_step, col_step = a.strides[-2:]
@@ -54,16 +62,37 @@ def _sums(a, b, out):
     return out.ndim == 2 and max(a.ndim, b.ndim) == 3
 
 
+def _check(a, b, out):
+    """TypeError/ValueError unless a, b and out are operands of :func:`matmul` (the compiled products read
+    memory by address: a wrong shape or dtype would read past an array)."""
+    if not a.dtype == b.dtype == out.dtype or out.dtype not in (np.float32, np.float64):
+        raise TypeError(f"matmul: a, b and out must share float32 or float64, got {a.dtype}, {b.dtype}, {out.dtype}")
+    batches = {x.shape[0] for x in (a, b, out) if x.ndim == 3}
+    if (
+        not {a.ndim, b.ndim, out.ndim} <= {2, 3}
+        or len(batches) > 1
+        or (out.ndim == 3 and max(a.ndim, b.ndim) == 2 and out.shape[0] != 1)
+        or a.shape[-2:] != (out.shape[-2], b.shape[-2])
+        or b.shape[-1] != out.shape[-1]
+    ):
+        raise ValueError(f"matmul: shapes {a.shape} @ {b.shape} -> {out.shape} do not match")
+
+
 def _numpy_matmul(a, b, out, accumulate):
-    if _sums(a, b, out):
-        if not accumulate:
-            out[...] = 0
-        for i in range(_batch(a, b)):
-            out += (a[i] if a.ndim == 3 else a) @ (b[i] if b.ndim == 3 else b)
+    if _sums(a, b, out):  # one product over the batch folded into the inner dimension
+        if a.ndim == b.ndim:
+            product = np.tensordot(a, b, axes=([0, 2], [0, 1]))
+        else:
+            product = a @ b.sum(axis=0) if a.ndim == 2 else a.sum(axis=0) @ b
     elif accumulate:
-        out += np.matmul(a, b)
+        product = np.matmul(a, b, out=_workspace.get("numpy_product", out.shape, out.dtype))
     else:
         np.matmul(a, b, out=out)
+        return
+    if accumulate:
+        out += product
+    else:
+        out[...] = product
 
 
 def matmul(a, b, out, accumulate=False):
@@ -74,10 +103,12 @@ def matmul(a, b, out, accumulate=False):
     with a batch of operands holds their sum. ``out`` must not overlap ``a``
     or ``b``.
     """
+    _check(a, b, out)
     m, n = out.shape[-2:]
     k, batch = a.shape[-1], _batch(a, b)
-    layouts = (_layout(a), _layout(b), _layout(out)) if 2 * m * n * k * batch >= NUMPY_BELOW_FLOPS else (None,)
-    if _blas.BLAS is None or None in layouts or layouts[2][0] != _blas.NO_TRANSPOSE:
+    flops = 2 * m * n * k * batch
+    layouts = (_layout(a), _layout(b), _layout(out)) if flops and flops >= NUMPY_BELOW_FLOPS else (None,)
+    if not compiled() or None in layouts or layouts[2][0] != _blas.NO_TRANSPOSE:
         _numpy_matmul(a, b, out, accumulate)
         return
     (trans_a, lda), (trans_b, ldb), (_, ldc) = layouts
@@ -91,8 +122,8 @@ def matmul(a, b, out, accumulate=False):
     try:
         _blas.products(
             trans_a, trans_b, m, n, k, out.dtype.type(1), _address(a), lda, _batch_step(a), _address(b), ldb,
-            _batch_step(b), out.dtype.type(1 if accumulate else 0), _address(out), ldc, 0 if sums else _batch_step(out),
-            batch, out.itemsize, splits, m > n,
+            _batch_step(b), out.dtype.type(1 if accumulate else 0), _address(out), ldc, _batch_step(out),
+            batch, sums, out.itemsize, splits, m > n,
         )  # fmt: skip
     finally:
         if blas_threads != 1:

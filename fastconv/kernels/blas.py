@@ -45,7 +45,9 @@ class _Blas:
 
 def _library_files():
     numpy_dir = os.path.dirname(np.__file__)
-    for folder in (os.path.join(numpy_dir, os.pardir, "numpy.libs"), os.path.join(numpy_dir, ".dylibs")):
+    # numpy's wheels: Linux and Windows (numpy.libs beside numpy), macOS (numpy/.dylibs), Windows numpy 1 (numpy/.libs).
+    beside = os.path.join(os.path.dirname(numpy_dir), "numpy.libs")
+    for folder in (beside, os.path.join(numpy_dir, ".dylibs"), os.path.join(numpy_dir, ".libs")):
         yield from sorted(glob.glob(os.path.join(folder, "*openblas64*")))
 
 
@@ -122,6 +124,7 @@ def products(
     ldc,
     batch_c,
     batch,
+    sums,
     itemsize,
     splits,
     along_rows,
@@ -131,12 +134,12 @@ def products(
     op(A[i]) is (m, k), op(B[i]) (k, n), C[i] (m, n) row-major; lda, ldb and
     ldc count elements of ``itemsize`` bytes. Each product's result is cut
     into ``splits`` blocks of rows (``along_rows``) or columns, one task each.
-    With ``batch_c == 0`` every product adds into the one C (after the first,
-    with beta 1), so a task runs its block for the whole batch in order.
+    With ``sums`` every product adds into the one C at ``c`` (after the first,
+    with beta 1; batch_c is ignored), so a task runs its block for the whole
+    batch in order.
     """
     rows_per = (m + splits - 1) // splits
     cols_per = (n + splits - 1) // splits
-    sums = batch_c == 0
     tasks = splits if sums else batch * splits
     for task in prange(tasks):
         part = task % splits
@@ -157,5 +160,5 @@ def products(
                 trans_a, trans_b, i1 - i0, j1 - j0, k, alpha,
                 a + i * batch_a + a_offset, lda,
                 b + i * batch_b + b_offset, ldb,
-                scale, c + i * batch_c + c_offset, ldc,
+                scale, c + (0 if sums else i * batch_c) + c_offset, ldc,
             )  # fmt: skip
