@@ -566,6 +566,37 @@ def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypa
         assert passes.images_per_chunk(geom, x.itemsize) == 1
 
 
+@pytest.mark.parametrize("per_image", [True, False])
+@pytest.mark.parametrize("chunk_budget", [None, 1])
+@pytest.mark.parametrize("name", ["im2col_image_runs", "depthwise_blocks_whole", "strided_channel_tiles_pixel_runs"])
+def test_im2col_products_per_image_or_over_the_chunk(name, chunk_budget, per_image, rng, monkeypatch):
+    """Both layouts of im2col's products (fastconv/engine/im2col.py, PER_IMAGE_MAX_ROWS), chunks of one image or more."""
+    from fastconv.engine import im2col
+
+    if chunk_budget is not None:
+        monkeypatch.setattr(im2col, "COLUMN_BUDGET_BYTES", chunk_budget)
+    monkeypatch.setattr(im2col, "products_per_image", lambda geom: per_image)
+    x, weight, _, grad_out, options = make_case(GEOMETRIES[name], np.float64, rng)
+    out, gx, gw = _all_passes(x, weight, grad_out, "im2col", **options)
+    assert_close(out, reference.conv2d(x, weight, None, **options), np.float64)
+    assert_close(gx, reference.conv2d_grad_input(grad_out, weight, x.shape, **options), np.float64)
+    assert_close(gw, reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), np.float64)
+
+
+def test_im2col_products_per_image_for_few_rows_on_large_planes():
+    from fastconv.engine.im2col import PER_IMAGE_MAX_ROWS, PER_IMAGE_MIN_PIXELS, products_per_image
+
+    def geom(C, R, plane, groups=1):
+        return fastconv._geometry.conv_geometry((2, C, plane, plane), (groups, C // groups, R, R), groups=groups)
+
+    side = int(PER_IMAGE_MIN_PIXELS**0.5) + 2  # 3x3 filters: side - 2 output pixels a side
+    channels = PER_IMAGE_MAX_ROWS // 9
+    assert products_per_image(geom(channels, 3, side))
+    assert not products_per_image(geom(channels + 1, 3, side))
+    assert products_per_image(geom(2 * channels, 3, side, groups=2))
+    assert not products_per_image(geom(channels, 3, side - 1))
+
+
 @pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])
 def test_scratch_buffers_never_leak_into_results(method, rng):
     """Reused scratch buffers full of NaN from an earlier call change nothing."""
