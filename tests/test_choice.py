@@ -22,6 +22,10 @@ def test_strided_layers_use_the_channel_tiles_and_pointwise_layers_the_blas_prod
     assert choice((8, 16, 32, 32), (32, 16, 2, 2), pass_name, stride=2) == "direct"  # stride divides the filter
     assert choice((8, 16, 32, 32), (4, 16, 3, 3), pass_name, stride=2, padding=1) == "im2col"  # 4 < a vector
     assert choice((8, 3, 96, 96), (64, 3, 7, 7), pass_name, stride=2, padding=3) == "direct"  # a stem
+    assert choice((2, 3, 96, 96), (24, 3, 5, 5), pass_name, stride=2, padding=2) == "direct"  # 11 of 36 taps zero
+    stem = "im2col" if pass_name == "grad_input" else "direct"
+    assert choice((2, 3, 96, 96), (24, 3, 3, 3), pass_name, stride=2, padding=1) == stem  # 7 of 16 taps zero
+    assert choice((1, 3, 96, 96), (64, 3, 7, 7), pass_name, stride=2, padding=3) == stem  # one image
     pointwise = "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     assert choice((8, 256, 14, 14), (256, 256, 1, 1), pass_name) == pointwise
 

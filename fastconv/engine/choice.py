@@ -13,14 +13,19 @@ tiles this host compiles (``WIDE_TILES``).
 * Stride above 1, input gradient: direct over phase planes (:mod:`.phases`)
   when the stride divides the filter (patch embeddings, 2x2 and 4x4 filters
   at stride 2: 1.0-1.6x faster than im2col, both dtypes), else im2col (zero
-  taps: 1.2-1.6x slower), stems excepted (below).
+  taps: 1.2-1.6x slower), stems excepted (below): theirs runs im2col only on
+  a single image (its direct pass has a few channels of one image to share
+  out: im2col 1.04-1.68x faster on eight 3x3 to 7x7 stems, both dtypes) or
+  when more than STEM_MAX_ZERO_TAPS of their phase sub-filters' taps are zero
+  (3x3 at stride 2, 7 of 16: 1.13-1.62x on two to eight images; 5x5, 11 of
+  36, ran direct 1.21-1.74x faster, 7x7, 15 of 64, level).
 * Other strided passes: im2col. The direct method then computes a strided
   layer as a stride-1 one over phase planes (:mod:`.phases`), with zero
   taps wherever the stride does not divide the filter; that wins on stems
   (at most 4 input channels per group, filters wider than the stride:
   forward and weight gradient 1.3-2.1x faster, input gradient level or
   1.2x, on a 5x5 and a 7x7 stride-2 stem of RGB images, both dtypes), which
-  run direct in every pass (their weight gradient on the phase planes:
+  run direct in their forward pass and weight gradient (on the phase planes:
   1.0-1.3x faster than on the channel tiles). Depthwise layers run direct
   too, on the depthwise tiles (im2col's products are one row deep: 2.2-4.2x
   slower, 32x192x32x32, 5x5, stride 2, float32).
@@ -160,6 +165,16 @@ def _phases_without_zero_taps(geom):
     return geom.dilation == (1, 1) and geom.R % geom.stride[0] == 0 and geom.S % geom.stride[1] == 0
 
 
+STEM_MAX_ZERO_TAPS = 0.4  # share of zero taps in a stem's phase sub-filters up to which its input gradient runs direct
+
+
+def _stem_input_gradient_direct(geom):
+    """Whether a stem's input gradient runs direct: batched, few zero taps over its phase planes."""
+    sh, sw = geom.stride
+    phase_taps = -(-geom.R // sh) * sh * -(-geom.S // sw) * sw
+    return geom.N > 1 and 1 - geom.R * geom.S / phase_taps <= STEM_MAX_ZERO_TAPS
+
+
 def choose_method(geom, pass_name, dtype):
     """The method ("direct", "im2col" or "winograd") for one pass ("forward", "grad_input", "grad_weight") of ``geom``."""
     if direct.on_plain_loops(geom):
@@ -167,7 +182,9 @@ def choose_method(geom, pass_name, dtype):
     depthwise = geom.K == geom.groups == geom.C
     if geom.stride != (1, 1) and not depthwise:
         if pass_name == "grad_input":
-            return "direct" if geom.stem or _phases_without_zero_taps(geom) else "im2col"
+            if geom.stem:
+                return "direct" if _stem_input_gradient_direct(geom) else "im2col"
+            return "direct" if _phases_without_zero_taps(geom) else "im2col"
         return "direct" if geom.stem or channel_tiles.runs(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
