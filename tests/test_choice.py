@@ -26,6 +26,7 @@ def test_strided_layers_use_the_channel_tiles_and_pointwise_layers_the_blas_prod
     stem = "im2col" if pass_name == "grad_input" else "direct"
     assert choice((2, 3, 96, 96), (24, 3, 3, 3), pass_name, stride=2, padding=1) == stem  # 7 of 16 taps zero
     assert choice((1, 3, 96, 96), (64, 3, 7, 7), pass_name, stride=2, padding=3) == stem  # one image
+    assert choice((1, 3, 96, 96), (64, 3, 4, 4), pass_name, stride=2, padding=1) == "direct"  # no zero taps
     pointwise = "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
     assert choice((8, 256, 14, 14), (256, 256, 1, 1), pass_name) == pointwise
 

@@ -567,34 +567,44 @@ def test_large_batch_is_chunked_and_exact(method, module, budgets, rng, monkeypa
 
 
 @pytest.mark.parametrize("per_image", [True, False])
-@pytest.mark.parametrize("chunk_budget", [None, 1])
-@pytest.mark.parametrize("name", ["im2col_image_runs", "depthwise_blocks_whole", "strided_channel_tiles_pixel_runs"])
-def test_im2col_products_per_image_or_over_the_chunk(name, chunk_budget, per_image, rng, monkeypatch):
-    """Both layouts of im2col's products (fastconv/engine/im2col.py, PER_IMAGE_MAX_ROWS), chunks of one image or more."""
+@pytest.mark.parametrize("images_per_chunk", [None, 1, 2])
+@pytest.mark.parametrize(
+    "name", ["im2col_image_runs", "groups2", "depthwise_blocks_whole", "strided_dilated_grouped_channels"]
+)
+def test_im2col_products_per_image_or_over_the_chunk(name, images_per_chunk, per_image, rng, monkeypatch):
+    """Both layouts of im2col's products (fastconv/engine/im2col.py, PER_IMAGE_MAX_ROWS), on chunks of the whole
+    batch, one image or two (the last chunk shorter), every product on the compiled kernel where it exists."""
     from fastconv.engine import im2col
 
-    if chunk_budget is not None:
-        monkeypatch.setattr(im2col, "COLUMN_BUDGET_BYTES", chunk_budget)
-    monkeypatch.setattr(im2col, "products_per_image", lambda geom: per_image)
     x, weight, _, grad_out, options = make_case(GEOMETRIES[name], np.float64, rng)
+    if images_per_chunk is not None:
+        geom = fastconv._geometry.conv_geometry(x.shape, weight.shape, **options)
+        per_image_bytes = (geom.C // geom.groups) * geom.R * geom.S * geom.P * geom.Q * x.itemsize
+        monkeypatch.setattr(im2col, "COLUMN_BUDGET_BYTES", images_per_chunk * per_image_bytes)
+        assert im2col.images_per_chunk(geom, x.itemsize) == images_per_chunk
+    monkeypatch.setattr(im2col, "products_per_image", lambda geom: per_image)
+    calls, kernel = [], blas.products
+    monkeypatch.setattr(blas, "products", lambda *args: calls.append(args) or kernel(*args))
     out, gx, gw = _all_passes(x, weight, grad_out, "im2col", **options)
     assert_close(out, reference.conv2d(x, weight, None, **options), np.float64)
     assert_close(gx, reference.conv2d_grad_input(grad_out, weight, x.shape, **options), np.float64)
     assert_close(gw, reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), np.float64)
+    assert bool(calls) == (blas.BLAS is not None)
 
 
 def test_im2col_products_per_image_for_few_rows_on_large_planes():
     from fastconv.engine.im2col import PER_IMAGE_MAX_ROWS, PER_IMAGE_MIN_PIXELS, products_per_image
 
-    def geom(C, R, plane, groups=1):
-        return fastconv._geometry.conv_geometry((2, C, plane, plane), (groups, C // groups, R, R), groups=groups)
+    assert (PER_IMAGE_MAX_ROWS, PER_IMAGE_MIN_PIXELS) == (256, 64)  # the cases below sit on both limits
 
-    side = int(PER_IMAGE_MIN_PIXELS**0.5) + 2  # 3x3 filters: side - 2 output pixels a side
-    channels = PER_IMAGE_MAX_ROWS // 9
-    assert products_per_image(geom(channels, 3, side))
-    assert not products_per_image(geom(channels + 1, 3, side))
-    assert products_per_image(geom(2 * channels, 3, side, groups=2))
-    assert not products_per_image(geom(channels, 3, side - 1))
+    def geom(C, H, W, groups=1, R=4):  # 4x4 filters: H - 3 by W - 3 output pixels
+        return fastconv._geometry.conv_geometry((2, C, H, W), (groups, C // groups, R, R), groups=groups)
+
+    assert products_per_image(geom(16, 11, 11))  # 256 rows, 8x8 pixels
+    assert not products_per_image(geom(17, 11, 11))  # 272 rows
+    assert products_per_image(geom(32, 11, 11, groups=2))  # 256 rows per group
+    assert not products_per_image(geom(16, 12, 10))  # 9x7 pixels
+    assert not products_per_image(geom(16, 11, 11, R=1))  # 1x1 layers keep their own rule
 
 
 @pytest.mark.parametrize("method", ["direct", "im2col", "winograd"])

@@ -164,6 +164,10 @@ def test_operands_checked():
     ]:
         with pytest.raises(ValueError, match="do not match"):
             products.matmul(a, b, out)
+    frozen = np.empty((4, 4))
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        products.matmul(a, a.T, frozen)
 
 
 def test_numpys_bundled_blas_is_found(monkeypatch):

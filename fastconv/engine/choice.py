@@ -13,12 +13,13 @@ tiles this host compiles (``WIDE_TILES``).
 * Stride above 1, input gradient: direct over phase planes (:mod:`.phases`)
   when the stride divides the filter (patch embeddings, 2x2 and 4x4 filters
   at stride 2: 1.0-1.6x faster than im2col, both dtypes), else im2col (zero
-  taps: 1.2-1.6x slower), stems excepted (below): theirs runs im2col only on
-  a single image (its direct pass has a few channels of one image to share
-  out: im2col 1.04-1.68x faster on eight 3x3 to 7x7 stems, both dtypes) or
-  when more than STEM_MAX_ZERO_TAPS of their phase sub-filters' taps are zero
-  (3x3 at stride 2, 7 of 16: 1.13-1.62x on two to eight images; 5x5, 11 of
-  36, ran direct 1.21-1.74x faster, 7x7, 15 of 64, level).
+  taps: 1.2-1.6x slower), stems with zero taps excepted (below): theirs runs
+  im2col only on a single image (its direct pass has a few channels of one
+  image to share out: im2col 1.04-1.68x faster on eight 3x3 to 7x7 stems,
+  both dtypes) or when more than STEM_MAX_ZERO_TAPS of their phase
+  sub-filters' taps are zero (3x3 at stride 2, 7 of 16: 1.13-1.62x on two to
+  eight images; 5x5, 11 of 36, ran direct 1.21-1.74x faster, 7x7, 15 of 64,
+  level).
 * Other strided passes: im2col. The direct method then computes a strided
   layer as a stride-1 one over phase planes (:mod:`.phases`), with zero
   taps wherever the stride does not divide the filter; that wins on stems
@@ -88,7 +89,7 @@ from contextlib import contextmanager
 
 from .._geometry import check_method_applies, winograd_applies
 from ..kernels._simd import FORWARD_VECTORS, VECTOR_BYTES, forward_rows, lanes
-from . import channel_tiles, direct
+from . import channel_tiles, direct, phases
 from .threads import thread_count
 from .tuning_cache import key_of, tuning_cache
 
@@ -162,17 +163,10 @@ def _phases_without_zero_taps(geom):
 
     Strided input gradients run on them (the channel tiles do not take those, see
     :func:`.channel_tiles.runs`)."""
-    return geom.dilation == (1, 1) and geom.R % geom.stride[0] == 0 and geom.S % geom.stride[1] == 0
+    return geom.dilation == (1, 1) and phases.zero_tap_share(geom) == 0
 
 
 STEM_MAX_ZERO_TAPS = 0.4  # share of zero taps in a stem's phase sub-filters up to which its input gradient runs direct
-
-
-def _stem_input_gradient_direct(geom):
-    """Whether a stem's input gradient runs direct: batched, few zero taps over its phase planes."""
-    sh, sw = geom.stride
-    phase_taps = -(-geom.R // sh) * sh * -(-geom.S // sw) * sw
-    return geom.N > 1 and 1 - geom.R * geom.S / phase_taps <= STEM_MAX_ZERO_TAPS
 
 
 def choose_method(geom, pass_name, dtype):
@@ -182,8 +176,9 @@ def choose_method(geom, pass_name, dtype):
     depthwise = geom.K == geom.groups == geom.C
     if geom.stride != (1, 1) and not depthwise:
         if pass_name == "grad_input":
-            if geom.stem:
-                return "direct" if _stem_input_gradient_direct(geom) else "im2col"
+            if geom.stem and not _phases_without_zero_taps(geom):
+                batched_few_zero_taps = geom.N > 1 and phases.zero_tap_share(geom) <= STEM_MAX_ZERO_TAPS
+                return "direct" if batched_few_zero_taps else "im2col"
             return "direct" if _phases_without_zero_taps(geom) else "im2col"
         return "direct" if geom.stem or channel_tiles.runs(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:

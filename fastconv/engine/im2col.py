@@ -44,9 +44,9 @@ def images_per_chunk(geom, itemsize):
 
 
 def products_per_image(geom):
-    """Whether the products run image by image, on views (see PER_IMAGE_MAX_ROWS)."""
+    """Whether the products run image by image, on views (see PER_IMAGE_MAX_ROWS); 1x1 layers have their own."""
     rows = (geom.C // geom.groups) * geom.R * geom.S
-    return rows <= PER_IMAGE_MAX_ROWS and geom.P * geom.Q >= PER_IMAGE_MIN_PIXELS
+    return not geom.pointwise and rows <= PER_IMAGE_MAX_ROWS and geom.P * geom.Q >= PER_IMAGE_MIN_PIXELS
 
 
 def _chunks(geom, itemsize):
@@ -127,7 +127,12 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
             _fill_columns(x, cols, n0, g * Cg, geom)
             block = gw2[g * Kg : (g + 1) * Kg]
             if per_image:
-                matmul(g3[n0:n1, g * Kg : (g + 1) * Kg], _per_image(cols, n1 - n0).transpose(0, 2, 1), block, n0 > 0)
+                matmul(
+                    g3[n0:n1, g * Kg : (g + 1) * Kg],
+                    _per_image(cols, n1 - n0).transpose(0, 2, 1),
+                    block,
+                    accumulate=n0 > 0,
+                )
             else:
                 matmul(_rows_of(grad_out, n0, n1, g * Kg, (g + 1) * Kg), cols.T, block, accumulate=n0 > 0)
 

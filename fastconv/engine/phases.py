@@ -23,10 +23,22 @@ from ..kernels.planes import join_phases, split_phases
 from .workspace import workspace
 
 
+def sub_filter_size(geom):
+    """(Rq, Sq): each phase's sub-filter, ceil(R/sh) x ceil(S/sw) taps."""
+    return -(-geom.R // geom.stride[0]), -(-geom.S // geom.stride[1])
+
+
+def zero_tap_share(geom):
+    """The share of the sub-filters' taps (sh*sw phases of Rq x Sq) that are zero: 7/16 for 3x3 at stride 2."""
+    Rq, Sq = sub_filter_size(geom)
+    taps = geom.stride[0] * geom.stride[1] * Rq * Sq
+    return (taps - geom.R * geom.S) / taps
+
+
 def phase_geometry(geom):
     """The stride-1 geometry over phase planes that computes ``geom`` (stride > 1, dilation 1)."""
     sh, sw = geom.stride
-    Rq, Sq = -(-geom.R // sh), -(-geom.S // sw)
+    Rq, Sq = sub_filter_size(geom)
     input_shape = (geom.N, geom.C * sh * sw, geom.P - 1 + Rq, geom.Q - 1 + Sq)
     weight_shape = (geom.K, geom.C // geom.groups * sh * sw, Rq, Sq)
     return conv_geometry(input_shape, weight_shape, groups=geom.groups)

@@ -76,6 +76,8 @@ def _check(a, b, out):
         or b.shape[-1] != out.shape[-1]
     ):
         raise ValueError(f"matmul: shapes {a.shape} @ {b.shape} -> {out.shape} do not match")
+    if not out.flags.writeable:
+        raise ValueError("matmul: out is read-only")
 
 
 def _numpy_matmul(a, b, out, accumulate):

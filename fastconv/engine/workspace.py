@@ -23,10 +23,10 @@ class Workspace:
     launches are serialised by the launch lock of :mod:`fastconv.engine`, so one set of
     buffers serves every call. Between calls it holds the largest buffers
     the passes asked for: an im2col chunk (about 8 MiB) and one chunk of
-    products, the direct passes' zero-padded input and output gradient
-    (planes, rows), stride phases and pixel-major output gradient (phases,
-    grad_t), and Winograd's transformed chunk (at most 16 MiB), filters and
-    sums.
+    products (and np.matmul's, where products are added), the direct
+    passes' zero-padded input and output gradient (planes, rows), stride
+    phases and pixel-major output gradient (phases, grad_t), and Winograd's
+    transformed chunk (at most 16 MiB), filters and sums.
     """
 
     def __init__(self):
