@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 if __package__:
-    from ._timing import best_time
+    from ._timing import WARM_UP_SECONDS, best_time, warm_up
 else:  # run as a script: its folder is on sys.path, and the package must not be imported
-    from _timing import best_time  # type: ignore[no-redef]
+    from _timing import WARM_UP_SECONDS, best_time, warm_up  # type: ignore[no-redef]
 
 
 def pass_call(torch, request):
@@ -78,7 +78,7 @@ def step_seconds(torch, request):
             torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
             optimizer.step()
 
-    train(warmup)
+    warm_up(lambda: train(warmup), WARM_UP_SECONDS)
     start = time.perf_counter()
     train(steps)
     return (time.perf_counter() - start) / steps
@@ -97,7 +97,7 @@ def main():
             seconds = step_seconds(torch, request)
         else:
             with torch.no_grad():
-                seconds = best_time(pass_call(torch, request), request["repeat"])
+                seconds = best_time(pass_call(torch, request), request["repeat"], WARM_UP_SECONDS)
         print(json.dumps({"seconds": seconds}), flush=True)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from . import _torch_timer
 from ._arguments import positive_int
 from ._names import DTYPE_NAMES, METHODS, PASSES
-from ._timing import best_time
+from ._timing import WARM_UP_SECONDS, best_time
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups): the benchmark's layers, in one place.
 # The lecture's layer and four classic ones, then one layer of each family real networks use
@@ -257,7 +257,7 @@ def run(shapes, dtypes, passes, methods, threads, repeat, with_torch=True, memor
                     torch_best = float("inf") if torch_timer and torch_timer.version else None
                     for _ in range(ROUNDS):
                         for method, fn in calls.items():
-                            best[method] = min(best[method], best_time(fn, per_round))
+                            best[method] = min(best[method], best_time(fn, per_round, WARM_UP_SECONDS))
                         if torch_best is not None:
                             torch_best = min(
                                 torch_best,

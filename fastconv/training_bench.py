@@ -5,7 +5,7 @@ size and batch) for a fixed number of steps on random samples with random
 labels, float32, SGD with momentum 0.9, and reports milliseconds per step:
 forward, loss, backward and update as :func:`fastconv.training.fit` runs
 them (its per-batch work, such as taking the batch, included). Each side is
-timed in ``bench.ROUNDS`` rounds of WARMUP untimed steps then ``--steps``
+timed in ``bench.ROUNDS`` rounds of untimed warm-up steps (``_timing.WARM_UP_SECONDS``) then ``--steps``
 timed ones; the best round's mean per step is reported.
 
 When PyTorch is installed, the same network (fastconv's layers carry
@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from ._geometry import positive_int
+from ._timing import WARM_UP_SECONDS, warm_up
 from .bench import ROUNDS, benchmark_session, facts_line, machine_facts
 
 # Built-in model name -> (one sample's shape, batch size).
@@ -31,7 +32,7 @@ NETWORKS = {
 }
 CLASSES = 10
 DTYPE = "float32"
-WARMUP = 2  # untimed steps at the start of each round
+WARMUP = 2  # untimed steps at the start of each round, repeated for WARM_UP_SECONDS at least
 LR, MOMENTUM = 0.01, 0.9
 
 
@@ -47,11 +48,11 @@ def synthetic_data(sample_shape, samples, seed=0):
 
 
 def fastconv_step_seconds(model, x, y, batch, steps):
-    """Mean seconds per step of ``fit`` over ``steps`` batches of (x, y), after WARMUP untimed steps."""
+    """Mean seconds per step of ``fit`` over ``steps`` batches of (x, y), after untimed warm-up steps."""
     from .training import fit
 
     options = dict(epochs=1, batch_size=batch, lr=LR, momentum=MOMENTUM, progress=False, seed=0)
-    fit(model, x[: WARMUP * batch], y[: WARMUP * batch], **options)
+    warm_up(lambda: fit(model, x[: WARMUP * batch], y[: WARMUP * batch], **options), WARM_UP_SECONDS)
     start = time.perf_counter()
     fit(model, x[: steps * batch], y[: steps * batch], **options)
     return (time.perf_counter() - start) / steps
@@ -107,7 +108,7 @@ def run(networks, threads, steps, with_torch=True):
         **machine_facts(threads, timer.version if timer else None),
         "dtype": DTYPE,
         "optimizer": f"SGD lr {LR} momentum {MOMENTUM}",
-        "timing": f"best of {ROUNDS} rounds, each the mean of {steps} steps after {WARMUP} warm-up steps",
+        "timing": f"best of {ROUNDS} rounds, each the mean of {steps} steps after {WARM_UP_SECONDS * 1e3:.0f} ms of warm-up",
         "rows": rows,
     }
 
@@ -157,7 +158,7 @@ def add_arguments(parser):
         "--steps",
         type=_steps_argument,
         default=20,
-        help=f"with --training: timed steps per round ({ROUNDS} rounds, each after {WARMUP} warm-up steps)",
+        help=f"with --training: timed steps per round ({ROUNDS} rounds, each after {WARM_UP_SECONDS * 1e3:.0f} ms of warm-up)",
     )
 
 
