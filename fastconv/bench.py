@@ -1,8 +1,8 @@
 """Benchmark every convolution pass: ``fastconv bench`` or ``python -m fastconv.bench``.
 
 For each shape x dtype x pass x method it prints milliseconds (the best of
-``--repeat`` calls, timed in ROUNDS rounds that each start with a warm-up
-call, so compilation is excluded), GFLOP/s
+``--repeat`` calls, timed in ROUNDS rounds that each start with
+``_timing.WARM_UP_SECONDS`` of warm-up calls, so compilation is excluded), GFLOP/s
 counted as 2*N*K*P*Q*(C/groups)*R*S, the peak extra memory the pass allocated
 through NumPy (tracemalloc, result excluded), and, when PyTorch is installed,
 PyTorch's time for the same pass and the speedup torch_ms / fastconv_ms.
