@@ -72,14 +72,14 @@ def _per_image(cols, images):
     return cols.reshape(cols.shape[0], images, -1).transpose(1, 0, 2)
 
 
+def _planes(a):
+    """The (N, channels, H*W) view of an NCHW array."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
 def _pointwise_views(a, b, geom):
     """(N, channels, H*W) views of two NCHW arrays and the group sizes (Kg, Cg)."""
-    return (
-        a.reshape(a.shape[0], a.shape[1], -1),
-        b.reshape(b.shape[0], b.shape[1], -1),
-        geom.K // geom.groups,
-        geom.C // geom.groups,
-    )
+    return _planes(a), _planes(b), geom.K // geom.groups, geom.C // geom.groups
 
 
 def forward_im2col(x, weight, out, geom):
@@ -92,7 +92,7 @@ def forward_im2col(x, weight, out, geom):
     Kg, Cg = geom.K // geom.groups, geom.C // geom.groups
     w2 = weight.reshape(geom.K, -1)
     PQ = geom.P * geom.Q
-    out3 = out.reshape(geom.N, geom.K, PQ)
+    out3 = _planes(out)
     per_image = products_per_image(geom)
     for n0, n1 in _chunks(geom, x.itemsize):
         cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * PQ), x.dtype)
@@ -120,7 +120,7 @@ def grad_weight_im2col(grad_out, x, grad_weight, geom):
                 gw2[g * Kg : (g + 1) * Kg],
             )
         return
-    g3, per_image = grad_out.reshape(geom.N, geom.K, -1), products_per_image(geom)
+    g3, per_image = _planes(grad_out), products_per_image(geom)
     for n0, n1 in _chunks(geom, x.itemsize):
         cols = _workspace.get("cols", (gw2.shape[1], (n1 - n0) * geom.P * geom.Q), x.dtype)
         for g in range(geom.groups):
@@ -146,7 +146,7 @@ def grad_input_im2col(grad_out, weight, grad_x, geom):
         for g in range(geom.groups):
             matmul(w2[g * Kg : (g + 1) * Kg].T, g3[:, g * Kg : (g + 1) * Kg], gx3[:, g * Cg : (g + 1) * Cg])
         return
-    g3, per_image = grad_out.reshape(geom.N, geom.K, -1), products_per_image(geom)
+    g3, per_image = _planes(grad_out), products_per_image(geom)
     for n0, n1 in _chunks(geom, grad_out.itemsize):
         cols = _workspace.get("cols", (w2.shape[1], (n1 - n0) * geom.P * geom.Q), grad_out.dtype)
         for g in range(geom.groups):

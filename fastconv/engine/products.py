@@ -22,11 +22,6 @@ MIN_BLOCK = 16  # rows or columns of a product's result per task, at least
 NUMPY_BELOW_FLOPS = 2**20
 
 
-def compiled():
-    """Whether the products can run on numba's threads (numpy's bundled OpenBLAS was found)."""
-    return _blas.BLAS is not None
-
-
 def _layout(a):
     """(CBLAS transpose flag, leading dimension) of the last two axes of ``a``, or None if the BLAS cannot read them."""
     if not a.flags.aligned:
@@ -110,7 +105,7 @@ def matmul(a, b, out, accumulate=False):
     k, batch = a.shape[-1], _batch(a, b)
     flops = 2 * m * n * k * batch
     layouts = (_layout(a), _layout(b), _layout(out)) if flops and flops >= NUMPY_BELOW_FLOPS else (None,)
-    if not compiled() or None in layouts or layouts[2][0] != _blas.NO_TRANSPOSE:
+    if _blas.BLAS is None or None in layouts or layouts[2][0] != _blas.NO_TRANSPOSE:
         _numpy_matmul(a, b, out, accumulate)
         return
     (trans_a, lda), (trans_b, ldb), (_, ldc) = layouts
