@@ -4,7 +4,7 @@ phases of padded planes (strided layers computed at stride 1)."""
 from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import copy_run, copy_strided
+from ._simd import copy_run, copy_strided, pairs_apart
 from ._window import valid_range
 
 
@@ -49,15 +49,48 @@ def split_plane(source, start, H, W, target, base, stride_h, stride_w, top, left
     Phase (a, b), of (Hq, Wq), starts at target[base + (a*stride_w + b)*Hq*Wq] and holds
     ``phase[i, j] = plane[i*stride_h + a - top, j*stride_w + b - left]``.
     """
+    plane = Hq * Wq
     for a in range(stride_h):
         i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
-        for b in range(stride_w):
-            j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
-            phase = base + (a * stride_w + b) * Hq * Wq
-            target[phase : phase + Hq * Wq] = 0
-            for i in range(i_lo, i_hi):
-                row = start + (i * stride_h + a - top) * W + j_lo * stride_w + b - left
-                copy_strided(target, phase + i * Wq + j_lo, 1, source, row, stride_w, j_hi - j_lo)
+        phases_of_a = base + a * stride_w * plane
+        target[phases_of_a : phases_of_a + stride_w * plane] = 0
+        for i in range(i_lo, i_hi):
+            row = start + (i * stride_h + a - top) * W
+            if stride_w == 2:
+                _split_row_in_two(source, row, W, target, phases_of_a + i * Wq, plane, left, Wq)
+                continue
+            for b in range(stride_w):
+                j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
+                copy_strided(
+                    target,
+                    phases_of_a + b * plane + i * Wq + j_lo,
+                    1,
+                    source,
+                    row + j_lo * stride_w + b - left,
+                    stride_w,
+                    j_hi - j_lo,
+                )
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _split_row_in_two(source, row, W, target, even_row, plane, left, Wq):
+    """The W columns at source[row] into the rows of column phases 0 (at target[even_row]) and 1 (a
+    plane further), Wq columns each: column c to phase (c + left) % 2, column (c + left) // 2."""
+    first = left % 2  # the first column of a pair (even, odd)
+    j0 = (first + left) // 2
+    pairs = max(0, min((W - first) // 2, Wq - j0))
+    pairs_apart(source, row + first, pairs, target, even_row + j0, even_row + plane + j0)
+    for c in range(first):
+        _place_column(source, row, c, target, even_row, plane, left, Wq)
+    for c in range(first + 2 * pairs, W):
+        _place_column(source, row, c, target, even_row, plane, left, Wq)
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _place_column(source, row, c, target, even_row, plane, left, Wq):
+    j = (c + left) // 2
+    if 0 <= j < Wq:
+        target[even_row + (c + left) % 2 * plane + j] = source[row + c]
 
 
 @njit(**PARALLEL_OPTIONS)

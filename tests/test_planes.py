@@ -1,0 +1,64 @@
+"""The stride phases of padded planes, and the shuffle that splits a row into its stride-2 column phases."""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastconv.kernels import _simd
+from fastconv.kernels.planes import join_phases, split_phases
+
+
+def reference_phases(x, stride_h, stride_w, top, left, Hq, Wq):
+    """phases[n, (c*sh + a)*sw + b, i, j] = x[n, c, i*sh + a - top, j*sw + b - left], zero outside x."""
+    N, C, H, W = x.shape
+    phases = np.zeros((N, C, stride_h, stride_w, Hq, Wq), x.dtype)
+    for a in range(stride_h):
+        for b in range(stride_w):
+            for i in range(Hq):
+                for j in range(Wq):
+                    h, w = i * stride_h + a - top, j * stride_w + b - left
+                    if 0 <= h < H and 0 <= w < W:
+                        phases[:, :, a, b, i, j] = x[:, :, h, w]
+    return phases.reshape(N, C * stride_h * stride_w, Hq, Wq)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride", [(2, 2), (1, 2), (2, 3), (3, 1)])
+def test_split_phases_places_every_element_and_zeros_elsewhere(dtype, stride, rng):
+    # Widths around a vector of pairs (8 float32 or 4 float64 lanes), odd and even paddings, phase
+    # planes that cover the padded input and ones cropped short of it (the columns no output reads).
+    for W in (1, 2, 7, 16, 17, 33):
+        for top, left in ((0, 0), (1, 1), (2, 3), (3, 0)):
+            for extra in (-2, 0, 1):
+                H = 5
+                Hq = max(1, -(-(H + 2 * top) // stride[0]) + extra)
+                Wq = max(1, -(-(W + 2 * left) // stride[1]) + extra)
+                x = rng.standard_normal((2, 3, H, W)).astype(dtype)
+                kept = x.copy()
+                phases = np.full((2, 3 * stride[0] * stride[1], Hq, Wq), np.nan, dtype)
+                split_phases(x, phases, *stride, top, left)
+                want = reference_phases(x, *stride, top, left, Hq, Wq)
+                np.testing.assert_array_equal(phases, want, err_msg=f"W={W} top={top} left={left} Wq={Wq}")
+                np.testing.assert_array_equal(x, kept)
+                back = np.full_like(x, np.nan)
+                join_phases(phases, back, *stride, top, left)
+                covered = reference_phases(np.ones_like(x), *stride, top, left, Hq, Wq).sum() == x[0].size * 2
+                if covered:  # every element of x lies in some phase: the join restores x
+                    np.testing.assert_array_equal(back, x)
+
+
+@njit
+def _pairs_apart(src, src_start, pairs, dst, even_start, odd_start):
+    _simd.pairs_apart(src, src_start, pairs, dst, even_start, odd_start)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pairs", [0, 1, 3, 4, 8, 9, 17])
+def test_pairs_apart_moves_every_element_and_nothing_else(dtype, pairs):
+    src = np.arange(1, 61, dtype=dtype)
+    dst = np.zeros(80, dtype=dtype)
+    _pairs_apart(src, 3, pairs, dst, 5, 40)
+    want = np.zeros(80, dtype=dtype)
+    want[5 : 5 + pairs] = src[3 : 3 + 2 * pairs : 2]
+    want[40 : 40 + pairs] = src[4 : 4 + 2 * pairs : 2]
+    np.testing.assert_array_equal(dst, want)
