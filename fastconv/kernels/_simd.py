@@ -718,6 +718,52 @@ def pairs_apart(typingctx, src, src_start, pairs, dst, even_start, odd_start):
     return sig, codegen
 
 
+@intrinsic
+def pairs_together(typingctx, src, even_start, odd_start, pairs, dst, dst_start):
+    """dst[dst_start + 2k] = src[even_start + k] and dst[dst_start + 2k + 1] = src[odd_start + k] for k < pairs.
+
+    The inverse of :func:`pairs_apart`: two rows interleaved into one.
+    """
+    sig = types.void(src, types.intp, types.intp, types.intp, dst, types.intp)
+
+    def codegen(context, builder, signature, args):
+        (src_val, even0, odd0, count, dst_val, d0) = args
+        element = context.get_data_type(src.dtype)
+        align = src.dtype.bitwidth // 8
+        block = VECTOR_BYTES // align
+        wide, narrow = ir.VectorType(element, 2 * block), ir.VectorType(element, block)
+        src_ptr = _data(context, builder, src, src_val)
+        dst_ptr = _data(context, builder, dst, dst_val)
+        mask = ir.Constant(
+            ir.VectorType(ir.IntType(32), 2 * block), [i // 2 + (i % 2) * block for i in range(2 * block)]
+        )
+        steps = builder.sdiv(count, _const(builder, block))
+        with cgutils.for_range(builder, steps) as loop:
+            k = builder.mul(loop.index, _const(builder, block))
+            even, odd = (
+                builder.load(
+                    builder.bitcast(builder.gep(src_ptr, [builder.add(start, k)]), narrow.as_pointer()), align=align
+                )
+                for start in (even0, odd0)
+            )
+            target = builder.gep(dst_ptr, [builder.add(d0, builder.add(k, k))])
+            builder.store(
+                builder.shuffle_vector(even, odd, mask), builder.bitcast(target, wide.as_pointer()), align=align
+            )
+        done = builder.mul(steps, _const(builder, block))
+        with cgutils.for_range(builder, builder.sub(count, done)) as loop:
+            k = builder.add(done, loop.index)
+            for parity, start in ((0, even0), (1, odd0)):
+                value = builder.load(builder.gep(src_ptr, [builder.add(start, k)]))
+                builder.store(
+                    value,
+                    builder.gep(dst_ptr, [builder.add(d0, builder.add(builder.add(k, k), _const(builder, parity)))]),
+                )
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 STEP = 4  # columns per group in columns_apart and columns_together (Winograd's 4x4 output tiles)
 
 
@@ -956,6 +1002,10 @@ if config.DISABLE_JIT:
     def pairs_apart(src, src_start, pairs, dst, even_start, odd_start):
         dst[even_start : even_start + pairs] = src[src_start : src_start + 2 * pairs : 2]
         dst[odd_start : odd_start + pairs] = src[src_start + 1 : src_start + 2 * pairs : 2]
+
+    def pairs_together(src, even_start, odd_start, pairs, dst, dst_start):
+        dst[dst_start : dst_start + 2 * pairs : 2] = src[even_start : even_start + pairs]
+        dst[dst_start + 1 : dst_start + 2 * pairs : 2] = src[odd_start : odd_start + pairs]
 
     def _columns_apart_python(parts):
         def columns_apart(src, src_start, groups, dst, dst_start, dst_stride):

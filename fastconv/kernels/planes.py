@@ -4,7 +4,7 @@ phases of padded planes (strided layers computed at stride 1)."""
 from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import copy_run, copy_strided, pairs_apart
+from ._simd import copy_run, copy_strided, pairs_apart, pairs_together
 from ._window import valid_range
 
 
@@ -118,15 +118,41 @@ def join_phases(phases, x, stride_h, stride_w, top, left):
     """
     N, C, H, W = x.shape
     Hq, Wq = phases.shape[2], phases.shape[3]
+    plane = Hq * Wq
     source, target = phases.reshape(-1), x.reshape(-1)
     for nc in prange(N * C):
         target[nc * H * W : (nc + 1) * H * W] = 0
         for a in range(stride_h):
             i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
-            for b in range(stride_w):
-                j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
-                plane = ((nc * stride_h + a) * stride_w + b) * Hq * Wq
-                for i in range(i_lo, i_hi):
-                    row = nc * H * W + (i * stride_h + a - top) * W
+            phases_of_a = (nc * stride_h + a) * stride_w * plane
+            for i in range(i_lo, i_hi):
+                row = nc * H * W + (i * stride_h + a - top) * W
+                if stride_w == 2:
+                    _join_row_from_two(source, phases_of_a + i * Wq, plane, left, Wq, target, row, W)
+                    continue
+                for b in range(stride_w):
+                    j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
                     first = j_lo * stride_w + b - left
-                    copy_strided(target, row + first, stride_w, source, plane + i * Wq + j_lo, 1, j_hi - j_lo)
+                    copy_strided(
+                        target, row + first, stride_w, source, phases_of_a + b * plane + i * Wq + j_lo, 1, j_hi - j_lo
+                    )
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _join_row_from_two(source, even_row, plane, left, Wq, target, row, W):
+    """The inverse of :func:`_split_row_in_two`: the W columns at target[row] from the two phase rows."""
+    first = left % 2
+    j0 = (first + left) // 2
+    pairs = max(0, min((W - first) // 2, Wq - j0))
+    pairs_together(source, even_row + j0, even_row + plane + j0, pairs, target, row + first)
+    for c in range(first):
+        _take_column(source, even_row, plane, left, Wq, target, row, c)
+    for c in range(first + 2 * pairs, W):
+        _take_column(source, even_row, plane, left, Wq, target, row, c)
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _take_column(source, even_row, plane, left, Wq, target, row, c):
+    j = (c + left) // 2
+    if 0 <= j < Wq:
+        target[row + c] = source[even_row + (c + left) % 2 * plane + j]
