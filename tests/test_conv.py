@@ -224,6 +224,32 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=15, deadline=None)
+@given(geometry=geometries(), seed=st.integers(0, 2**32 - 1), outputs=st.integers(4, 40))
+def test_channel_tiles_storing_via_scratch(dtype, geometry, seed, outputs):
+    # The channel tiles' forward passes with every task's tiles storing into a scratch copied out
+    # row by row (what 64x64 float32 planes with few taps do, see stores_via_scratch), partial runs
+    # and blocks of channels included.
+    from fastconv.engine import channel_tiles
+
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    geometry = (N, groups, H + 4, W + 4, groups * outputs, R, S, (2, 1 + seed % 2), padding, dilation, groups)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(channel_tiles, "stores_via_scratch", lambda *args: True)
+        assert_direct_passes_match_reference(geometry, dtype, seed)
+
+
+def test_a_3x3_stem_on_64x64_output_planes_stores_via_scratch():
+    from fastconv.engine import channel_tiles
+
+    rows = channel_tiles.tile_vectors(24, np.dtype(np.float32)) * lanes(np.dtype(np.float32))
+    assert channel_tiles.stores_via_scratch(rows, 64 * 64, 3 * 3 * 3, 4) == (lanes(np.dtype(np.float32)) == 8)
+    assert not channel_tiles.stores_via_scratch(rows, 63 * 63, 3 * 3 * 3, 4)  # rows spread over the sets
+    assert not channel_tiles.stores_via_scratch(rows, 64 * 64, 3 * 7 * 7, 4)  # taps enough to hide the stores
+    assert_direct_passes_match_reference((1, 3, 128, 128, 24, 3, 3, 2, 1, 1, 1), np.float32, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @settings(max_examples=30, deadline=None)
 @given(geometry=geometries(), seed=st.integers(0, 2**32 - 1))
 @example(geometry=(1, 1, 8, 8, 2, 3, 3, (1, 1), (0, 0), (1, 1), 1), seed=0)  # the benchmark's tiny layer

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, vector_lanes
+from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, copy_run, vector_lanes
 from ._window import row_runs, tile_filter_rows
 from .planes import embed_planes
 
@@ -42,8 +42,9 @@ def pixel_positions(P, Q, stride_h, stride_w, width, multiple):
 
 @njit(**PARALLEL_OPTIONS)
 def conv2d_forward_channel_tiled(
-    x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride_h, R, dilation_h
-):
+    x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride_h, R, dilation_h,
+    via_scratch,
+):  # fmt: skip
     """out[n, k, p, q] = sum_t packed[g, k // rows, t, k % rows] * planes[image n + positions[p*Q + q] + offsets[t]].
 
     x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
@@ -54,7 +55,11 @@ def conv2d_forward_channel_tiled(
     for all its pixels (stride_h, R and dilation_h say which). positions from
     :func:`pixel_positions`, padded to a multiple of ``run`` (a multiple of
     the tile's pixels): each task computes ``run`` pixels of one block of
-    channels. out (N, K, P, Q), overwritten.
+    channels. out (N, K, P, Q), overwritten. ``via_scratch``: the tiles
+    store a task's run in a scratch whose channel rows are a cache line more
+    than ``run`` apart, copied to out row by row at the end, instead of
+    straight into out (see :func:`.._simd.broadcast_tile`'s callers in
+    ``fastconv/engine/channel_tiles.py``).
     """
     N, C, h, w = x.shape
     K, P, Q = out.shape[1], out.shape[2], out.shape[3]
@@ -81,13 +86,19 @@ def conv2d_forward_channel_tiled(
             w0 = (g * blocks + b) * taps * rows
             first = ((n0 + i) * K + g * Kg + b * rows) * PQ + j0
             valid = min(rows, Kg - b * rows)
-            last = np.empty(rows * pixels, dtype=out.dtype)
+            scratch_step = run + 64 // out.itemsize if via_scratch else pixels
+            scratch = np.empty(rows * scratch_step, dtype=out.dtype)
             first_tile = j0 // pixels
             for t in range(-(-count // pixels)):
                 j = t * pixels
-                # Whole tiles straight into out, the run's last, partial one through a scratch.
+                # Whole tiles straight into out (unless via_scratch), the run's last, partial one through the scratch.
                 whole = j + pixels <= count
-                target, start, step = (outputs, first + j, PQ) if whole else (last, 0, pixels)
+                if via_scratch:
+                    target, start, step = scratch, j, scratch_step
+                elif whole:
+                    target, start, step = outputs, first + j, PQ
+                else:
+                    target, start, step = scratch, 0, scratch_step
                 lo, hi = bounds[first_tile + t, 0], bounds[first_tile + t, 1]
                 if lo == 0 and hi == R:  # all the filter's rows: the plain count (as tiled.tile_over_rows)
                     broadcast_tile(
@@ -99,10 +110,12 @@ def conv2d_forward_channel_tiled(
                         vectors, planes, image, positions[j0 + j :], offsets, row_runs(lo, hi, Cg, R, S), weights,
                         w0, rows, target, start, step, valid,
                     )  # fmt: skip
-                if not whole:
+                if not whole and not via_scratch:
                     for k in range(valid):
-                        for v in range(count - j):
-                            outputs[first + k * PQ + j + v] = last[k * pixels + v]
+                        copy_run(outputs, first + k * PQ + j, scratch, k * scratch_step, count - j)
+            if via_scratch:
+                for k in range(valid):
+                    copy_run(outputs, first + k * PQ, scratch, k * scratch_step, count)
 
 
 # Inlined into the weight-gradient kernel, as embed_planes is (see there).
