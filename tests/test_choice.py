@@ -31,6 +31,31 @@ def test_strided_layers_use_the_channel_tiles_and_pointwise_layers_the_blas_prod
     assert choice((8, 256, 14, 14), (256, 256, 1, 1), pass_name) == pointwise
 
 
+def test_deep_strided_layers_use_the_blas_products():
+    # Weight gradients whose channel-tile sums outgrow STRIDED_SUMS_MAX_BYTES; forward passes of 384
+    # channels or more on planes of at most 64 pixels.
+    from fastconv.engine import channel_tiles
+    from fastconv.engine.choice import STRIDED_SUMS_MAX_BYTES
+
+    deep, shallow = (
+        conv_geometry((16, 128, 14, 14), (256, 128, 3, 3), stride=2, padding=1),
+        conv_geometry((16, 96, 28, 28), (192, 96, 3, 3), stride=2, padding=1),
+    )
+    assert (
+        channel_tiles.grad_sums_bytes(deep, F32) > STRIDED_SUMS_MAX_BYTES >= channel_tiles.grad_sums_bytes(shallow, F32)
+    )
+    assert [choose_method(g, p, F32) for g in (deep, shallow) for p in ("forward", "grad_weight")] == [
+        "direct", "im2col", "direct", "direct",
+    ]  # fmt: skip
+    assert choice((8, 512, 8, 8), (512, 512, 3, 3), "forward", stride=2, padding=1) == "im2col"
+    assert choice((8, 320, 8, 8), (512, 320, 3, 3), "forward", stride=2, padding=1) == "direct"  # < 384 channels
+    assert choice((8, 512, 20, 20), (512, 512, 3, 3), "forward", stride=2, padding=1) == "direct"  # 100 pixels
+    # A stem's weight gradient stays on the phase planes whatever its sums.
+    stem = conv_geometry((8, 3, 64, 64), (2048, 3, 7, 7), stride=2, padding=3)
+    assert channel_tiles.grad_sums_bytes(stem, F32) > STRIDED_SUMS_MAX_BYTES
+    assert choose_method(stem, "grad_weight", F32) == "direct"
+
+
 def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
     assert choice((64, 3, 32, 32), (16, 3, 5, 5)) == "direct"  # cifar_l1
     assert choice((64, 32, 32, 32), (32, 32, 3, 3), padding=1) == "direct"  # 32 channels

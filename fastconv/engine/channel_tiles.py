@@ -124,6 +124,15 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups):
     )  # fmt: skip
 
 
+def grad_sums_bytes(geom, dtype):
+    """Bytes of the weight gradient's partial sums for one slice of the batch: (groups, taps, channels),
+    both padded to whole tiles."""
+    vectors = tile_vectors(geom.K // geom.groups, dtype)
+    rows, pixels = vectors * lanes(dtype), BROADCAST_PIXELS[vectors]
+    taps = -(-(geom.C // geom.groups * geom.R * geom.S) // pixels) * pixels
+    return geom.groups * taps * -(-(geom.K // geom.groups) // rows) * rows * dtype.itemsize
+
+
 def grad_weight(grad_out, x, grad_w, geom):
     """grad_w (K, C/groups, R, S) from grad_out (N, K, P, Q) and x (N, C, H, W)."""
     height, width = geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
@@ -140,8 +149,7 @@ def grad_weight(grad_out, x, grad_w, geom):
     planes = workspace.get("planes", (images * geom.C * height * width,), dtype)
     grad_t = workspace.get("grad_t", (images, PQ, geom.groups, Kg_pad), dtype)
     threads = thread_count()
-    sum_bytes = geom.groups * offsets.shape[0] * Kg_pad * dtype.itemsize
-    slices = max(1, min(geom.N, 2 * threads, SUMS_BUDGET_BYTES // sum_bytes))
+    slices = max(1, min(geom.N, 2 * threads, SUMS_BUDGET_BYTES // grad_sums_bytes(geom, dtype)))
     sums = np.zeros((slices, geom.groups, offsets.shape[0], Kg_pad), dtype)
     conv2d_grad_weight_channel_tiled(
         grad_out,

@@ -9,7 +9,15 @@ tiles this host compiles (``WIDE_TILES``).
   output channels per group (8 float32, 4 float64 with AVX2): direct, on the
   tiles vectorised along the output channels (:mod:`.channel_tiles`: patch
   embeddings, stride-2 3x3 layers and stems 1.2-2.5x faster than im2col,
-  both dtypes).
+  both dtypes), deep layers excepted, which run im2col: weight gradients
+  whose partial sums (taps x output channels) outgrow a core's L2 cache
+  (STRIDED_SUMS_MAX_BYTES; 3x3 stride 2, 128-512 channels in, 7x7 to 20x20
+  outputs, 1.1-5.4x faster with im2col, though 16x96x28x28 -> 192 float64,
+  1.3 MiB, ran level to 1.1x slower; with sums of 0.07-0.66 MiB direct
+  1.0-1.4x faster, but 4x64x56x56 -> 128 ran im2col 1.4-1.7x faster and
+  stays direct) and forward passes of 384 channels or more on planes of at most
+  64 pixels (8x512x8x8, 3x3 stride 2, 1.6-1.7x; 8x256x14x14 ran im2col
+  1.14-1.25x faster, 16x128x14x14 direct 1.0-1.5x).
 * Stride above 1, input gradient: direct over phase planes (:mod:`.phases`)
   when the stride divides the filter (patch embeddings, 2x2 and 4x4 filters
   at stride 2: 1.0-1.6x faster than im2col, both dtypes), else im2col (zero
@@ -166,6 +174,19 @@ def _phases_without_zero_taps(geom):
     return geom.dilation == (1, 1) and phases.zero_tap_share(geom) == 0
 
 
+STRIDED_SUMS_MAX_BYTES = 2**20  # the channel tiles' weight-gradient sums up to which strided layers run direct
+
+
+def _deep_strided(geom, pass_name, dtype):
+    """Whether a deep strided layer's forward pass or weight gradient outgrows the channel tiles (see the
+    module's rule): weight-gradient sums above STRIDED_SUMS_MAX_BYTES (stems excepted), or forward passes
+    of DEEP_FORWARD_MIN_CHANNELS input channels per group on planes of at most DEEP_MAX_PIXELS."""
+    if pass_name == "grad_weight":
+        return not geom.stem and channel_tiles.grad_sums_bytes(geom, dtype) > STRIDED_SUMS_MAX_BYTES
+    deep = geom.C // geom.groups >= DEEP_FORWARD_MIN_CHANNELS and geom.P * geom.Q <= DEEP_MAX_PIXELS
+    return pass_name == "forward" and deep
+
+
 STEM_MAX_ZERO_TAPS = 0.4  # share of zero taps in a stem's phase sub-filters up to which its input gradient runs direct
 
 
@@ -180,6 +201,8 @@ def choose_method(geom, pass_name, dtype):
                 batched_few_zero_taps = geom.N > 1 and phases.zero_tap_share(geom) <= STEM_MAX_ZERO_TAPS
                 return "direct" if batched_few_zero_taps else "im2col"
             return "direct" if _phases_without_zero_taps(geom) else "im2col"
+        if _deep_strided(geom, pass_name, dtype):
+            return "im2col"
         return "direct" if geom.stem or channel_tiles.runs(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
