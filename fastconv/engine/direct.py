@@ -6,8 +6,8 @@ the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`;
 layers with one output channel per group use the depthwise tiles of
 :mod:`fastconv.kernels.depthwise` (filters of at most DEPTHWISE_MAX_HEIGHT
-undilated rows, at stride 1 or over stride phases; their weight gradient a
-row kernel). The tiles vectorised along the output channels
+undilated rows, at stride 1 or over stride phases; their weight gradients
+dot products per tap, any dilation). The tiles vectorised along the output channels
 (:mod:`.channel_tiles`, which says when) take strided forward passes and
 weight gradients (stems excepted) with a vector of output channels, and on
 AVX2 tiles stride-1 passes of small planes with two.
@@ -30,7 +30,7 @@ from ..kernels._simd import (
 from ..kernels.depthwise import (
     conv2d_forward_depthwise,
     conv2d_forward_depthwise_strided,
-    conv2d_grad_weight_depthwise_strided,
+    conv2d_grad_weight_depthwise,
     depthwise_slack,
 )
 from ..kernels.direct import (
@@ -40,9 +40,7 @@ from ..kernels.direct import (
     conv2d_grad_input_direct_serial,
     conv2d_grad_weight_direct,
     conv2d_grad_weight_direct_serial,
-    conv2d_grad_weight_rows,
 )
-from ..kernels.planes import embed_planes
 from ..kernels.tiled import (
     conv2d_forward_tiled,
     conv2d_grad_weight_tiled,
@@ -67,14 +65,6 @@ def rotated_transposed(weight, groups):
 def _slack(dtype, span_w):
     """Zero elements after the last plane for the tiles' overrun."""
     return FORWARD_MAX_VECTORS * lanes(dtype) + span_w
-
-
-def _flat_planes(a, top, left, height, width, span_w):
-    """a (N, C, h, w) placed at (top, left) in zero (height, width) planes, flat, plus zero slack."""
-    N, C = a.shape[:2]
-    flat = workspace.get("planes", (N * C * height * width + _slack(a.dtype, span_w),), a.dtype)
-    embed_planes(a.reshape(-1), 0, N * C, a.shape[2], a.shape[3], flat, top, left, height, width)
-    return flat[: N * C * height * width].reshape(N, C, height * width)
 
 
 def _chunk(a, height, width, span_w):
@@ -198,8 +188,8 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
             grad_phases = np.empty(phased.weight_shape, dtype=grad_weight.dtype)
             if geom.K == geom.groups:
                 # One output channel per group: each task splits its own planes, kept in cache.
-                args = (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W)
-                conv2d_grad_weight_depthwise_strided(grad_out, x, grad_phases, *args)
+                args = (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W, 1, 1)
+                conv2d_grad_weight_depthwise(grad_out, x, grad_phases, *args)
             else:
                 grad_weight_direct(grad_out, split_input(x, geom, phased), grad_phases, phased)
             join_weight_gradient(grad_phases, geom, grad_weight)
@@ -210,10 +200,8 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
     span_w = geom.dilation[1] * (geom.S - 1)
     N, K, P, Q = grad_out.shape
     if K == geom.groups:
-        planes = _flat_planes(x, geom.pad_top, geom.pad_left, height, width, span_w)
-        rows = np.zeros((N, K, P, width), dtype=x.dtype)
-        rows[..., :Q] = grad_out
-        conv2d_grad_weight_rows(rows.reshape(N, K, -1), planes, grad_weight, width, Q, *geom.dilation, geom.groups)
+        args = (1, 1, geom.pad_top, geom.pad_left, height, width, *geom.dilation)
+        conv2d_grad_weight_depthwise(grad_out, x, grad_weight, *args)
         return
     step = lanes(x.dtype)
     run = -(-(P * width) // step) * step

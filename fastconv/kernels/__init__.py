@@ -14,9 +14,9 @@ on its first call with a given dtype.
   weight gradient); ``channel_tiled``: direct convolution at any stride on
   tiles vectorised along the output channels (forward, weight gradient);
   ``depthwise``: layers with one output channel per group on the depthwise
-  tiles (strided ones over stride phases each task splits for itself);
-  ``direct``: the general loops (dilated strided layers, the smallest
-  passes) and the row kernel of depthwise weight gradients; ``_window``:
+  tiles (strided ones over stride phases each task splits for itself), and
+  their weight gradients as dot products per tap; ``direct``: the general
+  loops (dilated strided layers, the smallest passes); ``_window``:
   which outputs a tap reaches inside the input, and which filter rows a
   tile needs.
 * ``im2col``: column matrices for the BLAS products; ``blas``: those

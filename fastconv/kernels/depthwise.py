@@ -22,7 +22,6 @@ from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import DEPTHWISE_ROWS, DEPTHWISE_VECTORS, copy_run, depthwise_tile, vector_lanes
-from .direct import add_tap_dot_products
 from .planes import embed_planes, split_plane
 
 
@@ -115,16 +114,22 @@ def _output_plane(planes, image, plane, width, dilation_w, weight, weights, k, o
 
 
 @njit(**PARALLEL_OPTIONS)
-def conv2d_grad_weight_depthwise_strided(grad_out, x, grad_phases, stride_h, stride_w, top, left, Hq, Wq):
-    """The weight gradient of the strided layer whose stride phases are (Hq, Wq) planes, over its sub-filters.
+def conv2d_grad_weight_depthwise(
+    grad_out, x, grad_phases, stride_h, stride_w, top, left, Hq, Wq, dilation_h, dilation_w
+):
+    """The weight gradient of a layer with one output channel per group, over its stride phases' sub-filters.
 
     grad_out (N, K, P, Q); x (N, C, H, W), K groups of C/K input channels
     and one output channel each; grad_phases (K, Cg*sh*sw, Rq, Sq),
-    overwritten: the gradient of the sub-filters of ``split_weight``. One
-    task per output channel, image by image: it splits the image's planes
-    into phases and widens the output gradient's rows to Wq in scratch of its
-    own, then sums each sub-filter tap as one dot product over the rows
-    (:func:`.direct.add_tap_dot_products`, as the stride-1 row kernel does).
+    overwritten: the gradient of the sub-filters of ``split_weight``, the
+    filter itself at stride 1 (one phase: the padded (Hq, Wq) plane, taps
+    dilated). One task per output channel, image by image: it splits the
+    image's planes into phases and widens the output gradient's rows to Wq
+    in scratch of its own, then sums each tap as one dot product over the
+    rows (:func:`add_tap_dot_products`). Each image is read where it is
+    used, with no padded copies of the whole batch (the stride-1 kernel this
+    replaced made two, for the same time: 32x128x28x28, 3x3, float32, 2.0-2.2
+    ms both).
     """
     N, C, H, W = x.shape
     K, P, Q = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
@@ -144,5 +149,26 @@ def conv2d_grad_weight_depthwise_strided(grad_out, x, grad_phases, stride_h, str
                 split_plane(source, start, H, W, local, c * phases * plane, stride_h, stride_w, top, left, Hq, Wq)
             for p in range(P):
                 copy_run(rows, p * Wq, grads, ((n * K + k) * P + p) * Q, Q)
-            add_tap_dot_products(rows[:run], local, channels, plane, Wq, Rq, Sq, 1, 1, acc)
+            add_tap_dot_products(rows[:run], local, channels, plane, Wq, Rq, Sq, dilation_h, dilation_w, acc)
         grad_phases[k] = acc.reshape(channels, Rq, Sq)
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def add_tap_dot_products(g, planes, channels, plane, width, R, S, dilation_h, dilation_w, acc):
+    """acc[(c*R + r)*S + s] += <g, the run of len(g) at planes[c*plane + r*dilation_h*width + s*dilation_w]>.
+
+    For c < channels flat planes of row length ``width``, ``plane`` elements
+    apart, and the taps (r, s) of an R x S filter: one unit-stride dot
+    product per tap, which the compiler vectorises.
+    """
+    run = g.shape[0]
+    zero = acc.dtype.type(0)
+    for c in range(channels):
+        for r in range(R):
+            for s in range(S):
+                offset = c * plane + r * dilation_h * width + s * dilation_w
+                src = planes[offset : offset + run]
+                dot = zero
+                for i in range(run):
+                    dot += g[i] * src[i]
+                acc[(c * R + r) * S + s] += dot

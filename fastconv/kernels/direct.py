@@ -30,7 +30,7 @@ the tap's offset, so the index is a plain non-negative loop counter.
 import numpy as np
 from numba import njit, prange
 
-from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS, serial_twin
+from ._options import PARALLEL_OPTIONS, serial_twin
 from ._window import valid_range
 
 
@@ -139,52 +139,6 @@ def conv2d_grad_weight_direct(
                         for q in range(q_lo, q_hi):
                             acc += grad_out[n, k, p, q] * x[n, ci, h, q * stride_w + col_off]
                 grad_weight[k, c, r, s] = acc
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def add_tap_dot_products(g, planes, channels, plane, width, R, S, dilation_h, dilation_w, acc):
-    """acc[(c*R + r)*S + s] += <g, the run of len(g) at planes[c*plane + r*dilation_h*width + s*dilation_w]>.
-
-    For c < channels flat planes of row length ``width``, ``plane`` elements
-    apart, and the taps (r, s) of an R x S filter: one unit-stride dot
-    product per tap, which the compiler vectorises.
-    """
-    run = g.shape[0]
-    zero = acc.dtype.type(0)
-    for c in range(channels):
-        for r in range(R):
-            for s in range(S):
-                offset = c * plane + r * dilation_h * width + s * dilation_w
-                src = planes[offset : offset + run]
-                dot = zero
-                for i in range(run):
-                    dot += g[i] * src[i]
-                acc[(c * R + r) * S + s] += dot
-
-
-@njit(**PARALLEL_OPTIONS)
-def conv2d_grad_weight_rows(grad_rows, xp, grad_weight, width, Q, dilation_h, dilation_w, groups):
-    """Stride-1 weight gradient: grad_weight[k, c, r, s] = sum_n <G[n, k], X[n, c] shifted by the tap>.
-
-    grad_rows (N, K, P*Wp): each output-gradient row padded with zeros from
-    column Q to ``width`` = Wp; xp (N, C, Hp*Wp); grad_weight (K, C/groups, R, S),
-    overwritten. One (k, c) filter plane per iteration, batch summed in order.
-    """
-    N, K = grad_rows.shape[0], grad_rows.shape[1]
-    Cg, R, S = grad_weight.shape[1], grad_weight.shape[2], grad_weight.shape[3]
-    P = grad_rows.shape[2] // width
-    run = (P - 1) * width + Q
-    Kg = K // groups
-    for kc in prange(K * Cg):
-        k = kc // Cg
-        c = kc - k * Cg
-        ci = (k // Kg) * Cg + c
-        # Image by image, all taps at once: the G row and the input plane stay
-        # in L1 while the R*S dot products read them.
-        acc = np.zeros(R * S, dtype=grad_weight.dtype)
-        for n in range(N):
-            add_tap_dot_products(grad_rows[n, k, :run], xp[n, ci], 1, 0, width, R, S, dilation_h, dilation_w, acc)
-        grad_weight[k, c] = acc.reshape(R, S)
 
 
 # The three passes compiled without threads: the smallest passes (fastconv.engine.direct.PLAIN_LOOPS_BELOW_FLOPS)

@@ -56,6 +56,10 @@ def split_plane(source, start, H, W, target, base, stride_h, stride_w, top, left
         target[phases_of_a : phases_of_a + stride_w * plane] = 0
         for i in range(i_lo, i_hi):
             row = start + (i * stride_h + a - top) * W
+            if stride_w == 1:
+                j_lo, j_hi = valid_range(-left, 1, W, Wq)
+                copy_run(target, phases_of_a + i * Wq + j_lo, source, row + j_lo - left, j_hi - j_lo)
+                continue
             if stride_w == 2:
                 _split_row_in_two(source, row, W, target, phases_of_a + i * Wq, plane, left, Wq)
                 continue
