@@ -26,6 +26,8 @@ GEOMETRIES = {
     "dilated": (2, 2, 10, 9, 3, 3, 2, 1, 1, (2, 3), 1),
     "groups2": (2, 4, 6, 6, 6, 3, 3, 1, 1, 1, 2),
     "depthwise": (2, 3, 5, 5, 6, 3, 3, 1, 1, 1, 3),
+    # one channel in and out per group, "same" with an even dilated filter: asymmetric padding
+    "depthwise_same_dilated": (2, 4, 9, 8, 4, 4, 2, 1, "same", (2, 3), 4),
     "pointwise": (2, 5, 4, 3, 7, 1, 1, 1, 0, 1, 1),
     "pointwise_grouped": (2, 6, 4, 5, 4, 1, 1, 1, 0, 1, 2),
     "pointwise_stride2_padded": (2, 3, 5, 4, 2, 1, 1, 2, 2, 1, 1),
@@ -233,19 +235,22 @@ def test_channel_tiles_storing_via_scratch(dtype, geometry, seed, outputs):
     from fastconv.engine import channel_tiles
 
     N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    outputs = max(outputs, lanes(np.dtype(dtype)))  # a vector of channels or more: the channel tiles
     geometry = (N, groups, H + 4, W + 4, groups * outputs, R, S, (2, 1 + seed % 2), padding, dilation, groups)
+    asked = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(channel_tiles, "stores_via_scratch", lambda *args: True)
+        patch.setattr(channel_tiles, "stores_via_scratch", lambda *args: asked.append(args) or True)
         assert_direct_passes_match_reference(geometry, dtype, seed)
+    assert asked  # the forward pass ran on the channel tiles, via the scratch
 
 
 def test_a_3x3_stem_on_64x64_output_planes_stores_via_scratch():
     from fastconv.engine import channel_tiles
 
-    rows = channel_tiles.tile_vectors(24, np.dtype(np.float32)) * lanes(np.dtype(np.float32))
-    assert channel_tiles.stores_via_scratch(rows, 64 * 64, 3 * 3 * 3, 4) == (lanes(np.dtype(np.float32)) == 8)
-    assert not channel_tiles.stores_via_scratch(rows, 63 * 63, 3 * 3 * 3, 4)  # rows spread over the sets
-    assert not channel_tiles.stores_via_scratch(rows, 64 * 64, 3 * 7 * 7, 4)  # taps enough to hide the stores
+    assert channel_tiles.stores_via_scratch(24, 64 * 64, 3 * 3 * 3, 4)  # 24 channels' lines in one set
+    assert not channel_tiles.stores_via_scratch(24, 63 * 63, 3 * 3 * 3, 4)  # spread over the sets
+    assert not channel_tiles.stores_via_scratch(8, 64 * 64, 3 * 3 * 3, 4)  # as many as a set's ways
+    assert not channel_tiles.stores_via_scratch(24, 64 * 64, 3 * 7 * 7, 4)  # taps enough to hide the stores
     assert_direct_passes_match_reference((1, 3, 128, 128, 24, 3, 3, 2, 1, 1, 1), np.float32, 0)
 
 
@@ -430,7 +435,7 @@ def test_strided_depthwise_passes_split_each_plane_in_their_task(stride, rng, mo
         np.float32,
     )
     assert calls == [stride]
-    assert_close(  # its weight gradient likewise (conv2d_grad_weight_depthwise_strided)
+    assert_close(  # its weight gradient likewise (conv2d_grad_weight_depthwise)
         fastconv.conv2d_grad_weight(g, x, weight.shape, method="direct", **options),
         reference.conv2d_grad_weight(g, x, weight.shape, **options),
         np.float32,

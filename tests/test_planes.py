@@ -25,10 +25,11 @@ def reference_phases(x, stride_h, stride_w, top, left, Hq, Wq):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("stride", [(2, 2), (1, 2), (2, 3), (3, 1)])
 def test_split_phases_places_every_element_and_zeros_elsewhere(dtype, stride, rng):
-    # Widths around a vector of pairs (8 float32 or 4 float64 lanes), odd and even paddings, phase
-    # planes that cover the padded input and ones cropped short of it (the columns no output reads).
-    for W in (1, 2, 7, 16, 17, 33):
-        for top, left in ((0, 0), (1, 1), (2, 3), (3, 0)):
+    # Widths around one and two vectors of pairs (8 or 16 float32 lanes, 4 or 8 float64), odd and even
+    # paddings (negative ones crop the plane), phase planes that cover the padded input and ones
+    # cropped short of it (the columns no output reads).
+    for W in (1, 2, 7, 16, 17, 33, 65):
+        for top, left in ((0, 0), (1, 1), (2, 3), (3, 0), (-1, -3), (0, -2)):
             for extra in (-2, 0, 1):
                 H = 5
                 Hq = max(1, -(-(H + 2 * top) // stride[0]) + extra)
@@ -48,8 +49,9 @@ def test_split_phases_places_every_element_and_zeros_elsewhere(dtype, stride, rn
 def in_some_phase(shape, stride_h, stride_w, top, left, Hq, Wq):
     """Whether each element of an array of ``shape`` lies in one of its (Hq, Wq) phase planes."""
     H, W = shape[2:]
-    rows = (np.arange(H) + top) // stride_h < Hq
-    columns = (np.arange(W) + left) // stride_w < Wq
+    rows, columns = np.arange(H) + top, np.arange(W) + left
+    rows = (rows >= 0) & (rows // stride_h < Hq)
+    columns = (columns >= 0) & (columns // stride_w < Wq)
     return np.broadcast_to(rows[:, None] & columns[None, :], shape)
 
 

@@ -86,11 +86,12 @@ def runs(geom, pass_name, dtype):
     return applies and not (pass_name == "grad_weight" and geom.stem)
 
 
-def stores_via_scratch(rows, pixels, taps, itemsize):
-    """Whether a tile's ``rows`` output channels, ``pixels`` elements apart in the NCHW result, store via
-    a scratch: more than CONFLICTING_ROWS of them on one L1 cache set, at most SCRATCH_MAX_TAPS taps."""
-    apart = math.gcd(pixels * itemsize, CACHE_WAY_BYTES)
-    return rows * apart > CONFLICTING_ROWS * CACHE_WAY_BYTES and taps <= SCRATCH_MAX_TAPS
+def stores_via_scratch(channels, plane_pixels, taps, itemsize):
+    """Whether a tile's ``channels`` output channels, ``plane_pixels`` elements apart in the NCHW result,
+    store via a scratch: more than CONFLICTING_ROWS of them on one L1 cache set, at most SCRATCH_MAX_TAPS
+    taps."""
+    apart = math.gcd(plane_pixels * itemsize, CACHE_WAY_BYTES)
+    return channels * apart > CONFLICTING_ROWS * CACHE_WAY_BYTES and taps <= SCRATCH_MAX_TAPS
 
 
 def tile_vectors(channels, dtype):
@@ -117,20 +118,25 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups):
     packed = pack_forward_weight(weight, groups, rows)
     images = images_per_chunk(N, C * height * width * x.itemsize)
     planes = workspace.get("planes", (images * C * height * width,), x.dtype)
-    via_scratch = stores_via_scratch(rows, P * Q, Cg * R * S, x.itemsize)
+    via_scratch = stores_via_scratch(min(rows, Kg), P * Q, Cg * R * S, x.itemsize)
     conv2d_forward_channel_tiled(
         x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride[0], R, dilation[0],
         via_scratch,
     )  # fmt: skip
 
 
-def grad_sums_bytes(geom, dtype):
-    """Bytes of the weight gradient's partial sums for one slice of the batch: (groups, taps, channels),
-    both padded to whole tiles."""
+def _grad_sums_shape(geom, dtype):
+    """(groups, taps, channels) of the weight gradient's partial sums for one slice of the batch, taps
+    and channels padded to whole tiles; and the tile's vectors of channels."""
     vectors = tile_vectors(geom.K // geom.groups, dtype)
     rows, pixels = vectors * lanes(dtype), BROADCAST_PIXELS[vectors]
     taps = -(-(geom.C // geom.groups * geom.R * geom.S) // pixels) * pixels
-    return geom.groups * taps * -(-(geom.K // geom.groups) // rows) * rows * dtype.itemsize
+    return (geom.groups, taps, -(-(geom.K // geom.groups) // rows) * rows), vectors
+
+
+def grad_sums_bytes(geom, dtype):
+    """Bytes of the weight gradient's partial sums for one slice of the batch (see :func:`grad_weight`)."""
+    return math.prod(_grad_sums_shape(geom, dtype)[0]) * dtype.itemsize
 
 
 def grad_weight(grad_out, x, grad_w, geom):
@@ -138,9 +144,8 @@ def grad_weight(grad_out, x, grad_w, geom):
     height, width = geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
     Kg, PQ, dtype = geom.K // geom.groups, geom.P * geom.Q, x.dtype
     taps = geom.C // geom.groups * geom.R * geom.S
-    vectors = tile_vectors(Kg, dtype)
-    rows = vectors * lanes(dtype)
-    Kg_pad = -(-Kg // rows) * rows
+    sums_shape, vectors = _grad_sums_shape(geom, dtype)
+    Kg_pad = sums_shape[2]
     positions = pixel_positions(geom.P, geom.Q, *geom.stride, width, 1)
     offsets = tap_offsets(
         geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation, BROADCAST_PIXELS[vectors]
@@ -150,7 +155,7 @@ def grad_weight(grad_out, x, grad_w, geom):
     grad_t = workspace.get("grad_t", (images, PQ, geom.groups, Kg_pad), dtype)
     threads = thread_count()
     slices = max(1, min(geom.N, 2 * threads, SUMS_BUDGET_BYTES // grad_sums_bytes(geom, dtype)))
-    sums = np.zeros((slices, geom.groups, offsets.shape[0], Kg_pad), dtype)
+    sums = np.zeros((slices, *sums_shape), dtype)
     conv2d_grad_weight_channel_tiled(
         grad_out,
         x,

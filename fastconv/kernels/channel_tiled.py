@@ -7,7 +7,9 @@ Output pixel (p, q) of filter tap (c, r, s) then reads element
 single input elements and broadcasts them, so strides, dilations and small
 planes cost nothing extra, and its vectors run along the packed filters'
 output channels. A tile stores each output channel's run of pixels straight
-into the NCHW result (the last, partial tile of a run through a scratch).
+into the NCHW result (the last, partial tile of a run through a scratch), or,
+where those runs would crowd one cache set, into a scratch for the task's
+whole run, copied out row by row (``via_scratch``).
 
 Forward: one prange task per (image, group, block of output channels, run of
 output pixels). Weight gradient: the same tile storing pixel-major sums
@@ -58,8 +60,8 @@ def conv2d_forward_channel_tiled(
     channels. out (N, K, P, Q), overwritten. ``via_scratch``: the tiles
     store a task's run in a scratch whose channel rows are a cache line more
     than ``run`` apart, copied to out row by row at the end, instead of
-    straight into out (see :func:`.._simd.broadcast_tile`'s callers in
-    ``fastconv/engine/channel_tiles.py``).
+    straight into out (the rule: ``fastconv/engine/channel_tiles.py``,
+    ``stores_via_scratch``).
     """
     N, C, h, w = x.shape
     K, P, Q = out.shape[1], out.shape[2], out.shape[3]

@@ -118,26 +118,27 @@ def _output_plane(planes, image, plane, width, dilation_w, weight, weights, k, o
 
 
 @njit(**PARALLEL_OPTIONS)
-def conv2d_grad_weight_depthwise(
-    grad_out, x, grad_phases, stride_h, stride_w, top, left, Hq, Wq, dilation_h, dilation_w
-):
-    """The weight gradient of a layer with one output channel per group, over its stride phases' sub-filters.
+def conv2d_grad_weight_depthwise(grad_out, x, grad_w, stride_h, stride_w, top, left, Hq, Wq, dilation_h, dilation_w):
+    """The weight gradient of a layer with one output channel per group, over its stride phases.
 
     grad_out (N, K, P, Q); x (N, C, H, W), K groups of C/K input channels
-    and one output channel each; grad_phases (K, Cg*sh*sw, Rq, Sq),
-    overwritten: the gradient of the sub-filters of ``split_weight``, the
-    filter itself at stride 1 (one phase: the padded (Hq, Wq) plane, taps
-    dilated). One task per output channel, image by image: it splits the
-    image's planes into phases and widens the output gradient's rows to Wq
-    in scratch of its own, then sums each tap as one dot product over the
-    rows (:func:`add_tap_dot_products`). Each image is read where it is
-    used, with no padded copies of the whole batch (the stride-1 kernel this
-    replaced made two, for the same time: 32x128x28x28, 3x3, float32, 2.0-2.2
-    ms both).
+    and one output channel each, placed at (top, left) in zero planes and
+    split into (Hq, Wq) stride phases (see ``fastconv/engine/phases.py``);
+    grad_w (K, Cg*sh*sw, Rq, Sq), overwritten: the gradient of the
+    sub-filters of ``split_weight``. At stride 1 that is the filter's own
+    gradient: one phase, the padded plane (Hq, Wq = H, W plus the padding),
+    taps dilated; strided layers are undilated (dilation 1). One task per
+    output channel, image by image: it splits the image's planes into phases
+    and widens the output gradient's rows to Wq in scratch of its own, then
+    sums each tap as one dot product over the rows
+    (:func:`add_tap_dot_products`). Each image is read where it is used,
+    with no padded copies of the whole batch (the stride-1 kernel this
+    replaced made two, for the same time: 32x128x28x28, 3x3, float32,
+    2.0-2.2 ms both).
     """
     N, C, H, W = x.shape
     K, P, Q = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    channels, Rq, Sq = grad_phases.shape[1], grad_phases.shape[2], grad_phases.shape[3]
+    channels, Rq, Sq = grad_w.shape[1], grad_w.shape[2], grad_w.shape[3]
     Cg = C // K
     phases = stride_h * stride_w
     plane = Hq * Wq
@@ -154,7 +155,7 @@ def conv2d_grad_weight_depthwise(
             for p in range(P):
                 copy_run(rows, p * Wq, grads, ((n * K + k) * P + p) * Q, Q)
             add_tap_dot_products(rows[:run], local, channels, plane, Wq, Rq, Sq, dilation_h, dilation_w, acc)
-        grad_phases[k] = acc.reshape(channels, Rq, Sq)
+        grad_w[k] = acc.reshape(channels, Rq, Sq)
 
 
 @njit(inline="always", **NJIT_OPTIONS)

@@ -80,14 +80,25 @@ def split_plane(source, start, H, W, target, base, stride_h, stride_w, top, left
 def _split_row_in_two(source, row, W, target, even_row, plane, left, Wq):
     """The W columns at source[row] into the rows of column phases 0 (at target[even_row]) and 1 (a
     plane further), Wq columns each: column c to phase (c + left) % 2, column (c + left) // 2."""
-    first = left % 2  # the first column of a pair (even, odd)
-    j0 = (first + left) // 2
-    pairs = max(0, min((W - first) // 2, Wq - j0))
+    first, j0, pairs, last = _column_pairs(W, left, Wq)
     pairs_apart(source, row + first, pairs, target, even_row + j0, even_row + plane + j0)
-    for c in range(first):
+    for c in range(min(first, W)):
         _place_column(source, row, c, target, even_row, plane, left, Wq)
-    for c in range(first + 2 * pairs, W):
+    for c in range(first + 2 * pairs, last):
         _place_column(source, row, c, target, even_row, plane, left, Wq)
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _column_pairs(W, left, Wq):
+    """(first, j0, pairs, last): columns first, first + 1, ... of a W-column row pair up as (phase 0,
+    phase 1) columns j0, j0 + 1, ... of Wq-column phases (offset ``left``); the columns before
+    ``first`` and from first + 2*pairs up to ``last`` fall in a phase one by one, those from ``last`` in none."""
+    first = left % 2
+    j0 = (first + left) // 2
+    if j0 < 0:  # columns left of the phases (negative left): skip their pairs
+        first, j0 = first - 2 * j0, 0
+    pairs = max(0, min((W - first) // 2, Wq - j0))
+    return first, j0, pairs, max(0, min(W, 2 * Wq - left))
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -145,13 +156,11 @@ def join_phases(phases, x, stride_h, stride_w, top, left):
 @njit(inline="always", **NJIT_OPTIONS)
 def _join_row_from_two(source, even_row, plane, left, Wq, target, row, W):
     """The inverse of :func:`_split_row_in_two`: the W columns at target[row] from the two phase rows."""
-    first = left % 2
-    j0 = (first + left) // 2
-    pairs = max(0, min((W - first) // 2, Wq - j0))
+    first, j0, pairs, last = _column_pairs(W, left, Wq)
     pairs_together(source, even_row + j0, even_row + plane + j0, pairs, target, row + first)
-    for c in range(first):
+    for c in range(min(first, W)):
         _take_column(source, even_row, plane, left, Wq, target, row, c)
-    for c in range(first + 2 * pairs, W):
+    for c in range(first + 2 * pairs, last):
         _take_column(source, even_row, plane, left, Wq, target, row, c)
 
 
