@@ -92,21 +92,30 @@ def train_command(args):
 
 
 def tune_command(args):
+    from ._geometry import float_dtype
+    from ._names import PASSES
     from .bench import geometry_of, options_of, shape_of
-    from .engine import cache_path
+    from .engine import cache_path, key_of
     from .tuning import tune
 
     start = time.perf_counter()
+    layers = [(name, shape_of(name)) for name in args.shapes]
+    print(f"tuning {len(layers)} layers x {len(args.dtypes)} dtypes, rounds over all of them...", flush=True)
     print("| shape | dtype | pass | ms per method | chosen |")
     print("|---|---|---|---|---|")
-    for name in args.shapes:
-        shape = shape_of(name)
-        geom = geometry_of(shape)
-        for dtype in args.dtypes:
-            results = tune([(geom.input_shape, geom.weight_shape, options_of(shape))], dtype=dtype, repeat=args.repeat)
-            for key, result in results.items():
-                times = ", ".join(f"{m} {ms:.2f}" for m, ms in result["ms"].items())
-                print(f"| {name} | {dtype} | {key.split(':')[0]} | {times} | {result['method']} |", flush=True)
+    for dtype in args.dtypes:
+        geometries = [geometry_of(shape) for _, shape in layers]
+        results = tune(
+            [(g.input_shape, g.weight_shape, options_of(shape)) for g, (_, shape) in zip(geometries, layers)],
+            dtype=dtype,
+            repeat=args.repeat,
+        )
+        for (name, _), geom in zip(layers, geometries):
+            for pass_name in PASSES:
+                result = results.get(key_of(pass_name, geom, float_dtype(dtype)))
+                if result:
+                    times = ", ".join(f"{m} {ms:.2f}" for m, ms in result["ms"].items())
+                    print(f"| {name} | {dtype} | {pass_name} | {times} | {result['method']} |", flush=True)
     print(f"tuned in {time.perf_counter() - start:.1f} s; choices kept in {cache_path()}")
     return 0
 
@@ -219,7 +228,7 @@ def build_parser():
         "tune",
         help="measure every method on layers and keep the fastest for method='auto'",
         description="Time each applicable method of each pass on each layer (warm, best of --repeat in each of "
-        "several rounds over the methods) and store "
+        "several rounds over all the layers and methods) and store "
         "the fastest in the tuning cache ($FASTCONV_TUNE_CACHE, else ~/.cache/fastconv/tuning.json), which "
         "auto then uses in every later process on this machine.",
     )

@@ -6,7 +6,7 @@
 
 Each applicable method of each pass is timed warm (a first call compiles and
 is not counted), best of ``repeat`` calls in each of TUNING_ROUNDS rounds over
-the methods, with numba's current thread count;
+all the layers and methods, with numba's current thread count;
 the winners go to the tuning cache (:mod:`fastconv.engine.tuning_cache`), which
 ``auto`` then reads in this and later processes without measuring.
 """
@@ -30,9 +30,10 @@ def _applicable(geom):
     return methods
 
 
-# Rounds over a pass's methods, each timing every method once (best of ``repeat`` calls) and each method
-# keeping its best round: a slow spell of a shared machine (hundreds of ms, 2-4x slower) then spoils a
-# round, not a method's whole measurement, as it did timing one method after another.
+# Rounds over all the layers, each timing every method of every pass once (best of ``repeat`` calls),
+# and each method keeping its best round: a slow spell of a shared machine (seconds at times, 1.5-2x
+# slower) then spoils one round of a layer, not all of them, as it did when a layer's rounds ran back to
+# back (two tunings of the suite in such spells picked a method 1.1-1.9x slower on 7-8 of 114 cells).
 TUNING_ROUNDS = 3
 
 
@@ -53,17 +54,20 @@ def _pass_calls(pass_name, methods, geom, dtype, rng):
 def _tune_geometries(items, repeat):
     """Measure [(pass, geometry, dtype)]; store and return {key: {"method", "ms"}} (duplicates measured once)."""
     rng = np.random.default_rng(0)
-    results = {}
+    layers = {}
     for pass_name, geom, dtype in items:
         key = key_of(pass_name, geom, dtype)
-        if key in results or not geom.N:
-            continue
-        calls = _pass_calls(pass_name, _applicable(geom), geom, dtype, rng)
-        times = dict.fromkeys(calls, float("inf"))
-        for _ in range(TUNING_ROUNDS):
-            for method, call in calls.items():
-                times[method] = min(times[method], best_time(call, repeat) * 1e3)
-        results[key] = {"method": min(times, key=times.get), "ms": {m: round(t, 4) for m, t in times.items()}}
+        if key not in layers and geom.N:
+            layers[key] = (pass_name, geom, dtype)
+    times = {key: dict.fromkeys(_applicable(geom), float("inf")) for key, (_, geom, _) in layers.items()}
+    for _ in range(TUNING_ROUNDS):
+        for key, (pass_name, geom, dtype) in layers.items():
+            # Fresh operands each round: all layers' at once could take gigabytes.
+            for method, call in _pass_calls(pass_name, times[key], geom, dtype, rng).items():
+                times[key][method] = min(times[key][method], best_time(call, repeat) * 1e3)
+    results = {
+        key: {"method": min(ms, key=ms.get), "ms": {m: round(t, 4) for m, t in ms.items()}} for key, ms in times.items()
+    }
     if results:
         tuning_cache.store(results)
     return results
