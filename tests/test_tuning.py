@@ -111,26 +111,32 @@ def test_tune_measures_every_applicable_method_and_auto_follows(cache_file):
 
 
 def test_tune_times_the_methods_in_rounds_and_keeps_each_ones_best(cache_file, monkeypatch):
-    # A slow spell of the machine spoils a round, not a method: rounds over all methods, best round each.
+    # A slow spell of the machine spoils a round, not a method: rounds over all layers and methods (a
+    # layer's rounds apart), best round each.
     from fastconv import tuning
 
     calls, slow_round = [], {"direct": 0, "im2col": 1, "winograd": 2}  # each method slow in one round
 
     def fake_best_time(fn, repeat):
         ran = []
-        monkeypatch.setattr(tuning, "run_pass", lambda pass_name, method, *args: ran.append(method))
+        monkeypatch.setattr(tuning, "run_pass", lambda pass_name, method, *args: ran.append((pass_name, method)))
         fn()
-        method = ran[0]
-        calls.append(method)
-        round_ = sum(m == method for m in calls) - 1
-        base = {"direct": 2.0, "im2col": 1.0, "winograd": 3.0}[method]
+        calls.append(ran[0])
+        pass_name, method = ran[0]
+        round_ = calls.count(ran[0]) - 1
+        base = {"direct": 2.0, "im2col": 1.0, "winograd": 3.0}[method] + (pass_name == "grad_input")
         return (10.0 if round_ == slow_round[method] else base) / 1e3
 
     monkeypatch.setattr(tuning, "best_time", fake_best_time)
-    results = fastconv.tune([((2, 4, 8, 8), (6, 4, 3, 3), dict(padding=1))], passes=["forward"], repeat=1)
-    assert calls == ["direct", "im2col", "winograd"] * tuning.TUNING_ROUNDS
-    assert [r["ms"] for r in results.values()] == [{"direct": 2.0, "im2col": 1.0, "winograd": 3.0}]
-    assert [r["method"] for r in results.values()] == ["im2col"]
+    layer = ((2, 4, 8, 8), (6, 4, 3, 3), dict(padding=1))
+    results = fastconv.tune([layer], passes=["forward", "grad_input"], repeat=1)
+    one_round = [(p, m) for p in ("forward", "grad_input") for m in ("direct", "im2col", "winograd")]
+    assert calls == one_round * tuning.TUNING_ROUNDS
+    assert [r["ms"] for r in results.values()] == [
+        {"direct": 2.0, "im2col": 1.0, "winograd": 3.0},
+        {"direct": 3.0, "im2col": 2.0, "winograd": 4.0},
+    ]
+    assert [r["method"] for r in results.values()] == ["im2col", "im2col"]
 
 
 @pytest.mark.parametrize(
