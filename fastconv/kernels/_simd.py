@@ -673,6 +673,14 @@ copy_strided = _strided_run(add=False)
 add_strided = _strided_run(add=True)
 
 
+def _pair_vectors(context, array):
+    """(alignment, lanes, a vector of two registers' elements, a vector of one) for ``array``'s dtype."""
+    element = context.get_data_type(array.dtype)
+    align = array.dtype.bitwidth // 8
+    block = VECTOR_BYTES // align
+    return align, block, ir.VectorType(element, 2 * block), ir.VectorType(element, block)
+
+
 @intrinsic
 def pairs_apart(typingctx, src, src_start, pairs, dst, even_start, odd_start):
     """dst[even_start + k] = src[src_start + 2k] and dst[odd_start + k] = src[src_start + 2k + 1] for k < pairs.
@@ -685,12 +693,8 @@ def pairs_apart(typingctx, src, src_start, pairs, dst, even_start, odd_start):
 
     def codegen(context, builder, signature, args):
         (src_val, s0, count, dst_val, even0, odd0) = args
-        element = context.get_data_type(src.dtype)
-        align = src.dtype.bitwidth // 8
-        block = VECTOR_BYTES // align
-        wide, narrow = ir.VectorType(element, 2 * block), ir.VectorType(element, block)
-        src_ptr = _data(context, builder, src, src_val)
-        dst_ptr = _data(context, builder, dst, dst_val)
+        align, block, wide, narrow = _pair_vectors(context, src)
+        src_ptr, dst_ptr = _data(context, builder, src, src_val), _data(context, builder, dst, dst_val)
         undefined = ir.Constant(wide, ir.Undefined)
         steps = builder.sdiv(count, _const(builder, block))
         with cgutils.for_range(builder, steps) as loop:
@@ -728,12 +732,8 @@ def pairs_together(typingctx, src, even_start, odd_start, pairs, dst, dst_start)
 
     def codegen(context, builder, signature, args):
         (src_val, even0, odd0, count, dst_val, d0) = args
-        element = context.get_data_type(src.dtype)
-        align = src.dtype.bitwidth // 8
-        block = VECTOR_BYTES // align
-        wide, narrow = ir.VectorType(element, 2 * block), ir.VectorType(element, block)
-        src_ptr = _data(context, builder, src, src_val)
-        dst_ptr = _data(context, builder, dst, dst_val)
+        align, block, wide, narrow = _pair_vectors(context, src)
+        src_ptr, dst_ptr = _data(context, builder, src, src_val), _data(context, builder, dst, dst_val)
         mask = ir.Constant(
             ir.VectorType(ir.IntType(32), 2 * block), [i // 2 + (i % 2) * block for i in range(2 * block)]
         )
