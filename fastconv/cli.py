@@ -99,18 +99,17 @@ def tune_command(args):
     from .tuning import tune
 
     start = time.perf_counter()
-    layers = [(name, shape_of(name)) for name in args.shapes]
+    layers = [(name, geometry_of(shape_of(name)), options_of(shape_of(name))) for name in args.shapes]
     print(f"tuning {len(layers)} layers x {len(args.dtypes)} dtypes, rounds over all of them...", flush=True)
     print("| shape | dtype | pass | ms per method | chosen |")
     print("|---|---|---|---|---|")
     for dtype in args.dtypes:
-        geometries = [geometry_of(shape) for _, shape in layers]
         results = tune(
-            [(g.input_shape, g.weight_shape, options_of(shape)) for g, (_, shape) in zip(geometries, layers)],
+            [(geom.input_shape, geom.weight_shape, options) for _, geom, options in layers],
             dtype=dtype,
             repeat=args.repeat,
         )
-        for (name, _), geom in zip(layers, geometries):
+        for name, geom, _ in layers:
             for pass_name in PASSES:
                 result = results.get(key_of(pass_name, geom, float_dtype(dtype)))
                 if result:
