@@ -442,6 +442,37 @@ def test_strided_depthwise_passes_split_each_plane_in_their_task(stride, rng, mo
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        (3, 3, 32, 32, 5, 3, 3, 2, 1, 1, 1),  # a 3x3 stem, 16x16 outputs, a partial block of output channels
+        (2, 4, 31, 48, 6, 5, 4, (2, 3), (2, 1), 1, 2),  # groups of 3 output channels, 16x16 outputs
+        (2, 3, 30, 30, 7, 3, 3, 2, 0, 1, 1),  # 14x14 outputs: the rows widened into a scratch
+    ],
+)
+def test_strided_weight_gradients_over_phase_planes_with_the_filters_own_taps(dtype, geometry, rng, monkeypatch):
+    # Weight gradients of strided layers off the channel tiles (stems, few output channels per group) on
+    # the dot-product tiles over phase planes, one image per chunk: the output gradient read in place
+    # where its rows are whole vectors, else widened into a scratch.
+    import importlib
+
+    from fastconv.engine import direct
+
+    workspace = importlib.import_module("fastconv.engine.workspace")
+    monkeypatch.setattr(workspace, "PLANES_BUDGET_BYTES", 1)
+    in_place = []
+    original = direct.conv2d_grad_weight_tiled
+    monkeypatch.setattr(direct, "conv2d_grad_weight_tiled", lambda *a: in_place.append(a[-2].size == 0) or original(*a))
+    x, weight, _, g, options = make_case(geometry, dtype, rng)
+    assert_close(
+        fastconv.conv2d_grad_weight(g, x, weight.shape, method="direct", **options),
+        reference.conv2d_grad_weight(g, x, weight.shape, **options),
+        dtype,
+    )
+    assert in_place == [g.shape[3] % lanes(np.dtype(dtype)) == 0]
+
+
 def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monkeypatch):
     from fastconv.engine import channel_tiles
 

@@ -11,7 +11,9 @@ into sub-filters ``wq[k, (c, a, b), u, v] = w[k, c, u*sh + a, v*sw + b]``
 a stride-1 convolution without padding, which the direct tiles compute. The
 zero taps cost extra work (3x3 at stride 2: 16 taps for 9; a stride equal to
 the filter, as in patch embeddings, none), and meet real pixels: an
-infinite input gives NaN (0 * inf) in the outputs beside its own. Phase
+infinite input gives NaN (0 * inf) in the outputs beside its own. The
+weight gradient's dot-product tiles read the phase planes with the filter's
+own taps only (``kernels/tiled.py``). Phase
 channels keep each group's channels together, so groups carry over.
 Dilation 1 only.
 """

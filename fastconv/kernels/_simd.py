@@ -171,6 +171,10 @@ def _const(builder, value):
     return ir.Constant(cgutils.intp_t, value)
 
 
+def _min(builder, a, b):
+    return builder.select(builder.icmp_signed("<", a, b), a, b)
+
+
 def _codegen_per_variant(variants, emit):
     """An intrinsic's codegen whose first argument picks a variant at run time: ``emit(context, builder,
     v, args[1:])`` compiled for each v of ``variants`` (tile sizes), run where the argument equals v."""
@@ -592,11 +596,16 @@ def dot_product_tile(
         out_ptr = _data(context, builder, out, out_val)
         g_image, x_image = (builder.extract_value(strides, i) for i in range(2))
         slots = vec.zero_registers(WEIGHT_ROWS * WEIGHT_TAPS)
+        last_row = builder.sub(rows_ok, _const(builder, 1))
         shifts = [builder.load(builder.gep(off_ptr, [builder.add(t0, _const(builder, t))])) for t in range(WEIGHT_TAPS)]
         with cgutils.for_range(builder, images) as image:
             gm = builder.add(g0, builder.mul(image.index, g_image))
             xm = builder.add(x0, builder.mul(image.index, x_image))
-            g_rows = [builder.add(gm, builder.mul(_const(builder, i), g_stride)) for i in range(WEIGHT_ROWS)]
+            # rows past the valid ones read the last valid row again, never past it
+            g_rows = [
+                builder.add(gm, builder.mul(_min(builder, _const(builder, i), last_row), g_stride))
+                for i in range(WEIGHT_ROWS)
+            ]
             x_rows = [builder.add(xm, shift) for shift in shifts]
             with cgutils.for_range(builder, count) as loop:
                 j = builder.mul(loop.index, _const(builder, vec.count))
