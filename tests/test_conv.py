@@ -426,15 +426,23 @@ def test_strided_depthwise_passes_split_each_plane_in_their_task(stride, rng, mo
     from fastconv.engine import direct
 
     calls = []
-    original = direct.conv2d_forward_depthwise_strided
-    monkeypatch.setattr(direct, "conv2d_forward_depthwise_strided", lambda *a: calls.append(a[3:5]) or original(*a))
+    forward, grad_input = direct.conv2d_forward_depthwise_strided, direct.conv2d_grad_input_depthwise_strided
+    monkeypatch.setattr(direct, "conv2d_forward_depthwise_strided", lambda *a: calls.append(a[3:5]) or forward(*a))
+    monkeypatch.setattr(
+        direct, "conv2d_grad_input_depthwise_strided", lambda *a: calls.append(a[4:6]) or grad_input(*a)
+    )
     x, weight, bias, g, options = make_case((3, 8, 13, 11, 4, 5, 3, stride, (2, 1), 1, 4), np.float32, rng)
     assert_close(
         fastconv.conv2d(x, weight, bias, method="direct", **options),
         reference.conv2d(x, weight, bias, **options),
         np.float32,
     )
-    assert calls == [stride]
+    assert_close(  # the input gradient: each task computes its planes' phases and joins them
+        fastconv.conv2d_grad_input(g, weight, x.shape, method="direct", **options),
+        reference.conv2d_grad_input(g, weight, x.shape, **options),
+        np.float32,
+    )
+    assert calls == [stride, stride]
     assert_close(  # its weight gradient likewise (conv2d_grad_weight_depthwise)
         fastconv.conv2d_grad_weight(g, x, weight.shape, method="direct", **options),
         reference.conv2d_grad_weight(g, x, weight.shape, **options),

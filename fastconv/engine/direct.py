@@ -31,6 +31,7 @@ from ..kernels._simd import (
 from ..kernels.depthwise import (
     conv2d_forward_depthwise,
     conv2d_forward_depthwise_strided,
+    conv2d_grad_input_depthwise_strided,
     conv2d_grad_weight_depthwise,
     depthwise_slack,
 )
@@ -51,6 +52,7 @@ from ..kernels.tiled import (
 )
 from . import channel_tiles
 from .phases import join_input_gradient, join_weight_gradient, phase_geometry, split_input, split_weight
+from .threads import thread_count
 from .workspace import images_per_chunk, workspace
 
 
@@ -94,6 +96,12 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
     packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
     images, planes = _chunk(x, height, width, span_w)
     conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images, R, dilation[0])
+
+
+# Tasks per thread of a kernel that allocates its scratch once per task, for a share of the planes rather
+# than per plane: the depthwise input gradient of 16x256x14x14, 3x3, stride 2, float32 ran 1.49 ms with a
+# task per plane, 1.28 with 8 per thread (against 1.15-1.46 for the pass over the whole batch).
+SCRATCH_PARTS_PER_THREAD = 8
 
 
 # Below this much work a pass runs the plain loops of kernels/direct.py compiled without threads: no
@@ -160,6 +168,16 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
+            if _on_depthwise_tiles(geom.K // geom.groups, phased.R, 1):
+                # One output channel per group: each task computes its planes' phases and joins them, in cache.
+                rotated = rotated_transposed(split_weight(weight, geom, phased), geom.groups)
+                packed = pack_forward_weight(rotated, geom.groups, forward_rows(rotated.shape[0] // geom.groups))
+                height, width = phased.H + phased.R - 1, phased.W + phased.S - 1  # padded by the span
+                offsets = tap_offsets(1, phased.R, phased.S, height * width, width, 1, 1, 1)
+                parts = min(geom.N * geom.K, SCRATCH_PARTS_PER_THREAD * thread_count())
+                args = (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W, parts)
+                conv2d_grad_input_depthwise_strided(grad_out, packed, offsets, grad_x, *args)
+                return
             grad_phases = workspace.get("phases", phased.input_shape, grad_x.dtype)
             grad_input_direct(grad_out, split_weight(weight, geom, phased), grad_phases, phased)
             join_input_gradient(grad_phases, geom, grad_x)

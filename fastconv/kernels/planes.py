@@ -133,24 +133,31 @@ def join_phases(phases, x, stride_h, stride_w, top, left):
     """
     N, C, H, W = x.shape
     Hq, Wq = phases.shape[2], phases.shape[3]
-    plane = Hq * Wq
     source, target = phases.reshape(-1), x.reshape(-1)
     for nc in prange(N * C):
-        target[nc * H * W : (nc + 1) * H * W] = 0
-        for a in range(stride_h):
-            i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
-            phases_of_a = (nc * stride_h + a) * stride_w * plane
-            for i in range(i_lo, i_hi):
-                row = nc * H * W + (i * stride_h + a - top) * W
-                if stride_w == 2:
-                    _join_row_from_two(source, phases_of_a + i * Wq, plane, left, Wq, target, row, W)
-                    continue
-                for b in range(stride_w):
-                    j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
-                    first = j_lo * stride_w + b - left
-                    copy_strided(
-                        target, row + first, stride_w, source, phases_of_a + b * plane + i * Wq + j_lo, 1, j_hi - j_lo
-                    )
+        first = nc * stride_h * stride_w * Hq * Wq
+        join_plane(source, first, Hq * Wq, Wq, target, nc * H * W, stride_h, stride_w, top, left, H, W, Hq, Wq)
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def join_plane(source, base, plane, pitch, target, start, stride_h, stride_w, top, left, H, W, Hq, Wq):
+    """The inverse of :func:`split_plane`: the (H, W) plane at target[start] from its (Hq, Wq) stride
+    phases at source[base], ``plane`` elements apart, rows ``pitch`` apart; 0 where none holds a pixel."""
+    target[start : start + H * W] = 0
+    for a in range(stride_h):
+        i_lo, i_hi = valid_range(a - top, stride_h, H, Hq)
+        phases_of_a = base + a * stride_w * plane
+        for i in range(i_lo, i_hi):
+            row = start + (i * stride_h + a - top) * W
+            if stride_w == 2:
+                _join_row_from_two(source, phases_of_a + i * pitch, plane, left, Wq, target, row, W)
+                continue
+            for b in range(stride_w):
+                j_lo, j_hi = valid_range(b - left, stride_w, W, Wq)
+                first = j_lo * stride_w + b - left
+                copy_strided(
+                    target, row + first, stride_w, source, phases_of_a + b * plane + i * pitch + j_lo, 1, j_hi - j_lo
+                )
 
 
 @njit(inline="always", **NJIT_OPTIONS)
