@@ -152,9 +152,9 @@ def forward_direct(x, weight, out, geom):
             if _on_depthwise_tiles(geom.K // geom.groups, phased.R, 1):
                 # One output channel per group: each task splits its own planes, kept in cache.
                 sub_filters = split_weight(weight, geom, phased)
-                conv2d_forward_depthwise_strided(
-                    x, sub_filters, out, *geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W
-                )
+                parts = min(geom.N * geom.K, SCRATCH_PARTS_PER_THREAD * thread_count())
+                args = (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W, parts)
+                conv2d_forward_depthwise_strided(x, sub_filters, out, *args)
                 return
             forward_direct(split_input(x, geom, phased), split_weight(weight, geom, phased), out, phased)
             return

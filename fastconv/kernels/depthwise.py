@@ -77,15 +77,16 @@ def conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation_
 
 
 @njit(**PARALLEL_OPTIONS)
-def conv2d_forward_depthwise_strided(x, weight, out, stride_h, stride_w, top, left, Hq, Wq):
+def conv2d_forward_depthwise_strided(x, weight, out, stride_h, stride_w, top, left, Hq, Wq, parts):
     """The strided layer whose stride phases (see ``fastconv/engine/phases.py``) are (Hq, Wq) planes.
 
     x (N, C, H, W); weight (K, Cg*sh*sw, Rq, Sq): each group's sub-filters
     over its channels' phases (``split_weight``), Rq at most
-    DEPTHWISE_MAX_HEIGHT; out (N, K, P, Q), overwritten. One task per
-    (image, output channel), which splits its input planes into phases in a
-    scratch of its own, where they stay in cache for the tiles, instead of a
-    pass over the whole batch.
+    DEPTHWISE_MAX_HEIGHT; out (N, K, P, Q), overwritten. ``parts`` tasks,
+    each allocating its scratch once for a share of the (image, output
+    channel) planes; for each, it splits the input planes into phases in
+    that scratch, where they stay in cache for the tiles, instead of a pass
+    over the whole batch.
     """
     N, C, H, W = x.shape
     K = weight.shape[0]
@@ -94,15 +95,16 @@ def conv2d_forward_depthwise_strided(x, weight, out, stride_h, stride_w, top, le
     plane = Hq * Wq
     slack = depthwise_slack(Wq, weight.shape[3] - 1, vector_lanes(out))
     source, weights, outputs = x.reshape(-1), weight.reshape(-1), out.reshape(-1)
-    for task in prange(N * K):
-        n, k = task // K, task % K
+    for part in prange(parts):
         local = np.empty(Cg * phases * plane + slack, dtype=x.dtype)
         local[Cg * phases * plane :] = 0
-        for c in range(Cg):
-            start = (n * C + k * Cg + c) * H * W
-            split_plane(source, start, H, W, local, c * phases * plane, stride_h, stride_w, top, left, Hq, Wq)
-        first = (n * K + k) * out.shape[2] * out.shape[3]
-        _output_plane(local, 0, plane, Wq, 1, weight, weights, k, outputs, first, out)
+        for task in range(part * N * K // parts, (part + 1) * N * K // parts):
+            n, k = task // K, task % K
+            for c in range(Cg):
+                start = (n * C + k * Cg + c) * H * W
+                split_plane(source, start, H, W, local, c * phases * plane, stride_h, stride_w, top, left, Hq, Wq)
+            first = (n * K + k) * out.shape[2] * out.shape[3]
+            _output_plane(local, 0, plane, Wq, 1, weight, weights, k, outputs, first, out)
 
 
 @njit(**PARALLEL_OPTIONS)
