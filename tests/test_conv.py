@@ -24,6 +24,9 @@ GEOMETRIES = {
     "same_dilated": (1, 2, 8, 7, 2, 3, 3, 1, "same", (2, 3), 1),
     "valid": (2, 3, 6, 5, 2, 2, 3, 1, "valid", 1, 1),
     "dilated": (2, 2, 10, 9, 3, 3, 2, 1, 1, (2, 3), 1),
+    # rows of 26 output pixels (not whole vectors) written straight into the result by the row tiles,
+    # each row's last vector overlapping the one before: fewer positions than runs of 38-pixel padded rows
+    "dilated_rows_in_place": (2, 3, 13, 26, 4, 3, 3, 1, (3, 6), (3, 6), 1),
     "groups2": (2, 4, 6, 6, 6, 3, 3, 1, 1, 1, 2),
     "depthwise": (2, 3, 5, 5, 6, 3, 3, 1, 1, 1, 3),
     # one channel in and out per group, "same" with an even dilated filter: asymmetric padding

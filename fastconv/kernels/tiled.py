@@ -6,9 +6,12 @@ image's planes, with ``j = p*Wp + q`` and ``offsets[t] = c*Hp*Wp +
 r*dilation_h*Wp + s*dilation_w``: a convolution is a sum over taps of shifted
 contiguous runs, the form the tiles compute. Each output plane is computed as
 P rows of length Wp (the last Wp - Q columns of each are unused) and rounded
-up to whole tiles, or, when Q is a whole number of vectors, as exactly the
-output rows, written straight into the result. The planes buffer ends in zero
-slack for the overrun: FORWARD_MAX_VECTORS vectors plus (S-1)*dilation_w.
+up to whole tiles, or as exactly the output rows, written straight into the
+result, when that computes no more positions: whenever Q is a whole number
+of vectors, else with each row's last vector overlapping the one before
+(dilated 3x3 layers on 30x30 planes, whose padded rows are 36-42 pixels:
+1.10-1.20x). The planes buffer ends in zero slack for the overrun:
+FORWARD_MAX_VECTORS vectors plus (S-1)*dilation_w.
 
 Forward (and the input gradient, which is the lecture's forward pass of the
 zero-padded output gradient with rot180 filters): one prange task per (image,
@@ -131,8 +134,10 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     tile = vectors * lanes
     run = -(-(P * width) // tile) * tile
     S = taps // (Cg * R)
-    per_row = Q // lanes  # vectors per output row, when Q is a whole number of them
-    if Q % lanes == 0:
+    per_row = -(-Q // lanes)  # vectors per output row, the last one ending at Q
+    # Straight into out when that computes no more positions than runs of whole padded rows do.
+    in_rows = Q >= lanes and P * per_row * lanes <= run
+    if in_rows:
         bounds = tile_filter_rows(-(-(P * per_row) // vectors), vectors, per_row, P * per_row, 1, top, h, R, dilation_h)
     else:
         bounds = tile_filter_rows(run // tile, tile, width, run, 1, top, h, R, dilation_h)
@@ -150,14 +155,15 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
             first = ((n0 + i) * K + g * Kg + b * tile_rows) * P * Q
             x_vectors = np.empty(vectors, dtype=np.intp)
             out_vectors = np.empty(vectors, dtype=np.intp)
-            if Q % lanes == 0:
-                # Each vector is part of one output row: the tile writes straight into out.
+            if in_rows:
+                # Each vector is part of one output row (a row's last vector overlaps the one before when Q
+                # is not a whole number of them): the tile writes straight into out.
                 slots = P * per_row
                 for t in range(bounds.shape[0]):
                     s0 = t * vectors
                     for v in range(vectors):
                         s = min(s0 + v, slots - 1)  # a short last tile repeats its last vector
-                        p, q = s // per_row, (s % per_row) * lanes
+                        p, q = s // per_row, min(s % per_row * lanes, Q - lanes)
                         x_vectors[v] = p * width + q
                         out_vectors[v] = p * Q + q
                     tile_over_rows(
