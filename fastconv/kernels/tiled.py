@@ -232,6 +232,7 @@ def conv2d_grad_weight_tiled(
                 split_plane(
                     source, (n0 * C + i) * h * w, h, w, planes, i * plane, stride_h, stride_w, top, left, height, width
                 )
+            planes[m * C * plane :] = 0  # the last runs read past the last plane, times zero gradients
         if not in_place:
             for line in prange(m * groups * Kg_pad):
                 i, k = line // Kg_pad, line % Kg_pad  # i: image and group
