@@ -27,6 +27,9 @@ GEOMETRIES = {
     # rows of 26 output pixels (not whole vectors) written straight into the result by the row tiles,
     # each row's last vector overlapping the one before: fewer positions than runs of 38-pixel padded rows
     "dilated_rows_in_place": (2, 3, 13, 26, 4, 3, 3, 1, (3, 6), (3, 6), 1),
+    # a stem's weight gradient over phase planes with its output rows widened (5 columns): the last runs
+    # read past the last phase plane
+    "stem_rows_widened": (2, 3, 7, 10, 3, 3, 3, (1, 2), 1, 1, 1),
     "groups2": (2, 4, 6, 6, 6, 3, 3, 1, 1, 1, 2),
     "depthwise": (2, 3, 5, 5, 6, 3, 3, 1, 1, 1, 3),
     # one channel in and out per group, "same" with an even dilated filter: asymmetric padding
@@ -424,32 +427,34 @@ def test_depthwise_layers_run_on_depthwise_tiles_one_image_at_a_time(name, heigh
     assert calls == ([1, 1] if height <= DEPTHWISE_MAX_HEIGHT else [])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("stride", [(2, 2), (1, 2), (3, 1)])
-def test_strided_depthwise_passes_split_each_plane_in_their_task(stride, rng, monkeypatch):
+def test_strided_depthwise_passes_split_each_plane_in_their_task(stride, dtype, rng, monkeypatch):
     from fastconv.engine import direct
 
+    monkeypatch.setattr(direct, "SCRATCH_PARTS_PER_THREAD", 1)  # each task reuses its scratch for several planes
     calls = []
     forward, grad_input = direct.conv2d_forward_depthwise_strided, direct.conv2d_grad_input_depthwise_strided
     monkeypatch.setattr(direct, "conv2d_forward_depthwise_strided", lambda *a: calls.append(a[3:5]) or forward(*a))
     monkeypatch.setattr(
         direct, "conv2d_grad_input_depthwise_strided", lambda *a: calls.append(a[4:6]) or grad_input(*a)
     )
-    x, weight, bias, g, options = make_case((3, 8, 13, 11, 4, 5, 3, stride, (2, 1), 1, 4), np.float32, rng)
+    x, weight, bias, g, options = make_case((3, 8, 13, 11, 4, 5, 3, stride, (2, 1), 1, 4), dtype, rng)
     assert_close(
         fastconv.conv2d(x, weight, bias, method="direct", **options),
         reference.conv2d(x, weight, bias, **options),
-        np.float32,
+        dtype,
     )
     assert_close(  # the input gradient: each task computes its planes' phases and joins them
         fastconv.conv2d_grad_input(g, weight, x.shape, method="direct", **options),
         reference.conv2d_grad_input(g, weight, x.shape, **options),
-        np.float32,
+        dtype,
     )
     assert calls == [stride, stride]
     assert_close(  # its weight gradient likewise (conv2d_grad_weight_depthwise)
         fastconv.conv2d_grad_weight(g, x, weight.shape, method="direct", **options),
         reference.conv2d_grad_weight(g, x, weight.shape, **options),
-        np.float32,
+        dtype,
     )
 
 
@@ -685,7 +690,7 @@ def test_scratch_buffers_never_leak_into_results(method, rng):
     """Reused scratch buffers full of NaN from an earlier call change nothing."""
     from fastconv.engine.workspace import workspace
 
-    direct = ["nine_channels_dilated", "strided_channel_tiles", "depthwise_blocks_overrun"]
+    direct = ["nine_channels_dilated", "strided_channel_tiles", "depthwise_blocks_overrun", "stem_rows_widened"]
     names = ["many_channels"] if method == "winograd" else direct
     for name in names:
         x, weight, _, g, options = make_case(GEOMETRIES[name], np.float64, rng)

@@ -4,10 +4,11 @@ Each takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and fills
 the result. At stride 1 the input is zero-padded into flat planes (kept in the
 workspace) for the register-blocked tiles of :mod:`fastconv.kernels.tiled`;
-layers with one output channel per group use the depthwise tiles of
-:mod:`fastconv.kernels.depthwise` (filters of at most DEPTHWISE_MAX_HEIGHT
-undilated rows, at stride 1 or over stride phases; their weight gradients
-dot products per tap, any dilation). The tiles vectorised along the output channels
+layers with one output channel per group use the kernels of
+:mod:`fastconv.kernels.depthwise`: the depthwise tiles for filters of at
+most DEPTHWISE_MAX_HEIGHT undilated rows, at stride 1 or over stride
+phases; strided input gradients the row tiles over each plane's phases;
+weight gradients dot products per tap, any dilation. The tiles vectorised along the output channels
 (:mod:`.channel_tiles`, which says when) take strided forward passes and
 weight gradients (stems excepted) with a vector of output channels, and on
 AVX2 tiles stride-1 passes of small planes with two.
@@ -140,6 +141,13 @@ def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
     return outputs_per_group == 1 and dilation_h == 1 and R <= DEPTHWISE_MAX_HEIGHT
 
 
+def _phase_task_args(geom, phased):
+    """The strided depthwise kernels' arguments after their arrays: stride, padding, phase size, and tasks
+    (SCRATCH_PARTS_PER_THREAD per thread, at most one per plane)."""
+    parts = min(geom.N * geom.K, SCRATCH_PARTS_PER_THREAD * thread_count())
+    return (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W, parts)
+
+
 def forward_direct(x, weight, out, geom):
     if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
         channel_tiles.forward(
@@ -152,9 +160,7 @@ def forward_direct(x, weight, out, geom):
             if _on_depthwise_tiles(geom.K // geom.groups, phased.R, 1):
                 # One output channel per group: each task splits its own planes, kept in cache.
                 sub_filters = split_weight(weight, geom, phased)
-                parts = min(geom.N * geom.K, SCRATCH_PARTS_PER_THREAD * thread_count())
-                args = (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W, parts)
-                conv2d_forward_depthwise_strided(x, sub_filters, out, *args)
+                conv2d_forward_depthwise_strided(x, sub_filters, out, *_phase_task_args(geom, phased))
                 return
             forward_direct(split_input(x, geom, phased), split_weight(weight, geom, phased), out, phased)
             return
@@ -168,14 +174,14 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
-            if _on_depthwise_tiles(geom.K // geom.groups, phased.R, 1):
-                # One output channel per group: each task computes its planes' phases and joins them, in cache.
+            if geom.K == geom.groups:
+                # One output channel per group: each task computes its planes' phases (row tiles) and joins
+                # them, in cache.
                 rotated = rotated_transposed(split_weight(weight, geom, phased), geom.groups)
                 packed = pack_forward_weight(rotated, geom.groups, forward_rows(rotated.shape[0] // geom.groups))
                 height, width = phased.H + phased.R - 1, phased.W + phased.S - 1  # padded by the span
                 offsets = tap_offsets(1, phased.R, phased.S, height * width, width, 1, 1, 1)
-                parts = min(geom.N * geom.K, SCRATCH_PARTS_PER_THREAD * thread_count())
-                args = (*geom.stride, geom.pad_top, geom.pad_left, phased.H, phased.W, parts)
+                args = _phase_task_args(geom, phased)
                 conv2d_grad_input_depthwise_strided(grad_out, packed, offsets, grad_x, *args)
                 return
             grad_phases = workspace.get("phases", phased.input_shape, grad_x.dtype)

@@ -551,7 +551,9 @@ def dot_product_tile(
     m < n_images (gm = g_start + m*image_stride[0], xm = x_start +
     m*image_stride[1]) and j < n_vectors*lanes: a block of dot products,
     kept lane-wise in registers and summed across lanes (in a fixed order) at
-    the end. Rows and taps past the valid ones are computed and dropped.
+    the end. Taps past the valid ones are computed and dropped; rows past
+    the valid ones (at least one) re-read the last valid row, so ``g`` needs
+    only rows_valid rows.
     """
     sig = types.void(
         g,

@@ -6,18 +6,21 @@ of DEPTHWISE_ROWS output rows x DEPTHWISE_VECTORS vectors, each loaded
 input vector serving every output row of the block that it reaches; the
 row tiles load it once per filter row, which on a depthwise layer (one
 output channel, so one multiply-add per load) leaves them bound by loads.
-One prange task per (image, output channel). A strided layer is the
-stride-1 one over its input's stride phases (``fastconv/engine/phases.py``),
-which each task splits from its own planes into a scratch of its own: the
+One prange task per (image, output channel) at stride 1. A strided layer
+is the stride-1 one over its input's stride phases
+(``fastconv/engine/phases.py``): its tasks take a share of the (image,
+output channel) planes each and split each plane into a scratch of their
+own, allocated once per task (SCRATCH_PARTS_PER_THREAD in
+``fastconv/engine/direct.py``): the
 separate split of the whole batch wrote and read back as much as the tiles
 then computed on (32x64x28x28, 3x3, stride 2: forward 1.09 -> 0.68 ms,
 weight gradient 2.4 -> 0.84 ms). At stride 2 the split moves each row's
 columns apart by vector shuffles (:func:`._simd.pairs_apart`; 8x32x56x56,
 3x3, float32: forward 0.42 -> 0.28 ms, weight gradient 0.37 -> 0.32).
 
-Strided input gradients: each task pads an output-gradient plane, computes
-its channels' phases on the row tiles and joins them into the result in
-scratch of its own, where a pass over the whole batch wrote and read back
+Strided input gradients, tasks likewise: each pads an output-gradient
+plane, computes its channels' phases on the row tiles (any filter height)
+and joins them into the result in scratch of its own, where a pass over the whole batch wrote and read back
 phase planes as large as the result (in-process, float32 and float64,
 1.16-2.2x on eight layers).
 
@@ -98,7 +101,7 @@ def conv2d_forward_depthwise_strided(x, weight, out, stride_h, stride_w, top, le
     for part in prange(parts):
         local = np.empty(Cg * phases * plane + slack, dtype=x.dtype)
         local[Cg * phases * plane :] = 0
-        for task in range(part * N * K // parts, (part + 1) * N * K // parts):
+        for task in range(*_share(part, parts, N * K)):
             n, k = task // K, task % K
             for c in range(Cg):
                 start = (n * C + k * Cg + c) * H * W
@@ -136,14 +139,14 @@ def conv2d_grad_input_depthwise_strided(
     vectors = FORWARD_VECTORS[tile_rows]
     tile = vectors * lanes
     run = -(-(Hq * width) // tile) * tile  # each phase as runs of whole rows of the planes' width
-    size = run + (height - Hq + 1) * width + tile  # the tiles read up to a tile past run, shifted by the taps
+    size = run + (height - Hq + 1) * width  # the tiles read up to run, shifted by up to (Rq-1)*width + Sq-1
     grads, weights, target = grad_out.reshape(-1), packed.reshape(-1), grad_x.reshape(-1)
     for part in prange(parts):
         padded = np.empty(size, dtype=grad_x.dtype)
         padded[height * width :] = 0
         local = np.empty(blocks * tile_rows * run, dtype=grad_x.dtype)
         positions = np.arange(vectors) * lanes
-        for task in range(part * N * K // parts, (part + 1) * N * K // parts):
+        for task in range(*_share(part, parts, N * K)):
             n, k = task // K, task % K
             embed_plane(grads, task * P * Q, P, Q, padded, 0, height - Hq, width - Wq, height, width)
             for b in range(blocks):
@@ -159,6 +162,12 @@ def conv2d_grad_input_depthwise_strided(
                 join_plane(
                     local, c * phases * run, run, width, target, start, stride_h, stride_w, top, left, H, W, Hq, Wq
                 )
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _share(part, parts, count):
+    """(first, end) of part ``part`` of ``parts`` near-equal shares of ``count`` tasks."""
+    return part * count // parts, (part + 1) * count // parts
 
 
 @njit(inline="always", **NJIT_OPTIONS)
