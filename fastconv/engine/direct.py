@@ -72,6 +72,11 @@ def _slack(dtype, span_w):
     return FORWARD_MAX_VECTORS * lanes(dtype) + span_w
 
 
+def _packed_for_row_tiles(weight, groups):
+    """weight (K, Cg, R, S) packed for the row tiles, the rows per tile chosen for its K/groups channels."""
+    return pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
+
+
 def _chunk(a, height, width, span_w):
     """Images per chunk, and the scratch buffer for their padded planes."""
     N, C = a.shape[:2]
@@ -94,7 +99,7 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups)
         conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation[1], planes, images)
         return
     offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
-    packed = pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
+    packed = _packed_for_row_tiles(weight, groups)
     images, planes = _chunk(x, height, width, span_w)
     conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images, R, dilation[0])
 
@@ -178,7 +183,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
                 # One output channel per group: each task computes its planes' phases (row tiles) and joins
                 # them, in cache.
                 rotated = rotated_transposed(split_weight(weight, geom, phased), geom.groups)
-                packed = pack_forward_weight(rotated, geom.groups, forward_rows(rotated.shape[0] // geom.groups))
+                packed = _packed_for_row_tiles(rotated, geom.groups)
                 height, width = phased.H + phased.R - 1, phased.W + phased.S - 1  # padded by the span
                 offsets = tap_offsets(1, phased.R, phased.S, height * width, width, 1, 1, 1)
                 args = _phase_task_args(geom, phased)
@@ -242,9 +247,8 @@ def _grad_weight_tiled(grad_out, x, grad_weight, geom):
         height, width = phased.H, phased.W
         phases = geom.stride[0] * geom.stride[1]
         offsets = phase_tap_offsets(Cg, geom.R, geom.S, *geom.stride, height, width, WEIGHT_TAPS)
-    images = images_per_chunk(N, geom.C * phases * height * width * x.itemsize)
-    size = images * geom.C * phases * height * width + _slack(x.dtype, width - Q)  # width - Q: the filter's span
-    planes = workspace.get("planes", (size,), x.dtype)
+    # each channel's phases one after another, as one plane of phases*height rows; width - Q: the filter's span
+    images, planes = _chunk(x, phases * height, width, width - Q)
     if phases > 1 and Q % step == 0:
         # Read in place, row by row. Stride 1 keeps the widened runs: 16x32x56x56 float32 ran 10% slower
         # row by row, while a stem's copy costs more than its few taps (3x3 stride 2: 1.2 -> 1.3-1.5x).

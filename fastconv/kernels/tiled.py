@@ -215,9 +215,8 @@ def conv2d_grad_weight_tiled(
     taps = grad_weight.shape[1] * grad_weight.shape[2] * grad_weight.shape[3]
     plane = stride_h * stride_w * height * width  # one channel's planes
     in_place = grad_rows.size == 0
-    Kg_pad = -(-Kg // WEIGHT_ROWS) * WEIGHT_ROWS
-    run = grad_rows.shape[3]
-    row_blocks = Kg_pad // WEIGHT_ROWS
+    Kg_pad, run = grad_rows.shape[2], grad_rows.shape[3]  # the widened rows' layout (unused in place)
+    row_blocks = -(-Kg // WEIGHT_ROWS)
     tap_blocks = offsets.shape[0] // WEIGHT_TAPS
     tiles = groups * row_blocks * tap_blocks
     weights = grad_weight.reshape(-1)
