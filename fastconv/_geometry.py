@@ -94,6 +94,13 @@ class ConvGeometry:
         )
 
     @property
+    def column_filter(self):
+        """Filters one column wide (S == 1) at stride 1, unpadded along the width, other than pointwise: an
+        image's columns of filter row r are its planes' rows shifted by r*dilation_h, runs of each plane."""
+        unpadded_width = self.pad_left == self.pad_right == 0
+        return self.S == 1 and self.stride == (1, 1) and unpadded_width and not self.pointwise
+
+    @property
     def stem(self):
         """A network's first strided layer: at most STEM_MAX_CHANNELS input channels per group, undilated
         filters wider than the stride (they overlap)."""

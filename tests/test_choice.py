@@ -94,8 +94,22 @@ def test_gradients_of_deep_layers_with_few_output_pixels_use_the_blas_products(p
 def test_dilated_rectangular_and_single_image_layers_follow_the_tiles(pass_name):
     wide = "im2col" if WIDE_TILES else "direct"
     assert choice((8, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=2, dilation=2) == wide
-    assert choice((16, 128, 12, 12), (128, 128, 5, 1), pass_name) == wide  # one-column filters
+    assert choice((16, 128, 12, 12), (128, 128, 1, 5), pass_name) == wide  # one-row filters
+    assert choice((8, 32, 12, 12), (32, 32, 3, 1), pass_name) == wide  # one column, too few channels for views
     assert choice((1, 64, 28, 28), (64, 64, 5, 5), pass_name, padding=2) == wide  # one image
+
+
+@pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
+def test_column_filters_run_im2col_on_views_of_the_input(pass_name):
+    def column_choice(x_shape, w_shape, dtype, **options):
+        return choose_method(conv_geometry(x_shape, w_shape, **options), pass_name, np.dtype(dtype))
+
+    for dtype in (np.float32, np.float64):
+        on_views = "im2col" if pass_name != "forward" or dtype == np.float64 or WIDE_TILES else "direct"
+        assert column_choice((16, 128, 12, 12), (128, 128, 5, 1), dtype) == on_views
+        assert column_choice((32, 128, 17, 17), (128, 128, 7, 1), dtype, padding=(3, 0)) == on_views
+        sixty_four = "direct" if pass_name == "grad_weight" and not WIDE_TILES else on_views
+        assert column_choice((8, 64, 24, 24), (64, 64, 5, 1), dtype) == sixty_four
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])

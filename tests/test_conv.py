@@ -671,6 +671,46 @@ def test_im2col_products_per_image_or_over_the_chunk(name, images_per_chunk, per
     assert bool(calls) == (blas.BLAS is not None)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
+@given(geometry=geometries(), seed=st.integers(0, 2**32 - 1))
+def test_im2col_column_filters_on_views(dtype, geometry, seed):
+    # kx1 filters at stride 1, unpadded along the width (dilated, grouped and padded along the height,
+    # filter rows that meet only padding included): im2col's products on views of the input, one per
+    # filter row, with or without a first row covering the whole result, every size taking them.
+    from fastconv.engine import im2col
+
+    N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+    geometry = (N, C, H, W, K, R, 1, 1, (padding[0], 0), dilation, groups)
+    x, weight, _, grad_out, options = make_case(geometry, dtype, np.random.default_rng(seed))
+    views, rows_of = [], im2col._column_filter_rows
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(im2col, "COLUMN_VIEWS_MIN_FLOPS", 0)
+        patch.setattr(im2col, "_column_filter_rows", lambda geom: views.append(geom) or rows_of(geom))
+        out, gx, gw = _all_passes(x, weight, grad_out, "im2col", **options)
+    assert_close(out, reference.conv2d(x, weight, None, **options), dtype)
+    assert_close(gx, reference.conv2d_grad_input(grad_out, weight, x.shape, **options), dtype)
+    assert_close(gw, reference.conv2d_grad_weight(grad_out, x, weight.shape, **options), dtype)
+    assert len(views) == 3 or (R == 1 and padding[0] == 0)  # 1x1 layers keep their own products
+
+
+def test_column_filters_on_views_from_a_size():
+    from fastconv.engine.im2col import COLUMN_VIEWS_MIN_FLOPS, columns_are_views
+
+    assert COLUMN_VIEWS_MIN_FLOPS == 2**20  # products of 2*64*64*P*W FLOP: 128 output pixels on the limit
+
+    def geom(H, W, R=3, S=1, padding=0, stride=1):
+        return fastconv._geometry.conv_geometry((2, 64, H, W), (64, 64, R, S), padding=padding, stride=stride)
+
+    assert columns_are_views(geom(10, 16))  # 8x16 output pixels
+    assert not columns_are_views(geom(10, 15))  # 8x15
+    assert columns_are_views(geom(8, 16, padding=(1, 0)))  # padded along the height
+    assert not columns_are_views(geom(10, 16, padding=(0, 1)))  # along the width: rows no longer line up
+    assert not columns_are_views(geom(10, 16, R=1, S=3))  # a 1x3 filter
+    assert not columns_are_views(geom(10, 16, stride=(2, 1)))
+    assert not columns_are_views(geom(16, 16, R=1))  # 1x1 layers keep their own products
+
+
 def test_im2col_products_per_image_for_few_rows_on_large_planes():
     from fastconv.engine.im2col import PER_IMAGE_MAX_ROWS, PER_IMAGE_MIN_PIXELS, products_per_image
 
