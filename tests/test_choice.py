@@ -94,7 +94,9 @@ def test_gradients_of_deep_layers_with_few_output_pixels_use_the_blas_products(p
 def test_dilated_rectangular_and_single_image_layers_follow_the_tiles(pass_name):
     wide = "im2col" if WIDE_TILES else "direct"
     assert choice((8, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=2, dilation=2) == wide
-    assert choice((16, 128, 12, 12), (128, 128, 1, 5), pass_name) == wide  # one-row filters
+    one_row = "im2col" if pass_name == "grad_input" else wide  # zero taps in the input gradient
+    assert choice((16, 128, 12, 12), (128, 128, 1, 5), pass_name) == one_row  # one-row filters
+    assert choice((16, 64, 12, 12), (64, 64, 1, 5), pass_name) == wide  # too few channels for the products
     assert choice((8, 32, 12, 12), (32, 32, 3, 1), pass_name) == wide  # one column, too few channels for views
     assert choice((1, 64, 28, 28), (64, 64, 5, 5), pass_name, padding=2) == wide  # one image
 

@@ -47,16 +47,22 @@ tiles this host compiles (``WIDE_TILES``).
   repay (its transforms cost a fixed time per pixel and channel; with few
   tiles its products are too narrow: 4x256x7x7, 16 tiles, ran 1.2-2x slower
   than im2col, 16x512x7x7, 64 tiles, 1.2-1.5x faster). Both dtypes.
-* Column filters (kx1 at stride 1, unpadded along the width) whose per-image
-  products reach ``im2col.COLUMN_VIEWS_MIN_FLOPS``: im2col, whose columns
-  are then views of the input (no column matrix), for the input gradient,
-  the float64 forward pass, and weight gradients of at least
-  COLUMN_VIEWS_GRAD_WEIGHT_MIN_CHANNELS channels per group. Against direct
+* Filters one column wide (kx1) at stride 1, unpadded along the width, whose
+  per-image products reach ``im2col.COLUMN_VIEWS_MIN_FLOPS``: im2col, whose
+  columns are then views of the input (no column matrix), for the input
+  gradient, the float64 forward pass, and weight gradients of at least
+  RECTANGULAR_PRODUCTS_MIN_CHANNELS channels per group. Against direct
   (AVX2 tiles; 3x1 to 7x1 filters, 64-128 channels, 12x12 to 24x24 planes,
   8-32 images; 17 layers): input gradients 1.04-1.5x faster, float64
   forward passes 0.88-1.6x; float32 forward passes ran level (0.75-1.2x)
   and stay direct, as do weight gradients of 64 channels (direct up to 1.3x
-  faster; 128 channels 0.82-1.37x, mostly faster with im2col).
+  faster; 128 channels 0.82-1.37x, mostly faster with im2col). Filters one
+  row high (1xk): the input gradient, a forward pass over an output gradient
+  padded by S-1 columns each side, multiplies (S-1)/Q zero taps per real one
+  and runs im2col from RECTANGULAR_PRODUCTS_MIN_CHANNELS channels (1x3 to
+  1x7 on 12x12 to 24x24 planes, 8-32 images, 12 layers: 1.08-1.85x faster,
+  both dtypes; with 32-64 channels direct ran 0.75-1.24x, so those stay);
+  their forward passes and weight gradients stay direct.
 * Stride 1 with AVX2 tiles, planes of at most 256 output pixels (input
   pixels for the input gradient) and two vectors of output channels per
   group or more (of input channels for the input gradient), deep layers on
@@ -199,17 +205,16 @@ def _deep_strided(geom, pass_name, dtype):
     return pass_name == "forward" and deep
 
 
-COLUMN_VIEWS_GRAD_WEIGHT_MIN_CHANNELS = 128  # channels in and out per group (see the module's rule)
+RECTANGULAR_PRODUCTS_MIN_CHANNELS = 128  # channels in and out per group (see the module's rule)
 
 
-def _column_filter_on_views(geom, pass_name, dtype):
-    """Whether a column filter's pass runs im2col on views of the input (see the module's rule)."""
-    if not im2col.columns_are_views(geom):
-        return False
-    if pass_name == "forward":
-        return dtype == np.float64
-    channels = min(geom.C, geom.K) // geom.groups
-    return pass_name == "grad_input" or channels >= COLUMN_VIEWS_GRAD_WEIGHT_MIN_CHANNELS
+def _one_row_or_column_on_products(geom, pass_name, dtype):
+    """Whether a stride-1 pass of kx1 or 1xk filters runs im2col (see the module's rule)."""
+    wide = min(geom.C, geom.K) // geom.groups >= RECTANGULAR_PRODUCTS_MIN_CHANNELS
+    if im2col.columns_are_views(geom):  # kx1
+        return {"forward": dtype == np.float64, "grad_input": True, "grad_weight": wide}[pass_name]
+    one_row = geom.R == 1 < geom.S and geom.stride == (1, 1)
+    return one_row and pass_name == "grad_input" and wide
 
 
 STEM_MAX_ZERO_TAPS = 0.4  # share of zero taps in a stem's phase sub-filters up to which its input gradient runs direct
@@ -235,7 +240,7 @@ def choose_method(geom, pass_name, dtype):
         return "winograd"
     if geom.groups == 1 and _deep_on_small_planes(geom, pass_name, dtype):
         return "im2col"
-    if _column_filter_on_views(geom, pass_name, dtype):
+    if _one_row_or_column_on_products(geom, pass_name, dtype):
         return "im2col"
     if channel_tiles.runs(geom, pass_name, dtype):
         return "direct"
