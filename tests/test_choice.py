@@ -18,8 +18,11 @@ def choice(x_shape, w_shape, pass_name="forward", **options):
 def test_strided_layers_use_the_channel_tiles_and_pointwise_layers_the_blas_products(pass_name):
     channel_tiles = "im2col" if pass_name == "grad_input" else "direct"  # zero taps in the input gradient
     assert choice((8, 16, 32, 32), (16, 16, 3, 3), pass_name, stride=2, padding=1) == channel_tiles
-    assert choice((8, 3, 44, 40), (48, 3, 4, 4), pass_name, stride=4) == "direct"  # patch embedding
-    assert choice((8, 16, 32, 32), (32, 16, 2, 2), pass_name, stride=2) == "direct"  # stride divides the filter
+    patches = "im2col" if pass_name == "grad_input" else "direct"  # the columns a reshuffle of the products
+    assert choice((8, 3, 44, 40), (48, 3, 4, 4), pass_name, stride=4) == patches  # patch embedding
+    assert choice((8, 64, 32, 32), (128, 64, 2, 2), pass_name, stride=2) == patches  # 2x2 downsampling
+    overlapping = "direct" if pass_name == "grad_input" else channel_tiles  # the stride divides the filter
+    assert choice((8, 16, 64, 64), (32, 16, 4, 4), pass_name, stride=2, padding=1) == overlapping
     assert choice((8, 16, 32, 32), (4, 16, 3, 3), pass_name, stride=2, padding=1) == "im2col"  # 4 < a vector
     assert choice((8, 3, 96, 96), (64, 3, 7, 7), pass_name, stride=2, padding=3) == "direct"  # a stem
     assert choice((2, 3, 96, 96), (24, 3, 5, 5), pass_name, stride=2, padding=2) == "direct"  # 11 of 36 taps zero
