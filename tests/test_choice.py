@@ -61,12 +61,13 @@ def test_deep_strided_layers_use_the_blas_products():
 
 def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
     assert choice((64, 3, 32, 32), (16, 3, 5, 5)) == "direct"  # cifar_l1
-    assert choice((64, 32, 32, 32), (32, 32, 3, 3), padding=1) == "direct"  # 32 channels
-    assert choice((64, 128, 32, 32), (32, 128, 3, 3), padding=1) == "direct"  # 32 out
+    assert choice((32, 16, 32, 32), (16, 16, 3, 3), padding=1) == "direct"  # 16 channels
+    assert choice((64, 32, 8, 8), (32, 32, 3, 3), padding=1) == "direct"  # 32 channels on 8x8 outputs
     assert choice((16, 64, 6, 6), (64, 64, 3, 3), padding=1) == "direct"  # 6x6 outputs
     assert choice((8, 32, 16, 16), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise
     assert choice((8, 128, 28, 28), (128, 128, 1, 1), padding=1) == "direct"  # padded 1x1
-    assert choice((32, 128, 28, 28), (128, 64, 3, 3), padding=1, groups=2) == "direct"
+    assert choice((32, 128, 28, 28), (128, 32, 3, 3), padding=1, groups=4) == "direct"  # groups of 32 channels
+    assert choice((8, 256, 14, 14), (256, 64, 3, 3), padding=1, groups=4) == "direct"  # of 64 on 14x14 outputs
     few_filters = "im2col" if WIDE_TILES else "direct"  # 8 filters fill a third of a wide tile's positions
     assert choice((64, 16, 4, 4), (8, 16, 3, 3), padding=1) == few_filters  # small plane
     assert choice((8, 32, 4, 4), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise on a small plane
@@ -118,12 +119,16 @@ def test_column_filters_run_im2col_on_views_of_the_input(pass_name):
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
-def test_3x3_layers_of_64_channels_and_7x7_outputs_use_winograd(pass_name):
+def test_wide_3x3_layers_use_winograd(pass_name):
     assert choice((64, 64, 16, 16), (64, 64, 3, 3), pass_name, padding=1) == "winograd"  # mid_3x3
     assert choice((32, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=1) == "winograd"  # big_3x3
     assert choice((16, 512, 7, 7), (512, 512, 3, 3), pass_name, padding=1) == "winograd"
     assert choice((64, 64, 9, 9), (64, 64, 3, 3), pass_name) == "winograd"  # unpadded: 7x7 outputs
     assert choice((64, 64, 8, 8), (64, 64, 3, 3), pass_name) == "direct"  # unpadded: 6x6 outputs
+    assert choice((64, 32, 32, 32), (32, 32, 3, 3), pass_name, padding=1) == "winograd"  # 32 channels, 32x32
+    assert choice((1, 32, 56, 56), (32, 32, 3, 3), pass_name, padding=1) == "winograd"  # one image, 196 tiles
+    assert choice((1, 32, 28, 28), (32, 32, 3, 3), pass_name, padding=1) != "winograd"  # 49 tiles
+    assert choice((32, 128, 28, 28), (128, 64, 3, 3), pass_name, padding=1, groups=2) == "winograd"  # 64 per group
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
