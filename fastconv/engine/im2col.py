@@ -3,7 +3,10 @@
 Each takes C-contiguous arrays of one dtype, a checked
 :class:`~fastconv._geometry.ConvGeometry` and a preallocated result, and fills
 the result, building the columns of a chunk of images at a time (never the
-whole batch when that would be large).
+whole batch when that would be large). Two families need no columns: 1x1
+layers, whose columns are the images, and kx1 filters at stride 1, whose
+columns are the images' rows shifted by each filter row
+(:func:`columns_are_views`).
 """
 
 from ..kernels.im2col import col2im, im2col
