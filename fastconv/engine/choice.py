@@ -53,13 +53,14 @@ tiles this host compiles (``WIDE_TILES``).
   ungrouped with at least 64 channels in and out and outputs of at least
   7x7, or on outputs of at least WINOGRAD_WIDE_SIDE rows and columns, with
   at least 32 channels ungrouped or 64 per group (its products run per
-  group). Against direct, both dtypes, three passes: ungrouped 32-48
+  group; AVX2 tiles only: with wide tiles 32 channels lost 1.4x, see
+  crossovers.md). Against direct, both dtypes, three passes: ungrouped 32-48
   channels on 16x16 to 96x96 outputs (8 layers, one to 32 images) winograd
   1.0-2.1x faster in 40 of 48 cells (direct at most 1.18x faster); 16
   channels, 8x8 outputs of 32 channels, and groups of 32 channels ran
   direct up to 1.6x faster; groups of 64 channels on 28x28 outputs (3
   layers) winograd 1.0-1.46x, on 14x14 direct up to 1.7x.
-* Filters one column wide (kx1) at stride 1, unpadded along the width, whose
+* Ungrouped filters one column wide (kx1) at stride 1, unpadded along the width, whose
   per-image products reach ``im2col.COLUMN_VIEWS_MIN_FLOPS``: im2col, whose
   columns are then views of the input (no column matrix), for the input
   gradient, the float64 forward pass, and weight gradients of at least
@@ -74,7 +75,8 @@ tiles this host compiles (``WIDE_TILES``).
   and runs im2col from RECTANGULAR_PRODUCTS_MIN_CHANNELS channels (1x3 to
   1x7 on 12x12 to 24x24 planes, 8-32 images, 12 layers: 1.08-1.85x faster,
   both dtypes; with 32-64 channels direct ran 0.75-1.24x, so those stay);
-  their forward passes and weight gradients stay direct.
+  their forward passes and weight gradients follow the rules below (direct
+  with AVX2 tiles). These run ahead of the channel tiles.
 * Stride 1 with AVX2 tiles, planes of at most 256 output pixels (input
   pixels for the input gradient) and two vectors of output channels per
   group or more (of input channels for the input gradient), deep layers on
@@ -104,7 +106,7 @@ tiles this host compiles (``WIDE_TILES``).
   (1.1-2.2x), filters of one row or one column (1.1-2.6x) and single images
   (1.3-2.8x); with AVX2 tiles these ran
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
-  1.4-1.9x, one 28x28 image 1.3-1.5x, the one-hot forward 2.2-2.5x and
+  1.4-1.9x against im2col's column matrix, one 28x28 image 1.3-1.5x, the one-hot forward 2.2-2.5x and
   weight gradient 1.9-2x).
 * Every other stride-1 layer: direct.
 
@@ -136,7 +138,7 @@ _recordings: list = []  # lists that record every (pass, geometry, dtype) auto r
 _resolved: dict = {}
 MEMO_SIZE = 4096
 
-WINOGRAD_MIN_CHANNELS = 64  # fewest channels in and out (per group)
+WINOGRAD_MIN_CHANNELS = 64  # fewest channels in and out (per group, where groups run it)
 WINOGRAD_MIN_SIDE = 7  # fewest output rows and columns
 WINOGRAD_WIDE_SIDE = 16  # output rows and columns from which groups and narrower ungrouped layers repay it
 WINOGRAD_WIDE_MIN_CHANNELS = 32  # fewest channels in and out of ungrouped layers on such outputs
@@ -150,7 +152,7 @@ def _winograd_wins(geom):
     if geom.N * -(-geom.P // 4) * -(-geom.Q // 4) < WINOGRAD_MIN_TILES:
         return False
     channels, side = min(geom.C, geom.K) // geom.groups, min(geom.P, geom.Q)
-    if side >= WINOGRAD_WIDE_SIDE:
+    if side >= WINOGRAD_WIDE_SIDE and not WIDE_TILES:  # measured with AVX2 tiles only (crossovers.md: wide ones)
         return channels >= (WINOGRAD_WIDE_MIN_CHANNELS if geom.groups == 1 else WINOGRAD_MIN_CHANNELS)
     return geom.groups == 1 and channels >= WINOGRAD_MIN_CHANNELS and side >= WINOGRAD_MIN_SIDE
 
@@ -231,10 +233,12 @@ RECTANGULAR_PRODUCTS_MIN_CHANNELS = 128  # channels in and out per group (see th
 
 def _one_row_or_column_on_products(geom, pass_name, dtype):
     """Whether a stride-1 pass of kx1 or 1xk filters runs im2col (see the module's rule)."""
-    wide = min(geom.C, geom.K) // geom.groups >= RECTANGULAR_PRODUCTS_MIN_CHANNELS
+    if geom.groups != 1:
+        return False  # measured ungrouped only
+    wide = min(geom.C, geom.K) >= RECTANGULAR_PRODUCTS_MIN_CHANNELS
     if im2col.columns_are_views(geom):  # kx1
         return {"forward": dtype == np.float64, "grad_input": True, "grad_weight": wide}[pass_name]
-    one_row = geom.R == 1 < geom.S and geom.stride == (1, 1)
+    one_row = geom.R == 1 < geom.S
     return one_row and pass_name == "grad_input" and wide
 
 

@@ -141,7 +141,7 @@ def _forward_column_filter(x, weight, out, geom):
 
 def _grad_input_column_filter(grad_out, weight, grad_x, geom):
     """grad_x[n, group c] rows shifted by r += weight[group k, :, r].T (Cg, Kg) @ grad_out[n, group k], for
-    each filter row r: the lecture's col2im with the columns as views of grad_x."""
+    each filter row r: the rows col2im would add up, summed straight into grad_x (no column matrix)."""
     Kg, Cg, W = geom.K // geom.groups, geom.C // geom.groups, geom.W
     g3, gx3, filters = _planes(grad_out), _planes(grad_x), _filter_rows(weight)
     rows = _column_filter_rows(geom)
