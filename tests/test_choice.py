@@ -129,8 +129,7 @@ def test_wide_3x3_layers_use_winograd(pass_name):
     assert choice((64, 32, 32, 32), (32, 32, 3, 3), pass_name, padding=1) == narrow  # 32 channels, 32x32
     assert choice((1, 32, 56, 56), (32, 32, 3, 3), pass_name, padding=1) in (narrow, "im2col")  # 196 tiles
     assert choice((1, 32, 28, 28), (32, 32, 3, 3), pass_name, padding=1) != "winograd"  # 49 tiles
-    grouped = "direct" if WIDE_TILES else "winograd"
-    assert choice((32, 128, 28, 28), (128, 64, 3, 3), pass_name, padding=1, groups=2) == grouped  # 64 per group
+    assert choice((32, 128, 28, 28), (128, 64, 3, 3), pass_name, padding=1, groups=2) == narrow  # 64 per group
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
