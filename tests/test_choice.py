@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from fastconv._geometry import conv_geometry
-from fastconv.engine.choice import MIN_TILE_USE, WIDE_TILES, choose_method, direct_tile_use
+from fastconv.engine.choice import (
+    AMD_WIDE_TILES,
+    IM2COL_ON_IDLE_ROW_TILES,
+    MIN_TILE_USE,
+    WIDE_TILES,
+    choose_method,
+    direct_tile_use,
+)
 from fastconv.kernels._simd import FORWARD_VECTORS, forward_rows, lanes
 
 F32 = np.dtype(np.float32)
@@ -30,7 +37,7 @@ def test_strided_layers_use_the_channel_tiles_and_pointwise_layers_the_blas_prod
     assert choice((2, 3, 96, 96), (24, 3, 3, 3), pass_name, stride=2, padding=1) == stem  # 7 of 16 taps zero
     assert choice((1, 3, 96, 96), (64, 3, 7, 7), pass_name, stride=2, padding=3) == stem  # one image
     assert choice((1, 3, 96, 96), (64, 3, 4, 4), pass_name, stride=2, padding=1) == "direct"  # no zero taps
-    pointwise = "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
+    pointwise = "direct" if pass_name == "grad_weight" and AMD_WIDE_TILES else "im2col"
     assert choice((8, 256, 14, 14), (256, 256, 1, 1), pass_name) == pointwise
 
 
@@ -47,12 +54,14 @@ def test_deep_strided_layers_use_the_blas_products():
     assert (
         channel_tiles.grad_sums_bytes(deep, F32) > STRIDED_SUMS_MAX_BYTES >= channel_tiles.grad_sums_bytes(shallow, F32)
     )
+    intel = "im2col" if WIDE_TILES and not AMD_WIDE_TILES else "direct"  # 128 channels or more there
     assert [choose_method(g, p, F32) for g in (deep, shallow) for p in ("forward", "grad_weight")] == [
-        "direct", "im2col", "direct", "direct",
+        intel, "im2col", "direct", "direct",
     ]  # fmt: skip
     assert choice((8, 512, 8, 8), (512, 512, 3, 3), "forward", stride=2, padding=1) == "im2col"
-    assert choice((8, 320, 8, 8), (512, 320, 3, 3), "forward", stride=2, padding=1) == "direct"  # < 384 channels
-    assert choice((8, 512, 20, 20), (512, 512, 3, 3), "forward", stride=2, padding=1) == "direct"  # 100 pixels
+    assert choice((8, 320, 8, 8), (512, 320, 3, 3), "forward", stride=2, padding=1) == intel  # < 384 channels
+    assert choice((8, 512, 20, 20), (512, 512, 3, 3), "forward", stride=2, padding=1) == intel  # 100 pixels
+    assert choice((8, 96, 20, 20), (192, 96, 3, 3), "forward", stride=2, padding=1) == "direct"  # < 128 channels
     # A stem's weight gradient stays on the phase planes whatever its sums.
     stem = conv_geometry((8, 3, 64, 64), (2048, 3, 7, 7), stride=2, padding=3)
     assert channel_tiles.grad_sums_bytes(stem, F32) > STRIDED_SUMS_MAX_BYTES
@@ -68,7 +77,7 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
     assert choice((8, 128, 28, 28), (128, 128, 1, 1), padding=1) == "direct"  # padded 1x1
     assert choice((32, 128, 28, 28), (128, 32, 3, 3), padding=1, groups=4) == "direct"  # groups of 32 channels
     assert choice((8, 256, 14, 14), (256, 64, 3, 3), padding=1, groups=4) == "direct"  # of 64 on 14x14 outputs
-    few_filters = "im2col" if WIDE_TILES else "direct"  # 8 filters fill a third of a wide tile's positions
+    few_filters = "im2col" if AMD_WIDE_TILES else "direct"  # 8 filters fill a third of a wide tile's positions
     assert choice((64, 16, 4, 4), (8, 16, 3, 3), padding=1) == few_filters  # small plane
     assert choice((8, 32, 4, 4), (32, 1, 3, 3), padding=1, groups=32) == "direct"  # depthwise on a small plane
     assert choice((8, 32, 16, 16), (32, 1, 5, 5), stride=2, padding=2, groups=32) == "direct"  # strided depthwise
@@ -76,7 +85,7 @@ def test_narrow_small_and_grouped_stride1_layers_use_the_direct_tiles():
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
 def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
-    one_hot = "im2col" if pass_name == "grad_input" or WIDE_TILES else "direct"
+    one_hot = "im2col" if pass_name == "grad_input" or AMD_WIDE_TILES else "direct"
     assert choice((64, 1, 38, 14), (26, 1, 38, 2), pass_name) == one_hot  # one-hot text: one output row
     assert choice((8, 512, 2, 2), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 4-pixel planes
     assert choice((8, 512, 4, 4), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # deep, 16-pixel planes
@@ -89,14 +98,18 @@ def test_gradients_of_deep_layers_with_few_output_pixels_use_the_blas_products(p
     assert choice((2, 384, 12, 12), (384, 384, 3, 3), pass_name, padding=1) == "im2col"
     assert choice((1, 128, 14, 14), (128, 128, 5, 5), pass_name, padding=2) == "im2col"
     assert choice((8, 128, 14, 14), (128, 128, 5, 5), pass_name, padding=2) == "direct"  # 1568 pixels in all
-    assert choice((1, 256, 28, 28), (256, 256, 3, 3), pass_name, padding=1) == ("im2col" if WIDE_TILES else "direct")
-    assert choice((1, 256, 14, 14), (256, 256, 3, 3), "forward", padding=1) == ("im2col" if WIDE_TILES else "direct")
+    assert choice((1, 256, 28, 28), (256, 256, 3, 3), pass_name, padding=1) == (
+        "im2col" if AMD_WIDE_TILES else "direct"
+    )
+    assert choice((1, 256, 14, 14), (256, 256, 3, 3), "forward", padding=1) == (
+        "im2col" if AMD_WIDE_TILES else "direct"
+    )
     assert choice((2, 384, 12, 12), (384, 384, 3, 3), "forward", padding=1) == "im2col"  # the deepest layers
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
 def test_dilated_rectangular_and_single_image_layers_follow_the_tiles(pass_name):
-    wide = "im2col" if WIDE_TILES else "direct"
+    wide = "im2col" if AMD_WIDE_TILES else "direct"
     assert choice((8, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=2, dilation=2) == wide
     one_row = "im2col" if pass_name == "grad_input" else wide  # zero taps in the input gradient
     assert choice((16, 128, 12, 12), (128, 128, 1, 5), pass_name) == one_row  # one-row filters
@@ -111,10 +124,10 @@ def test_column_filters_run_im2col_on_views_of_the_input(pass_name):
         return choose_method(conv_geometry(x_shape, w_shape, **options), pass_name, np.dtype(dtype))
 
     for dtype in (np.float32, np.float64):
-        on_views = "im2col" if pass_name != "forward" or dtype == np.float64 or WIDE_TILES else "direct"
+        on_views = "im2col" if pass_name != "forward" or dtype == np.float64 or AMD_WIDE_TILES else "direct"
         assert column_choice((16, 128, 12, 12), (128, 128, 5, 1), dtype) == on_views
         assert column_choice((32, 128, 17, 17), (128, 128, 7, 1), dtype, padding=(3, 0)) == on_views
-        sixty_four = "direct" if pass_name == "grad_weight" and not WIDE_TILES else on_views
+        sixty_four = "direct" if pass_name == "grad_weight" and not AMD_WIDE_TILES else on_views
         assert column_choice((8, 64, 24, 24), (64, 64, 5, 1), dtype) == sixty_four
 
 
@@ -138,7 +151,8 @@ def test_tile_use_counts_the_padded_rows_rounded_up_to_whole_tiles(dtype):
     geom = conv_geometry((32, 16, 4, 4), (4, 16, 3, 3), padding=1)  # 4x4 outputs, rows 6 wide, no channel tiles
     tile = FORWARD_VECTORS[forward_rows(4)] * lanes(dtype)
     assert direct_tile_use(geom, dtype) == 16 / (-(-24 // tile) * tile)
-    expected = "direct" if direct_tile_use(geom, dtype) >= MIN_TILE_USE else "im2col"
+    idle = IM2COL_ON_IDLE_ROW_TILES and direct_tile_use(geom, dtype) < MIN_TILE_USE
+    expected = "im2col" if idle else "direct"
     assert choose_method(geom, "forward", dtype) == expected
     wide = conv_geometry((8, 16, 64, 64), (32, 16, 3, 3), padding=1)
     assert direct_tile_use(wide, dtype) > 0.9
@@ -146,10 +160,10 @@ def test_tile_use_counts_the_padded_rows_rounded_up_to_whole_tiles(dtype):
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
 def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_name):
-    # 3x3 and 4x4 planes idle the row tiles but not the channel tiles (AVX2 tiles; AVX-512: unmeasured,
-    # the row tiles' rule)
+    # 3x3 and 4x4 planes idle the row tiles but not the channel tiles (AVX2 tiles, and AVX-512 tiles on an
+    # Intel core; on AMD's: unmeasured, the row tiles' rule)
     assert direct_tile_use(conv_geometry((64, 64, 3, 3), (64, 64, 3, 3), padding=1), F32) < MIN_TILE_USE
-    expected = "im2col" if WIDE_TILES else "direct"
+    expected = "im2col" if AMD_WIDE_TILES else "direct"
     assert choice((64, 64, 3, 3), (64, 64, 3, 3), pass_name, padding=1) == expected
     assert choice((32, 32, 4, 4), (32, 32, 3, 3), pass_name, padding=1) == expected
 
@@ -157,7 +171,7 @@ def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_na
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
 def test_passes_on_the_plain_loops_run_direct(pass_name, monkeypatch):
     # Ahead of the rule: under PLAIN_LOOPS_BELOW_FLOPS the direct method's plain loops (as shipped;
-    # the tests' autouse fixture turns them off), above it the rule, here im2col.
+    # the tests' autouse fixture turns them off), above it the rule, here a 1x1 layer's.
     from conftest import SHIPPED_PLAIN_LOOPS_BELOW_FLOPS
 
     from fastconv.engine import direct
@@ -165,4 +179,5 @@ def test_passes_on_the_plain_loops_run_direct(pass_name, monkeypatch):
     monkeypatch.setattr(direct, "PLAIN_LOOPS_BELOW_FLOPS", SHIPPED_PLAIN_LOOPS_BELOW_FLOPS)
     assert choice((1, 1, 3, 3), (4, 1, 3, 3), pass_name, padding=1) == "direct"  # 648 FLOP on a 3x3 plane
     assert choice((1, 2, 4, 4), (2, 2, 1, 1), pass_name) == "direct"  # a 1x1 layer of 128 FLOP
-    assert choice((4, 4, 3, 3), (4, 4, 3, 3), pass_name, padding=1) == "im2col"  # 10368 FLOP, idle tiles
+    pointwise = "direct" if pass_name == "grad_weight" and AMD_WIDE_TILES else "im2col"
+    assert choice((1, 16, 8, 8), (8, 16, 1, 1), pass_name) == pointwise  # a 1x1 layer of 16384 FLOP

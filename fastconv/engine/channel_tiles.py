@@ -25,6 +25,13 @@ the row tiles (direct) and im2col:
   slower in float64, so stems stay off): the layers of the forward rule,
   stems excepted.
 
+On an Intel Xeon (Emerald Rapids) with AVX-512 tiles, stride-1 passes,
+in-process A/B against the row tiles: 3x3 to 5x5 planes of 32-64 channels
+1.0-2.6x faster in float32 (the default ConvNet's second layer 1.0-1.3x),
+6x6 planes 1.1-1.2x slower; 5x1 filters on 13x17 planes 2.4x slower. So
+there they run where the row tiles would use less than two thirds of their
+positions (:func:`row_tile_use`), not by plane size.
+
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
 forward pass over the output gradient padded by the filter's span, then
@@ -37,13 +44,22 @@ import math
 
 import numpy as np
 
-from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, VECTOR_BYTES, lanes
+from ..kernels._simd import (
+    BROADCAST_COST,
+    BROADCAST_PIXELS,
+    BROADCAST_VECTORS,
+    FORWARD_VECTORS,
+    VECTOR_BYTES,
+    forward_rows,
+    lanes,
+)
 from ..kernels.channel_tiled import (
     conv2d_forward_channel_tiled,
     conv2d_grad_weight_channel_tiled,
     pixel_positions,
 )
 from ..kernels.tiled import pack_forward_weight, tap_offsets
+from .host import AMD_CORE
 from .threads import thread_count
 from .workspace import images_per_chunk, workspace
 
@@ -51,6 +67,7 @@ RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threa
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
 SMALL_PLANE_PIXELS = 256  # stride-1 output planes up to 16x16 (see the module docstring)
+WIDE_MAX_ROW_TILE_USE = 2 / 3  # with AVX-512 tiles on an Intel core (see the module docstring)
 # Addresses a multiple of CACHE_WAY_BYTES apart share an L1 set (64 sets of 64-byte lines, 8 or more ways,
 # on x86 cores). A tile stores each of its output channels' pixels a plane apart: on 64x64 float32 planes
 # the 24 channels of a tile land in one set, whose lines are evicted before they are whole. With more than
@@ -63,26 +80,46 @@ CONFLICTING_ROWS = 8
 SCRATCH_MAX_TAPS = 64
 
 
-def forward_applies(channels, pixels, strided, dtype):
+def row_tile_use(channels, P, Q, width, dtype):
+    """Share of the positions the row tiles (:mod:`fastconv.kernels.tiled`) compute that are output pixels,
+    for ``channels`` output channels per group and (P, Q) outputs of input rows ``width`` wide.
+
+    They compute an output plane as P rows of the padded input width, rounded up to whole tiles of
+    ``FORWARD_VECTORS[rows] * lanes`` positions: small planes leave most of a tile idle, the more so
+    with wide vectors and tiles.
+    """
+    tile = FORWARD_VECTORS[forward_rows(channels)] * lanes(dtype)
+    return P * Q / (-(-(P * width) // tile) * tile)
+
+
+def forward_applies(channels, P, Q, width, strided, dtype):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
-    output channels per group, ``pixels`` output pixels per plane. Strided: a vector of channels or more;
-    stride 1, with AVX2 tiles (measured there only): two vectors or more on a small plane."""
+    output channels per group, (P, Q) outputs of input rows ``width`` wide. Strided: a vector of channels
+    or more. Stride 1: two vectors or more, on planes of at most SMALL_PLANE_PIXELS with AVX2 tiles; with
+    AVX-512 tiles on an Intel core where the row tiles would use less than WIDE_MAX_ROW_TILE_USE of their
+    positions (unmeasured on AMD's, which keep the row tiles)."""
     if strided:
         return channels >= lanes(dtype)
-    return VECTOR_BYTES == 32 and channels >= 2 * lanes(dtype) and pixels <= SMALL_PLANE_PIXELS
+    if channels < 2 * lanes(dtype):
+        return False
+    if VECTOR_BYTES == 32:
+        return P * Q <= SMALL_PLANE_PIXELS
+    return not AMD_CORE and row_tile_use(channels, P, Q, width, dtype) < WIDE_MAX_ROW_TILE_USE
 
 
 def runs(geom, pass_name, dtype):
     """Whether the direct method runs this pass of ``geom`` on these tiles.
 
     The forward pass by :func:`forward_applies`; the weight gradient likewise, stems excepted; the input
-    gradient, a forward pass over the output gradient, at stride 1 by its input channels and plane (a
-    strided one runs over phase planes, whose own stride-1 passes may come here).
+    gradient, a forward pass over the output gradient (padded by the filter's span), at stride 1 by its
+    input channels and plane (a strided one runs over phase planes, whose own stride-1 passes may come here).
     """
     strided = geom.stride != (1, 1)
     if pass_name == "grad_input":
-        return not strided and forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype)
-    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
+        span_w = geom.dilation[1] * (geom.S - 1)
+        return not strided and forward_applies(geom.C // geom.groups, geom.H, geom.W, geom.W + span_w, False, dtype)
+    width = geom.W + geom.pad_left + geom.pad_right
+    applies = forward_applies(geom.K // geom.groups, geom.P, geom.Q, width, strided, dtype)
     return applies and not (pass_name == "grad_weight" and geom.stem)
 
 

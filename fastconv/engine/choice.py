@@ -1,9 +1,14 @@
 """What ``method="auto"`` runs: a rule drawn from crossovers measured with ``fastconv bench``.
 
-Two machines measured it: an AMD EPYC with AVX-512 (wide tiles: 64-byte
-vectors, 8-row forward tiles) and a Zen 4 whose AVX-512 is hidden (AVX2
-tiles: 32-byte vectors, 4 rows); where they disagree, the rule follows the
-tiles this host compiles (``WIDE_TILES``).
+Three machines measured it: an AMD EPYC with AVX-512 (wide tiles: 64-byte
+vectors, 8-row forward tiles), a Zen 4 whose AVX-512 is hidden (AVX2
+tiles: 32-byte vectors, 4 rows) and an Intel Xeon (Emerald Rapids, 2 of its
+cores) with AVX-512. Where they disagree, the rule follows the tiles this
+host compiles (``WIDE_TILES``) and, with wide tiles, its CPU's maker
+(``AMD_WIDE_TILES``, :mod:`.host`): on the Intel Xeon the direct tiles beat
+im2col on most layers where the AMD EPYC's lost (in-process A/B over the
+benchmark's layers, one random layer per family and 13 more, both dtypes,
+three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
 
 * Stride above 1, forward pass and weight gradient, at least a vector of
   output channels per group (8 float32, 4 float64 with AVX2): direct, on the
@@ -17,7 +22,12 @@ tiles this host compiles (``WIDE_TILES``).
   1.0-1.4x faster, but 4x64x56x56 -> 128 ran im2col 1.4-1.7x faster and
   stays direct) and forward passes of 384 channels or more on planes of at most
   64 pixels (8x512x8x8, 3x3 stride 2, 1.6-1.7x; 8x256x14x14 ran im2col
-  1.14-1.25x faster, 16x128x14x14 direct 1.0-1.5x).
+  1.14-1.25x faster, 16x128x14x14 direct 1.0-1.5x); on the Intel Xeon,
+  forward passes from INTEL_STRIDED_FORWARD_MIN_CHANNELS (128) input
+  channels on any plane, stems excepted (3x3 stride 2: 128 channels
+  1.2-2.1x faster with im2col, 256 1.8x, both dtypes; 64 level to 1.1x;
+  32 mixed: 16x32x32x32 direct 1.05-1.34x faster, 16x32x40x40 float32
+  im2col 1.39x).
 * Stride above 1, input gradient: im2col for filters that tile the input
   (stride = filter size, undilated: patch embeddings, 2x2 downsampling),
   whose column matrix is a reshuffle of the output-gradient products
@@ -44,7 +54,8 @@ tiles this host compiles (``WIDE_TILES``).
   slower, 32x192x32x32, 5x5, stride 2, float32).
 * Pointwise layers (1x1 filters, stride 1, no padding): im2col for the
   forward pass and the input gradient (plain BLAS products); the weight
-  gradient direct with wide tiles, im2col with AVX2 tiles (1.25-1.35x).
+  gradient direct with AMD's wide tiles, im2col with AVX2 tiles (1.25-1.35x)
+  and on the Intel Xeon (1.8-2.7x).
 * 3x3 filters at stride 1 and dilation 1, at least 64 of its 4x4 output
   tiles over the batch: winograd, whose 4x fewer multiplications only wide
   layers repay (its transforms cost a fixed time per pixel and channel; with
@@ -83,16 +94,24 @@ tiles this host compiles (``WIDE_TILES``).
   small planes (below) excepted: direct, on the channel tiles (3x3 to 12x12
   planes of 16-64 channels: 1.1-1.6x faster than the row tiles in the
   forward pass, 1.3-2.5x than the row tiles and im2col in the gradients),
-  ahead of the rule below. Unmeasured with AVX-512 tiles, which keep it.
+  ahead of the rule below. With AVX-512 tiles on an Intel core, where the
+  row tiles would use less than two thirds of their positions
+  (:func:`.channel_tiles.row_tile_use`; 3x3 to 5x5 planes, 32-64 channels:
+  1.0-2.6x faster than the row tiles in float32, 6x6 planes ran the row
+  tiles 1.1-1.2x faster). Unmeasured with AMD's AVX-512 tiles, which keep
+  the row tiles.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On both machines: the input
   gradient of filters that span the whole input along one axis (a one-row
   output: the one-hot text layer's ran 10-18x faster); output planes so
   small that most of each row tile's positions are padding or past the
-  plane (:func:`direct_tile_use` below one half: 4x4 planes under the wide tiles
-  ran 2-6x faster with im2col, under AVX2 tiles direct ran 2x faster); deep
-  layers on small planes, whose block of packed filters outgrows a core's L1
-  cache (:func:`_deep_on_small_planes`: 8x512x4x4 ran 1.4-2.2x faster with
+  plane (:func:`direct_tile_use` below one half, ``IM2COL_ON_IDLE_ROW_TILES``:
+  4x4 planes under AMD's wide tiles ran 2-6x faster with im2col, under AVX2
+  tiles direct ran 2x faster; on the Intel Xeon the direct tiles 1.7-3.7x,
+  so there it runs direct); deep layers on small planes, whose block of
+  packed filters outgrows a core's L1 data cache (``host.L1_DATA_BYTES``:
+  32 KiB on Zen 4, 48 KiB on the Intel Xeon, where 16x64x6x6 float64, a
+  36 KiB block, ran direct 1.2-1.5x faster; :func:`_deep_on_small_planes`: 8x512x4x4 ran 1.4-2.2x faster with
   im2col than direct or Winograd on AVX2 tiles, 4x256x7x7 1.1-2.4x with both
   tiles), and, since im2col's products run on numba's threads, their
   gradients with up to 576 output pixels over the batch (AVX2 tiles, 3x3 and
@@ -101,13 +120,14 @@ tiles this host compiles (``WIDE_TILES``).
   images 0.88-1.19x; eight 14x14 or 16x16 images with 5x5 filters ran direct
   1.03-1.14x faster), and their forward passes from 384 input channels
   (1.04-1.49x, both dtypes; with 128-320 channels 0.79-1.19x, float32 ahead
-  and float64 behind, so those stay direct). With wide tiles only: the
+  and float64 behind, so those stay direct). With AMD's wide tiles only: the
   forward pass and weight gradient of one-row outputs, dilated filters
   (1.1-2.2x), filters of one row or one column (1.1-2.6x) and single images
   (1.3-2.8x); with AVX2 tiles these ran
   direct 1.4-2.5x faster than im2col (dilated 1.5-2.1x, 5x1 filters
   1.4-1.9x against im2col's column matrix, one 28x28 image 1.3-1.5x, the one-hot forward 2.2-2.5x and
-  weight gradient 1.9-2x).
+  weight gradient 1.9-2x), on the Intel Xeon 1.1-2.5x (dilated 1.2-2.1x,
+  single images 1.1-2.3x, the one-hot forward and weight gradient 1.2-2.5x).
 * Every other stride-1 layer: direct.
 
 Ahead of all these, passes too small for the tiles' set-up to pay
@@ -128,8 +148,9 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._geometry import check_method_applies, winograd_applies
-from ..kernels._simd import FORWARD_VECTORS, VECTOR_BYTES, forward_rows, lanes
+from ..kernels._simd import VECTOR_BYTES, forward_rows
 from . import channel_tiles, direct, im2col, phases
+from .host import AMD_CORE, L1_DATA_BYTES
 from .threads import thread_count
 from .tuning_cache import key_of, tuning_cache
 
@@ -158,23 +179,21 @@ def _winograd_wins(geom):
 
 
 WIDE_TILES = VECTOR_BYTES == 64  # AVX-512 tiles; else AVX2's
+# The wide tiles of an AMD core, where im2col beat them on the shapes that idle them (see the rule); on an
+# Intel core the direct tiles (row or channel tiles) won those.
+AMD_WIDE_TILES = WIDE_TILES and AMD_CORE
 MIN_TILE_USE = 0.5  # share of the direct forward tiles' positions that must be output pixels
+IM2COL_ON_IDLE_ROW_TILES = AMD_WIDE_TILES or not WIDE_TILES  # below MIN_TILE_USE (see the rule)
 
 
 def direct_tile_use(geom, dtype):
-    """Share of the positions the direct forward tiles compute that are output pixels.
-
-    The tiles compute an output plane as P rows of the padded input width,
-    rounded up to whole tiles of ``FORWARD_VECTORS[rows] * lanes`` positions
-    (see :mod:`fastconv.kernels.tiled`): small planes leave most of a tile
-    idle, the more so with wide vectors and tiles.
-    """
+    """Share of the positions the direct forward (row) tiles compute that are output pixels
+    (:func:`.channel_tiles.row_tile_use`)."""
     width = geom.W + geom.pad_left + geom.pad_right
-    tile = FORWARD_VECTORS[forward_rows(geom.K // geom.groups)] * lanes(dtype)
-    return geom.P * geom.Q / (-(-(geom.P * width) // tile) * tile)
+    return channel_tiles.row_tile_use(geom.K // geom.groups, geom.P, geom.Q, width, dtype)
 
 
-DEEP_BLOCK_BYTES = 32 * 2**10  # packed filters of one forward tile: more than a core's L1 data cache holds
+DEEP_BLOCK_BYTES = L1_DATA_BYTES  # packed filters of one forward tile: more than a core's L1 data cache holds
 DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
 DEEP_FEW_PIXELS = 576  # output pixels over the whole batch: one 24x24 image, or a few smaller ones
 DEEP_FORWARD_MIN_CHANNELS = 384  # input channels from which such layers' forward passes run im2col too
@@ -196,10 +215,12 @@ def _tiles_idle(geom, pass_name, dtype):
     if geom.groups != 1:
         return False
     one_row_output = min(geom.P, geom.Q) == 1
-    if (one_row_output and pass_name == "grad_input") or direct_tile_use(geom, dtype) < MIN_TILE_USE:
+    if one_row_output and pass_name == "grad_input":
+        return True
+    if IM2COL_ON_IDLE_ROW_TILES and direct_tile_use(geom, dtype) < MIN_TILE_USE:
         return True
     one_row_or_column = (geom.R == 1) != (geom.S == 1)
-    return WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
+    return AMD_WIDE_TILES and (one_row_output or geom.dilation != (1, 1) or one_row_or_column or geom.N == 1)
 
 
 def _filters_tile_the_input(geom):
@@ -216,16 +237,20 @@ def _phases_without_zero_taps(geom):
 
 
 STRIDED_SUMS_MAX_BYTES = 2**20  # the channel tiles' weight-gradient sums up to which strided layers run direct
+INTEL_STRIDED_FORWARD_MIN_CHANNELS = 128  # input channels per group from which they run im2col there
 
 
 def _deep_strided(geom, pass_name, dtype):
     """Whether a deep strided layer's forward pass or weight gradient outgrows the channel tiles (see the
     module's rule): weight-gradient sums above STRIDED_SUMS_MAX_BYTES (stems excepted), or forward passes
-    of DEEP_FORWARD_MIN_CHANNELS input channels per group on planes of at most DEEP_MAX_PIXELS."""
+    of DEEP_FORWARD_MIN_CHANNELS input channels per group on planes of at most DEEP_MAX_PIXELS, or with
+    AVX-512 tiles on an Intel core of INTEL_STRIDED_FORWARD_MIN_CHANNELS on any plane."""
     if pass_name == "grad_weight":
         return not geom.stem and channel_tiles.grad_sums_bytes(geom, dtype) > STRIDED_SUMS_MAX_BYTES
-    deep = geom.C // geom.groups >= DEEP_FORWARD_MIN_CHANNELS and geom.P * geom.Q <= DEEP_MAX_PIXELS
-    return pass_name == "forward" and deep
+    channels = geom.C // geom.groups
+    deep = channels >= DEEP_FORWARD_MIN_CHANNELS and geom.P * geom.Q <= DEEP_MAX_PIXELS
+    intel_deep = WIDE_TILES and not AMD_CORE and channels >= INTEL_STRIDED_FORWARD_MIN_CHANNELS and not geom.stem
+    return pass_name == "forward" and (deep or intel_deep)
 
 
 RECTANGULAR_PRODUCTS_MIN_CHANNELS = 128  # channels in and out per group (see the module's rule)
@@ -262,7 +287,7 @@ def choose_method(geom, pass_name, dtype):
             return "im2col"
         return "direct" if geom.stem or channel_tiles.runs(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:
-        return "direct" if pass_name == "grad_weight" and WIDE_TILES else "im2col"
+        return "direct" if pass_name == "grad_weight" and AMD_WIDE_TILES else "im2col"
     if _winograd_wins(geom):
         return "winograd"
     if geom.groups == 1 and _deep_on_small_planes(geom, pass_name, dtype):

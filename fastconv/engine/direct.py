@@ -86,7 +86,7 @@ def _chunk(a, height, width, span_w):
 
 def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups):
     """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
-    if channel_tiles.forward_applies(weight.shape[0] // groups, out.shape[2] * out.shape[3], False, x.dtype):
+    if channel_tiles.forward_applies(weight.shape[0] // groups, *out.shape[2:], width, False, x.dtype):
         channel_tiles.forward(x, weight, out, top, left, height, width, (1, 1), dilation, groups)
         return
     R, S = weight.shape[2:]
