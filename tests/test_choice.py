@@ -7,6 +7,7 @@ from fastconv._geometry import conv_geometry
 from fastconv.engine.choice import (
     AMD_WIDE_TILES,
     IM2COL_ON_IDLE_ROW_TILES,
+    INTEL_WIDE_TILES,
     MIN_TILE_USE,
     WIDE_TILES,
     choose_method,
@@ -27,7 +28,8 @@ def test_strided_layers_use_the_channel_tiles_and_pointwise_layers_the_blas_prod
     assert choice((8, 16, 32, 32), (16, 16, 3, 3), pass_name, stride=2, padding=1) == channel_tiles
     patches = "im2col" if pass_name == "grad_input" else "direct"  # the columns a reshuffle of the products
     assert choice((8, 3, 44, 40), (48, 3, 4, 4), pass_name, stride=4) == patches  # patch embedding
-    assert choice((8, 64, 32, 32), (128, 64, 2, 2), pass_name, stride=2) == patches  # 2x2 downsampling
+    wide_patches = "im2col" if INTEL_WIDE_TILES else patches  # 64 channels: deep there
+    assert choice((8, 64, 32, 32), (128, 64, 2, 2), pass_name, stride=2) == wide_patches  # 2x2 downsampling
     overlapping = "direct" if pass_name == "grad_input" else channel_tiles  # the stride divides the filter
     assert choice((8, 16, 64, 64), (32, 16, 4, 4), pass_name, stride=2, padding=1) == overlapping
     assert choice((8, 16, 32, 32), (4, 16, 3, 3), pass_name, stride=2, padding=1) == "im2col"  # 4 < a vector
@@ -54,14 +56,15 @@ def test_deep_strided_layers_use_the_blas_products():
     assert (
         channel_tiles.grad_sums_bytes(deep, F32) > STRIDED_SUMS_MAX_BYTES >= channel_tiles.grad_sums_bytes(shallow, F32)
     )
-    intel = "im2col" if WIDE_TILES and not AMD_WIDE_TILES else "direct"  # 128 channels or more there
+    intel = "im2col" if INTEL_WIDE_TILES else "direct"  # 64 channels or more there
     assert [choose_method(g, p, F32) for g in (deep, shallow) for p in ("forward", "grad_weight")] == [
-        intel, "im2col", "direct", "direct",
+        intel, "im2col", intel, intel,
     ]  # fmt: skip
     assert choice((8, 512, 8, 8), (512, 512, 3, 3), "forward", stride=2, padding=1) == "im2col"
     assert choice((8, 320, 8, 8), (512, 320, 3, 3), "forward", stride=2, padding=1) == intel  # < 384 channels
     assert choice((8, 512, 20, 20), (512, 512, 3, 3), "forward", stride=2, padding=1) == intel  # 100 pixels
-    assert choice((8, 96, 20, 20), (192, 96, 3, 3), "forward", stride=2, padding=1) == "direct"  # < 128 channels
+    assert choice((8, 32, 20, 20), (64, 32, 3, 3), "forward", stride=2, padding=1) == "direct"  # < 64 channels
+    assert choice((8, 32, 20, 20), (64, 32, 3, 3), "grad_weight", stride=2, padding=1) == "direct"
     # A stem's weight gradient stays on the phase planes whatever its sums.
     stem = conv_geometry((8, 3, 64, 64), (2048, 3, 7, 7), stride=2, padding=3)
     assert channel_tiles.grad_sums_bytes(stem, F32) > STRIDED_SUMS_MAX_BYTES
@@ -90,6 +93,9 @@ def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
     assert choice((8, 512, 2, 2), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 4-pixel planes
     assert choice((8, 512, 4, 4), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # deep, 16-pixel planes
     assert choice((4, 256, 7, 7), (256, 256, 3, 3), pass_name, padding=1) == "im2col"  # deep, 49-pixel planes
+    one_channel = "im2col" if INTEL_WIDE_TILES and pass_name == "grad_input" else "direct"  # one-row tiles
+    assert choice((32, 1, 48, 48), (16, 1, 3, 3), pass_name, padding=1) == one_channel
+    assert choice((16, 1, 48, 48), (24, 1, 7, 7), pass_name, padding=3) == "direct"  # 49 taps
 
 
 @pytest.mark.parametrize("pass_name", ["grad_input", "grad_weight"])

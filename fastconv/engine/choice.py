@@ -23,11 +23,12 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   stays direct) and forward passes of 384 channels or more on planes of at most
   64 pixels (8x512x8x8, 3x3 stride 2, 1.6-1.7x; 8x256x14x14 ran im2col
   1.14-1.25x faster, 16x128x14x14 direct 1.0-1.5x); on the Intel Xeon,
-  forward passes from INTEL_STRIDED_FORWARD_MIN_CHANNELS (128) input
-  channels on any plane, stems excepted (3x3 stride 2: 128 channels
-  1.2-2.1x faster with im2col, 256 1.8x, both dtypes; 64 level to 1.1x;
-  32 mixed: 16x32x32x32 direct 1.05-1.34x faster, 16x32x40x40 float32
-  im2col 1.39x).
+  both passes from INTEL_STRIDED_MIN_CHANNELS (64) input channels per group
+  on any plane, stems excepted (3x3 stride 2, both dtypes: forward passes
+  of 128 channels 1.2-2.1x faster with im2col, 256 1.8x, 64 level to 1.3x;
+  weight gradients of 64-96 channels level to 2x, 128-256 1.4-2.8x; with 32
+  channels direct ran 1.05-1.34x faster, except 16x32x40x40's float32
+  forward pass, im2col 1.39x).
 * Stride above 1, input gradient: im2col for filters that tile the input
   (stride = filter size, undilated: patch embeddings, 2x2 downsampling),
   whose column matrix is a reshuffle of the output-gradient products
@@ -103,7 +104,11 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On both machines: the input
   gradient of filters that span the whole input along one axis (a one-row
-  output: the one-hot text layer's ran 10-18x faster); output planes so
+  output: the one-hot text layer's ran 10-18x faster); on the Intel Xeon,
+  the input gradient of a one-channel input with filters of at most 9 taps
+  (its forward tiles are one row: each input vector loaded feeds one
+  multiply-add; 3x3 filters, 8x8 and 48x48 planes, 16 channels: 1.5-1.9x,
+  both dtypes; 5x5 ran 0.84-1.24x, 7x7 direct 1.2-1.5x faster); output planes so
   small that most of each row tile's positions are padding or past the
   plane (:func:`direct_tile_use` below one half, ``IM2COL_ON_IDLE_ROW_TILES``:
   4x4 planes under AMD's wide tiles ran 2-6x faster with im2col, under AVX2
@@ -182,6 +187,7 @@ WIDE_TILES = VECTOR_BYTES == 64  # AVX-512 tiles; else AVX2's
 # The wide tiles of an AMD core, where im2col beat them on the shapes that idle them (see the rule); on an
 # Intel core the direct tiles (row or channel tiles) won those.
 AMD_WIDE_TILES = WIDE_TILES and AMD_CORE
+INTEL_WIDE_TILES = WIDE_TILES and not AMD_CORE
 MIN_TILE_USE = 0.5  # share of the direct forward tiles' positions that must be output pixels
 IM2COL_ON_IDLE_ROW_TILES = AMD_WIDE_TILES or not WIDE_TILES  # below MIN_TILE_USE (see the rule)
 
@@ -217,6 +223,8 @@ def _tiles_idle(geom, pass_name, dtype):
     one_row_output = min(geom.P, geom.Q) == 1
     if one_row_output and pass_name == "grad_input":
         return True
+    if INTEL_WIDE_TILES and pass_name == "grad_input" and geom.C == 1 and geom.R * geom.S <= 9:
+        return True  # one-row tiles: each input vector loaded feeds one multiply-add
     if IM2COL_ON_IDLE_ROW_TILES and direct_tile_use(geom, dtype) < MIN_TILE_USE:
         return True
     one_row_or_column = (geom.R == 1) != (geom.S == 1)
@@ -237,20 +245,21 @@ def _phases_without_zero_taps(geom):
 
 
 STRIDED_SUMS_MAX_BYTES = 2**20  # the channel tiles' weight-gradient sums up to which strided layers run direct
-INTEL_STRIDED_FORWARD_MIN_CHANNELS = 128  # input channels per group from which they run im2col there
+INTEL_STRIDED_MIN_CHANNELS = 64  # input channels per group from which strided layers run im2col there
 
 
 def _deep_strided(geom, pass_name, dtype):
     """Whether a deep strided layer's forward pass or weight gradient outgrows the channel tiles (see the
     module's rule): weight-gradient sums above STRIDED_SUMS_MAX_BYTES (stems excepted), or forward passes
-    of DEEP_FORWARD_MIN_CHANNELS input channels per group on planes of at most DEEP_MAX_PIXELS, or with
-    AVX-512 tiles on an Intel core of INTEL_STRIDED_FORWARD_MIN_CHANNELS on any plane."""
+    of DEEP_FORWARD_MIN_CHANNELS input channels per group on planes of at most DEEP_MAX_PIXELS; with
+    AVX-512 tiles on an Intel core, both from INTEL_STRIDED_MIN_CHANNELS on any plane."""
+    channels = geom.C // geom.groups
+    if INTEL_WIDE_TILES and channels >= INTEL_STRIDED_MIN_CHANNELS and not geom.stem:
+        return True
     if pass_name == "grad_weight":
         return not geom.stem and channel_tiles.grad_sums_bytes(geom, dtype) > STRIDED_SUMS_MAX_BYTES
-    channels = geom.C // geom.groups
     deep = channels >= DEEP_FORWARD_MIN_CHANNELS and geom.P * geom.Q <= DEEP_MAX_PIXELS
-    intel_deep = WIDE_TILES and not AMD_CORE and channels >= INTEL_STRIDED_FORWARD_MIN_CHANNELS and not geom.stem
-    return pass_name == "forward" and (deep or intel_deep)
+    return pass_name == "forward" and deep
 
 
 RECTANGULAR_PRODUCTS_MIN_CHANNELS = 128  # channels in and out per group (see the module's rule)
