@@ -29,8 +29,18 @@ def test_an_unreadable_or_odd_sysfs_gives_the_default(tmp_path):
     assert host.l1_data_bytes(str(tmp_path / "missing")) == host.DEFAULT_L1_DATA_BYTES
     _cache_index(tmp_path, "index0", 1, "Data", "lots")
     assert host.l1_data_bytes(str(tmp_path)) == host.DEFAULT_L1_DATA_BYTES
-    (tmp_path / "index0" / "size").write_text("0K\n")
-    assert host.l1_data_bytes(str(tmp_path)) == host.DEFAULT_L1_DATA_BYTES
+    for size in ("0K", "", "K", "-48K", "99999999K", "1G"):
+        (tmp_path / "index0" / "size").write_text(f"{size}\n")
+        assert host.l1_data_bytes(str(tmp_path)) == host.DEFAULT_L1_DATA_BYTES, size
+
+
+def test_numba_cpu_name_host_means_the_host(monkeypatch):
+    from numba import config
+
+    monkeypatch.setattr(config, "CPU_NAME", "host")
+    assert host.cpu_name() not in ("", "host")
+    monkeypatch.setattr(config, "CPU_NAME", "znver4")
+    assert host.cpu_name() == "znver4"
 
 
 def test_the_host_facts_are_sane():

@@ -102,7 +102,7 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   tiles 1.1-1.2x faster). Unmeasured with AMD's AVX-512 tiles, which keep
   the row tiles.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
-  products keep BLAS busy whatever the shape). On both machines: the input
+  products keep BLAS busy whatever the shape). On every machine: the input
   gradient of filters that span the whole input along one axis (a one-row
   output: the one-hot text layer's ran 10-18x faster); on the Intel Xeon,
   the input gradient of a one-channel input with filters of at most 9 taps

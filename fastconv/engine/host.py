@@ -15,12 +15,14 @@ from llvmlite import binding as llvm
 from numba import config
 
 DEFAULT_L1_DATA_BYTES = 32 * 2**10
+L1_DATA_BYTES_RANGE = (4 * 2**10, 2**20)  # sizes outside it are misread: the default instead
 _UNITS = {"K": 2**10, "M": 2**20}
 
 
 def cpu_name():
-    """The CPU name numba compiles for: NUMBA_CPU_NAME if set, else LLVM's name of the host ("znver4", ...)."""
-    return config.CPU_NAME or llvm.get_host_cpu_name()
+    """The CPU name numba compiles for: NUMBA_CPU_NAME if it names one, else LLVM's name of the host ("znver4", ...)."""
+    named = config.CPU_NAME
+    return named if named and named != "host" else llvm.get_host_cpu_name()
 
 
 def _read(path):
@@ -29,17 +31,18 @@ def _read(path):
 
 
 def l1_data_bytes(cache_dir="/sys/devices/system/cpu/cpu0/cache"):
-    """Bytes of the first CPU's level-1 data cache as sysfs states them, or DEFAULT_L1_DATA_BYTES."""
+    """Bytes of the first CPU's level-1 data cache as sysfs states them, or DEFAULT_L1_DATA_BYTES where
+    sysfs does not say, or says something outside L1_DATA_BYTES_RANGE."""
     for index in sorted(glob.glob(os.path.join(cache_dir, "index*"))):
         try:
             if _read(os.path.join(index, "level")) != "1" or _read(os.path.join(index, "type")) != "Data":
                 continue
             size = _read(os.path.join(index, "size"))
-            value = int(size[:-1]) * _UNITS[size[-1]] if size[-1] in _UNITS else int(size)
+            value = int(size[:-1]) * _UNITS[size[-1]] if size[-1:] in _UNITS else int(size)
         except (OSError, ValueError):
             break
-        if value > 0:
-            return value
+        low, high = L1_DATA_BYTES_RANGE
+        return value if low <= value <= high else DEFAULT_L1_DATA_BYTES
     return DEFAULT_L1_DATA_BYTES
 
 
