@@ -14,8 +14,8 @@ the row tiles (direct) and im2col:
   larger planes within 10% either way; one vector of channels (12-pixel
   tiles) 0.8x. So strided forward passes with a vector of output channels
   run here, stride-1 ones (input gradients included, forward passes over the
-  output gradient) with two vectors on planes up to 16x16 (with AVX2 tiles:
-  unmeasured with AVX-512's, where the row tiles keep them);
+  output gradient) with two vectors on planes up to 16x16 (with AVX2 tiles;
+  AVX-512 tiles: below);
 * weight gradient: patches 0.35 against 0.62/0.82, stride 2 1.8-2.6 against
   4.4/3.2, stride-1 planes of 2x2 to 12x12 1.3-1.7x faster than the row
   tiles, but 32x32 planes 5-38% slower (3x3, 32-64 channels, both dtypes,
@@ -26,11 +26,12 @@ the row tiles (direct) and im2col:
   stems excepted.
 
 On an Intel Xeon (Emerald Rapids) with AVX-512 tiles, stride-1 passes,
-in-process A/B against the row tiles: 3x3 to 5x5 planes of 32-64 channels
-1.0-2.6x faster in float32 (the default ConvNet's second layer 1.0-1.3x),
-6x6 planes 1.1-1.2x slower; 5x1 filters on 13x17 planes 2.4x slower. So
-there they run where the row tiles would use less than two thirds of their
-positions (:func:`row_tile_use`), not by plane size.
+in-process A/B against the row tiles, 32-64 channels: float32 on 3x3 to 5x5
+planes 1.0-2.6x faster (the default ConvNet's second layer 1.0-1.3x), 6x6
+and 8x8 planes up to 1.27x slower, 7x7 and 9x9 level; float64 1.0-1.3x
+faster on 3x3 planes, on 4x4 to 8x8 mostly slower (forward passes and input
+gradients 1.1-1.65x; some weight gradients 1.1-1.4x faster). So there float32 planes of at
+most INTEL_SMALL_PLANE_PIXELS run here.
 
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
@@ -44,22 +45,14 @@ import math
 
 import numpy as np
 
-from ..kernels._simd import (
-    BROADCAST_COST,
-    BROADCAST_PIXELS,
-    BROADCAST_VECTORS,
-    FORWARD_VECTORS,
-    VECTOR_BYTES,
-    forward_rows,
-    lanes,
-)
+from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, lanes
 from ..kernels.channel_tiled import (
     conv2d_forward_channel_tiled,
     conv2d_grad_weight_channel_tiled,
     pixel_positions,
 )
 from ..kernels.tiled import pack_forward_weight, tap_offsets
-from .host import AMD_CORE
+from .host import INTEL_WIDE_TILES, WIDE_TILES
 from .threads import thread_count
 from .workspace import images_per_chunk, workspace
 
@@ -67,7 +60,7 @@ RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threa
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
 SMALL_PLANE_PIXELS = 256  # stride-1 output planes up to 16x16 (see the module docstring)
-WIDE_MAX_ROW_TILE_USE = 2 / 3  # with AVX-512 tiles on an Intel core (see the module docstring)
+INTEL_SMALL_PLANE_PIXELS = 25  # float32 output planes up to 5x5 with AVX-512 tiles on an Intel core (same)
 # Addresses a multiple of CACHE_WAY_BYTES apart share an L1 set (64 sets of 64-byte lines, 8 or more ways,
 # on x86 cores). A tile stores each of its output channels' pixels a plane apart: on 64x64 float32 planes
 # the 24 channels of a tile land in one set, whose lines are evicted before they are whole. With more than
@@ -80,46 +73,32 @@ CONFLICTING_ROWS = 8
 SCRATCH_MAX_TAPS = 64
 
 
-def row_tile_use(channels, P, Q, width, dtype):
-    """Share of the positions the row tiles (:mod:`fastconv.kernels.tiled`) compute that are output pixels,
-    for ``channels`` output channels per group and (P, Q) outputs of input rows ``width`` wide.
-
-    They compute an output plane as P rows of the padded input width, rounded up to whole tiles of
-    ``FORWARD_VECTORS[rows] * lanes`` positions: small planes leave most of a tile idle, the more so
-    with wide vectors and tiles.
-    """
-    tile = FORWARD_VECTORS[forward_rows(channels)] * lanes(dtype)
-    return P * Q / (-(-(P * width) // tile) * tile)
-
-
-def forward_applies(channels, P, Q, width, strided, dtype):
+def forward_applies(channels, pixels, strided, dtype):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
-    output channels per group, (P, Q) outputs of input rows ``width`` wide. Strided: a vector of channels
-    or more. Stride 1: two vectors or more, on planes of at most SMALL_PLANE_PIXELS with AVX2 tiles; with
-    AVX-512 tiles on an Intel core where the row tiles would use less than WIDE_MAX_ROW_TILE_USE of their
-    positions (unmeasured on AMD's, which keep the row tiles)."""
+    output channels per group, ``pixels`` output pixels per plane. Strided: a vector of channels or more.
+    Stride 1: two vectors or more on a small plane, with AVX2 tiles (SMALL_PLANE_PIXELS), and with
+    AVX-512 tiles on an Intel core in float32 (INTEL_SMALL_PLANE_PIXELS); AMD's AVX-512 tiles,
+    unmeasured, keep the row tiles."""
     if strided:
         return channels >= lanes(dtype)
     if channels < 2 * lanes(dtype):
         return False
-    if VECTOR_BYTES == 32:
-        return P * Q <= SMALL_PLANE_PIXELS
-    return not AMD_CORE and row_tile_use(channels, P, Q, width, dtype) < WIDE_MAX_ROW_TILE_USE
+    if INTEL_WIDE_TILES:
+        return dtype == np.float32 and pixels <= INTEL_SMALL_PLANE_PIXELS
+    return not WIDE_TILES and pixels <= SMALL_PLANE_PIXELS
 
 
 def runs(geom, pass_name, dtype):
     """Whether the direct method runs this pass of ``geom`` on these tiles.
 
     The forward pass by :func:`forward_applies`; the weight gradient likewise, stems excepted; the input
-    gradient, a forward pass over the output gradient (padded by the filter's span), at stride 1 by its
-    input channels and plane (a strided one runs over phase planes, whose own stride-1 passes may come here).
+    gradient, a forward pass over the output gradient, at stride 1 by its input channels and plane (a
+    strided one runs over phase planes, whose own stride-1 passes may come here).
     """
     strided = geom.stride != (1, 1)
     if pass_name == "grad_input":
-        span_w = geom.dilation[1] * (geom.S - 1)
-        return not strided and forward_applies(geom.C // geom.groups, geom.H, geom.W, geom.W + span_w, False, dtype)
-    width = geom.W + geom.pad_left + geom.pad_right
-    applies = forward_applies(geom.K // geom.groups, geom.P, geom.Q, width, strided, dtype)
+        return not strided and forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype)
+    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
     return applies and not (pass_name == "grad_weight" and geom.stem)
 
 

@@ -24,7 +24,7 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   64 pixels (8x512x8x8, 3x3 stride 2, 1.6-1.7x; 8x256x14x14 ran im2col
   1.14-1.25x faster, 16x128x14x14 direct 1.0-1.5x); on the Intel Xeon,
   both passes from INTEL_STRIDED_MIN_CHANNELS (64) input channels per group
-  on any plane, stems excepted (3x3 stride 2, both dtypes: forward passes
+  on any plane (3x3 stride 2, both dtypes: forward passes
   of 128 channels 1.2-2.1x faster with im2col, 256 1.8x, 64 level to 1.3x;
   weight gradients of 64-96 channels level to 2x, 128-256 1.4-2.8x; with 32
   channels direct ran 1.05-1.34x faster, except 16x32x40x40's float32
@@ -95,17 +95,16 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   small planes (below) excepted: direct, on the channel tiles (3x3 to 12x12
   planes of 16-64 channels: 1.1-1.6x faster than the row tiles in the
   forward pass, 1.3-2.5x than the row tiles and im2col in the gradients),
-  ahead of the rule below. With AVX-512 tiles on an Intel core, where the
-  row tiles would use less than two thirds of their positions
-  (:func:`.channel_tiles.row_tile_use`; 3x3 to 5x5 planes, 32-64 channels:
-  1.0-2.6x faster than the row tiles in float32, 6x6 planes ran the row
-  tiles 1.1-1.2x faster). Unmeasured with AMD's AVX-512 tiles, which keep
-  the row tiles.
+  ahead of the rule below. With AVX-512 tiles on an Intel core, float32
+  planes of at most 5x5 (:mod:`.channel_tiles` has the measurements: 3x3 to
+  5x5 planes of 32-64 channels 1.0-2.6x faster than the row tiles, larger
+  ones level or slower). Unmeasured with AMD's AVX-512 tiles, which keep the
+  row tiles.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On every machine: the input
   gradient of filters that span the whole input along one axis (a one-row
   output: the one-hot text layer's ran 10-18x faster); on the Intel Xeon,
-  the input gradient of a one-channel input with filters of at most 9 taps
+  the input gradient of a one-channel input with 3x3 filters
   (its forward tiles are one row: each input vector loaded feeds one
   multiply-add; 3x3 filters, 8x8 and 48x48 planes, 16 channels: 1.5-1.9x,
   both dtypes; 5x5 ran 0.84-1.24x, 7x7 direct 1.2-1.5x faster); output planes so
@@ -153,9 +152,9 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._geometry import check_method_applies, winograd_applies
-from ..kernels._simd import VECTOR_BYTES, forward_rows
+from ..kernels._simd import FORWARD_VECTORS, forward_rows, lanes
 from . import channel_tiles, direct, im2col, phases
-from .host import AMD_CORE, L1_DATA_BYTES
+from .host import AMD_WIDE_TILES, INTEL_WIDE_TILES, L1_DATA_BYTES, WIDE_TILES
 from .threads import thread_count
 from .tuning_cache import key_of, tuning_cache
 
@@ -183,20 +182,21 @@ def _winograd_wins(geom):
     return geom.groups == 1 and channels >= WINOGRAD_MIN_CHANNELS and side >= WINOGRAD_MIN_SIDE
 
 
-WIDE_TILES = VECTOR_BYTES == 64  # AVX-512 tiles; else AVX2's
-# The wide tiles of an AMD core, where im2col beat them on the shapes that idle them (see the rule); on an
-# Intel core the direct tiles (row or channel tiles) won those.
-AMD_WIDE_TILES = WIDE_TILES and AMD_CORE
-INTEL_WIDE_TILES = WIDE_TILES and not AMD_CORE
-MIN_TILE_USE = 0.5  # share of the direct forward tiles' positions that must be output pixels
-IM2COL_ON_IDLE_ROW_TILES = AMD_WIDE_TILES or not WIDE_TILES  # below MIN_TILE_USE (see the rule)
+MIN_TILE_USE = 0.5  # share of the row tiles' positions below which im2col runs, where it does (next line)
+IM2COL_ON_IDLE_ROW_TILES = AMD_WIDE_TILES or not WIDE_TILES  # not on Intel's wide tiles (see the rule)
 
 
 def direct_tile_use(geom, dtype):
-    """Share of the positions the direct forward (row) tiles compute that are output pixels
-    (:func:`.channel_tiles.row_tile_use`)."""
+    """Share of the positions the direct forward tiles compute that are output pixels.
+
+    The tiles compute an output plane as P rows of the padded input width,
+    rounded up to whole tiles of ``FORWARD_VECTORS[rows] * lanes`` positions
+    (see :mod:`fastconv.kernels.tiled`): small planes leave most of a tile
+    idle, the more so with wide vectors and tiles.
+    """
     width = geom.W + geom.pad_left + geom.pad_right
-    return channel_tiles.row_tile_use(geom.K // geom.groups, geom.P, geom.Q, width, dtype)
+    tile = FORWARD_VECTORS[forward_rows(geom.K // geom.groups)] * lanes(dtype)
+    return geom.P * geom.Q / (-(-(geom.P * width) // tile) * tile)
 
 
 DEEP_BLOCK_BYTES = L1_DATA_BYTES  # packed filters of one forward tile: more than a core's L1 data cache holds
@@ -223,7 +223,7 @@ def _tiles_idle(geom, pass_name, dtype):
     one_row_output = min(geom.P, geom.Q) == 1
     if one_row_output and pass_name == "grad_input":
         return True
-    if INTEL_WIDE_TILES and pass_name == "grad_input" and geom.C == 1 and geom.R * geom.S <= 9:
+    if INTEL_WIDE_TILES and pass_name == "grad_input" and geom.C == 1 and geom.kernel_size == (3, 3):
         return True  # one-row tiles: each input vector loaded feeds one multiply-add
     if IM2COL_ON_IDLE_ROW_TILES and direct_tile_use(geom, dtype) < MIN_TILE_USE:
         return True
@@ -252,9 +252,9 @@ def _deep_strided(geom, pass_name, dtype):
     """Whether a deep strided layer's forward pass or weight gradient outgrows the channel tiles (see the
     module's rule): weight-gradient sums above STRIDED_SUMS_MAX_BYTES (stems excepted), or forward passes
     of DEEP_FORWARD_MIN_CHANNELS input channels per group on planes of at most DEEP_MAX_PIXELS; with
-    AVX-512 tiles on an Intel core, both from INTEL_STRIDED_MIN_CHANNELS on any plane."""
+    AVX-512 tiles on an Intel core, both from INTEL_STRIDED_MIN_CHANNELS on any plane (no stem has so many)."""
     channels = geom.C // geom.groups
-    if INTEL_WIDE_TILES and channels >= INTEL_STRIDED_MIN_CHANNELS and not geom.stem:
+    if INTEL_WIDE_TILES and channels >= INTEL_STRIDED_MIN_CHANNELS:
         return True
     if pass_name == "grad_weight":
         return not geom.stem and channel_tiles.grad_sums_bytes(geom, dtype) > STRIDED_SUMS_MAX_BYTES

@@ -10,8 +10,9 @@ most DEPTHWISE_MAX_HEIGHT undilated rows, at stride 1 or over stride
 phases; strided input gradients the row tiles over each plane's phases;
 weight gradients dot products per tap, any dilation. The tiles vectorised along the output channels
 (:mod:`.channel_tiles`, which says when) take strided forward passes and
-weight gradients (stems excepted) with a vector of output channels, and on
-AVX2 tiles stride-1 passes of small planes with two.
+weight gradients (stems excepted) with a vector of output channels, and
+stride-1 passes of small planes with two (AVX2 tiles; AVX-512 tiles on an
+Intel core in float32).
 Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
 undilated (weight gradients on the dot-product tiles with the filter's own
 taps), and use the general loops when dilated. The smallest passes of
@@ -86,7 +87,7 @@ def _chunk(a, height, width, span_w):
 
 def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups):
     """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
-    if channel_tiles.forward_applies(weight.shape[0] // groups, *out.shape[2:], width, False, x.dtype):
+    if channel_tiles.forward_applies(weight.shape[0] // groups, out.shape[2] * out.shape[3], False, x.dtype):
         channel_tiles.forward(x, weight, out, top, left, height, width, (1, 1), dilation, groups)
         return
     R, S = weight.shape[2:]

@@ -1,33 +1,43 @@
 """Facts about the host CPU that ``auto``'s rule reads beside the tiles' vector width.
 
-* ``AMD_CORE``: an AMD (Zen) core, by the CPU name numba compiles for. The wide
-  (AVX-512) tiles' crossovers against im2col were measured on an AMD EPYC and
-  an Intel Xeon, and the two disagree (see :mod:`.choice`).
+* ``AMD_WIDE_TILES`` / ``INTEL_WIDE_TILES``: wide (AVX-512) tiles on an AMD
+  core, or on another maker's (Intel's). Their crossovers against im2col were
+  measured on an AMD EPYC and an Intel Xeon (Emerald Rapids), and the two
+  disagree (see :mod:`.choice`). The maker comes from the hardware
+  (``vendor_id`` in /proc/cpuinfo), not from the CPU name numba compiles for,
+  which NUMBA_CPU_NAME may set to another.
 * ``L1_DATA_BYTES``: a core's level-1 data cache, from Linux's sysfs (32 KiB
   where it cannot be read): 32 KiB on the Zen 4 cores the rule was first
-  measured on, 48 KiB on the Intel Xeon (Emerald Rapids).
+  measured on, 48 KiB on the Intel Xeon.
 """
 
 import glob
 import os
 
 from llvmlite import binding as llvm
-from numba import config
+
+from ..kernels._simd import VECTOR_BYTES
 
 DEFAULT_L1_DATA_BYTES = 32 * 2**10
 L1_DATA_BYTES_RANGE = (4 * 2**10, 2**20)  # sizes outside it are misread: the default instead
 _UNITS = {"K": 2**10, "M": 2**20}
 
 
-def cpu_name():
-    """The CPU name numba compiles for: NUMBA_CPU_NAME if it names one, else LLVM's name of the host ("znver4", ...)."""
-    named = config.CPU_NAME
-    return named if named and named != "host" else llvm.get_host_cpu_name()
-
-
 def _read(path):
     with open(path) as file:
         return file.read().strip()
+
+
+def is_amd(cpuinfo="/proc/cpuinfo"):
+    """Whether the CPU is AMD's: ``vendor_id`` in ``cpuinfo``, else LLVM's name of the host ("znver4", ...)."""
+    try:
+        for line in _read(cpuinfo).splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "vendor_id":
+                return value.strip() == "AuthenticAMD"
+    except (OSError, ValueError):
+        pass
+    return llvm.get_host_cpu_name().startswith("znver")
 
 
 def l1_data_bytes(cache_dir="/sys/devices/system/cpu/cpu0/cache"):
@@ -40,11 +50,13 @@ def l1_data_bytes(cache_dir="/sys/devices/system/cpu/cpu0/cache"):
             size = _read(os.path.join(index, "size"))
             value = int(size[:-1]) * _UNITS[size[-1]] if size[-1:] in _UNITS else int(size)
         except (OSError, ValueError):
-            break
+            continue
         low, high = L1_DATA_BYTES_RANGE
         return value if low <= value <= high else DEFAULT_L1_DATA_BYTES
     return DEFAULT_L1_DATA_BYTES
 
 
-AMD_CORE = cpu_name().startswith("znver")
+WIDE_TILES = VECTOR_BYTES == 64  # AVX-512 tiles; else AVX2's
+AMD_WIDE_TILES = WIDE_TILES and is_amd()
+INTEL_WIDE_TILES = WIDE_TILES and not AMD_WIDE_TILES
 L1_DATA_BYTES = l1_data_bytes()
