@@ -490,6 +490,28 @@ def test_strided_weight_gradients_over_phase_planes_with_the_filters_own_taps(dt
     assert in_place == [g.shape[3] % lanes(np.dtype(dtype)) == 0] * 2
 
 
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        (3, 32, 3, 3, 32, 3, 3, 1, 1, 1, 1),  # 3x3 planes
+        (2, 48, 4, 5, 40, 3, 3, 1, 1, 1, 1),  # 4x5 planes, a partial vector of channels
+        (2, 64, 5, 5, 64, 3, 3, 1, 1, 1, 2),  # 5x5 planes, groups of 32 channels
+        (2, 32, 7, 6, 32, 3, 2, 1, (1, 0), 2, 1),  # dilated onto 3x4 planes, a rectangular filter
+    ],
+)
+def test_stride1_small_planes_on_channel_tiles_match_the_reference(geometry, monkeypatch):
+    # Float32 small planes with two vectors of channels per group run on the channel tiles (AVX2 tiles, and
+    # AVX-512 tiles on an Intel core): every pass against the reference, and the tiles were used.
+    from fastconv.engine import channel_tiles
+    from fastconv.engine.host import AMD_WIDE_TILES
+
+    calls = []
+    original = channel_tiles.forward
+    monkeypatch.setattr(channel_tiles, "forward", lambda *a: calls.append(1) or original(*a))
+    assert_direct_passes_match_reference(geometry, np.float32, seed=0)
+    assert bool(calls) == (not AMD_WIDE_TILES)
+
+
 def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monkeypatch):
     from fastconv.engine import channel_tiles
 
