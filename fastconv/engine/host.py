@@ -28,15 +28,26 @@ def _read(path):
         return file.read().strip()
 
 
+def cpuinfo_fields(path="/proc/cpuinfo"):
+    """The first CPU's fields in ``path`` ("vendor_id", "model name", "flags", ...), stripped; {} where
+    it cannot be read."""
+    fields: dict = {}
+    try:
+        text = _read(path)
+    except (OSError, ValueError):
+        return fields
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
 def is_amd(cpuinfo="/proc/cpuinfo"):
     """Whether the CPU is AMD's: ``vendor_id`` in ``cpuinfo``, else LLVM's name of the host ("znver4", ...)."""
-    try:
-        for line in _read(cpuinfo).splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "vendor_id":
-                return value.strip() == "AuthenticAMD"
-    except (OSError, ValueError):
-        pass
+    vendor = cpuinfo_fields(cpuinfo).get("vendor_id")
+    if vendor is not None:
+        return vendor == "AuthenticAMD"
     return llvm.get_host_cpu_name().startswith("znver")
 
 

@@ -23,6 +23,7 @@ import numba
 from .._files import write_atomically
 from .._names import METHODS
 from .._version import __version__
+from .host import cpuinfo_fields
 from .threads import thread_count
 
 FORMAT_VERSION = 1
@@ -41,17 +42,9 @@ def cache_path():
 
 def fingerprint():
     """What a measurement holds for: the CPU, its instruction sets, fastconv's and numba's versions."""
-    model, flags = platform.processor() or platform.machine(), ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = " ".join(sorted(value.split()))
-    except OSError:
-        pass
+    fields = cpuinfo_fields()
+    model = fields.get("model name", platform.processor() or platform.machine())
+    flags = " ".join(sorted(fields.get("flags", "").split()))
     return {
         "cpu": model,
         "isa": hashlib.sha256(flags.encode()).hexdigest()[:16],
