@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import fastconv
 from fastconv.engine.choice import WIDE_TILES
 from fastconv.kernels import blas
-from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT, lanes
+from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT, DEPTHWISE_TILES, lanes
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 GEOMETRIES = {
@@ -60,8 +60,8 @@ GEOMETRIES = {
     "strided_dilated_grouped_channels": (2, 6, 13, 12, 36, 3, 2, (2, 3), (1, 2), (2, 1), 2),
     # the weight gradient over runs of GRAD_RUN_PIXELS output pixels: 25x24 outputs, a partial second run
     "strided_channel_tiles_pixel_runs": (2, 6, 50, 48, 16, 3, 3, 2, 1, 1, 1),
-    # depthwise tiles: blocks of 4 rows x 2-4 vectors past the plane's edges (9x11 outputs), or exactly
-    # tiling them (8x64 outputs: whole blocks of 2-4 vectors of either dtype, written in place)
+    # depthwise tiles: blocks past the plane's edges (9x11 outputs), or exactly tiling them (8x64 outputs:
+    # whole blocks of 8 rows x 2 vectors of either dtype with AVX-512, 4 x 2 or 8 x 1 with AVX2, in place)
     "depthwise_blocks_overrun": (2, 6, 9, 11, 6, 3, 5, 1, (1, 2), 1, 6),
     "depthwise_blocks_whole": (2, 3, 10, 66, 3, 3, 3, 1, 0, 1, 3),
 }
@@ -393,6 +393,21 @@ def test_depthwise_passes(dtype, seed, groups, inputs, size, plane, padding, dil
     W = max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]) + plane[1]
     geometry = (1 + seed % 3, groups * inputs, H, W, groups, R, S, stride, padding, dilation, groups)
     assert_direct_passes_match_reference(geometry, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", range(len(DEPTHWISE_TILES)))
+def test_every_depthwise_tile_shape_matches_the_reference(shape, dtype):
+    # a plane whose rows the shape's tiles cover with the least work, exactly or with columns past the end
+    from fastconv.kernels.depthwise import depthwise_shape
+
+    rows, vectors = DEPTHWISE_TILES[shape]
+    P, Q, R = rows, vectors * lanes(np.dtype(dtype)), 3
+    while depthwise_shape(P, Q, R, lanes(np.dtype(dtype))) != shape:
+        P, Q = P + 1, Q - 1
+        assert Q > 0, "no plane picks this tile shape"
+    geometry = (2, 4, P + 2, Q, 4, R, 5, 1, (0, 2), 1, 4)
+    assert_direct_passes_match_reference(geometry, dtype, shape)
 
 
 @pytest.mark.parametrize("height", range(1, 10))

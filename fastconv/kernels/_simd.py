@@ -80,9 +80,12 @@ BROADCAST_VECTORS = tuple(v for v, pixels in enumerate(BROADCAST_PIXELS) if pixe
 
 FORWARD_TILE_ROWS = tuple(rows for rows, vectors in enumerate(FORWARD_VECTORS) if vectors)
 
-# Depthwise tiles (:func:`depthwise_tile`): DEPTHWISE_ROWS output rows x DEPTHWISE_VECTORS vectors of one
-# output channel, for filters of at most DEPTHWISE_MAX_HEIGHT rows (compiled for each height).
-DEPTHWISE_ROWS, DEPTHWISE_VECTORS = (4, 4) if VECTOR_BYTES == 64 else (4, 2)
+# Depthwise tiles (:func:`depthwise_tile`): DEPTHWISE_TILES[i] = (rows, vectors), a block of output rows x
+# vectors of one output channel, all with as many accumulators, so that narrow planes need not compute lanes
+# past their rows' end; for filters of at most DEPTHWISE_MAX_HEIGHT rows (compiled for each shape and height).
+DEPTHWISE_TILES = ((4, 4), (8, 2), (16, 1)) if VECTOR_BYTES == 64 else ((4, 2), (8, 1))
+DEPTHWISE_MAX_ROWS = max(rows for rows, _ in DEPTHWISE_TILES)
+DEPTHWISE_MAX_VECTORS = max(vectors for _, vectors in DEPTHWISE_TILES)
 DEPTHWISE_MAX_HEIGHT = 7
 
 
@@ -176,13 +179,18 @@ def _min(builder, a, b):
 
 
 def _codegen_per_variant(variants, emit):
-    """An intrinsic's codegen whose first argument picks a variant at run time: ``emit(context, builder,
-    v, args[1:])`` compiled for each v of ``variants`` (tile sizes), run where the argument equals v."""
+    """An intrinsic's codegen whose first arguments pick a variant at run time: ``emit(context, builder,
+    v, args[len(v):])`` compiled for each v of ``variants`` (tile sizes: ints, or tuples of them), run where
+    the first arguments equal v."""
 
     def codegen(context, builder, signature, args):
         for variant in variants:
-            with builder.if_then(builder.icmp_signed("==", args[0], _const(builder, variant))):
-                emit(context, builder, variant, args[1:])
+            keys = variant if isinstance(variant, tuple) else (variant,)
+            match = cgutils.true_bit
+            for arg, key in zip(args, keys):
+                match = builder.and_(match, builder.icmp_signed("==", arg, _const(builder, key)))
+            with builder.if_then(match):
+                emit(context, builder, variant, args[len(keys) :])
         return context.get_dummy_value()
 
     return codegen
@@ -444,14 +452,14 @@ def broadcast_sums(
     )
 
 
-def _emit_depthwise_tile(context, builder, height, x, w, out, args):
-    """The code of :func:`depthwise_tile` for filters of ``height`` rows."""
+def _emit_depthwise_tile(context, builder, shape, height, x, w, out, args):
+    """The code of :func:`depthwise_tile` for tile shape DEPTHWISE_TILES[shape] and filters of ``height`` rows."""
     (x_val, x0, plane, width, channels, S, dilation_w, w_val, w0, out_val, o0, o_stride) = args
     vec = _Vectors(context, builder, x.dtype)
     x_ptr = _data(context, builder, x, x_val)
     w_ptr = _data(context, builder, w, w_val)
     out_ptr = _data(context, builder, out, out_val)
-    rows, vectors = DEPTHWISE_ROWS, DEPTHWISE_VECTORS
+    rows, vectors = DEPTHWISE_TILES[shape]
     acc = vec.zero_registers(rows * vectors)
     with cgutils.for_range(builder, channels) as channel:
         x_channel = builder.add(x0, builder.mul(channel.index, plane))
@@ -482,14 +490,15 @@ def _emit_depthwise_tile(context, builder, height, x, w, out, args):
 
 @intrinsic
 def depthwise_tile(
-    typingctx, R, x, x_start, plane, width, channels, S, dilation_w, w, w_start, out, out_start, out_row_stride
+    typingctx, shape, R, x, x_start, plane, width, channels, S, dilation_w, w, w_start, out, out_start, out_row_stride
 ):
-    """DEPTHWISE_ROWS x DEPTHWISE_VECTORS vectors of one output channel's rows, stride 1, filter rows undilated.
+    """A block of rows x vectors of one output channel's rows, (rows, vectors) = DEPTHWISE_TILES[shape],
+    stride 1, filter rows undilated.
 
     out[out_start + i*out_row_stride + v*lanes + l]
         = sum_c,r,s w[w_start + (c*R + r)*S + s] * x[x_start + c*plane + (i + r)*width + s*dilation_w + v*lanes + l]
 
-    for i < DEPTHWISE_ROWS, v < DEPTHWISE_VECTORS, over ``channels`` input
+    for i < rows, v < vectors, over ``channels`` input
     channels of (., width) planes ``plane`` elements apart, R (at most
     DEPTHWISE_MAX_HEIGHT) filter rows and S columns: the tiles of layers with
     one output channel per group. Each input vector loaded serves every
@@ -497,6 +506,7 @@ def depthwise_tile(
     (:func:`outer_product_tile`) loads it once per filter row.
     """
     sig = types.void(
+        types.intp,
         types.intp,
         x,
         types.intp,
@@ -512,10 +522,13 @@ def depthwise_tile(
         types.intp,
     )
 
-    def emit(context, builder, height, args):
-        _emit_depthwise_tile(context, builder, height, x, w, out, args)
+    def emit(context, builder, variant, args):
+        _emit_depthwise_tile(context, builder, *variant, x, w, out, args)
 
-    return sig, _codegen_per_variant(range(1, DEPTHWISE_MAX_HEIGHT + 1), emit)
+    variants = [
+        (shape, height) for shape in range(len(DEPTHWISE_TILES)) for height in range(1, DEPTHWISE_MAX_HEIGHT + 1)
+    ]
+    return sig, _codegen_per_variant(variants, emit)
 
 
 def forward_rows(channels):
@@ -983,10 +996,11 @@ if config.DISABLE_JIT:
             out[row : row + width] = out[row : row + width] + acc if accumulate else acc
 
     def depthwise_tile(
-        R, x, x_start, plane, width, channels, S, dilation_w, w, w_start, out, out_start, out_row_stride
+        shape, R, x, x_start, plane, width, channels, S, dilation_w, w, w_start, out, out_start, out_row_stride
     ):
-        count = DEPTHWISE_VECTORS * lanes(x.dtype)
-        for i in range(DEPTHWISE_ROWS):
+        rows, vectors = DEPTHWISE_TILES[shape]
+        count = vectors * lanes(x.dtype)
+        for i in range(rows):
             acc = np.zeros(count, dtype=out.dtype)
             for c in range(channels):
                 for r in range(R):

@@ -2,7 +2,7 @@
 
 As in :mod:`.tiled`, the input is zero-padded into flat (height, width)
 planes. The depthwise tiles (:func:`._simd.depthwise_tile`) compute blocks
-of DEPTHWISE_ROWS output rows x DEPTHWISE_VECTORS vectors, each loaded
+of output rows x vectors (DEPTHWISE_TILES), each loaded
 input vector serving every output row of the block that it reaches; the
 row tiles load it once per filter row, which on a depthwise layer (one
 output channel, so one multiply-add per load) leaves them bound by loads.
@@ -34,8 +34,9 @@ from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import (
-    DEPTHWISE_ROWS,
-    DEPTHWISE_VECTORS,
+    DEPTHWISE_MAX_ROWS,
+    DEPTHWISE_MAX_VECTORS,
+    DEPTHWISE_TILES,
     FORWARD_VECTORS,
     copy_run,
     depthwise_tile,
@@ -48,7 +49,22 @@ from .planes import embed_plane, embed_planes, join_plane, split_plane
 @njit(inline="always", **NJIT_OPTIONS)
 def depthwise_slack(width, span_w, lanes):
     """Elements the scratch planes need past the last plane: blocks past the plane's rows and columns."""
-    return DEPTHWISE_ROWS * width + DEPTHWISE_VECTORS * lanes + span_w
+    return DEPTHWISE_MAX_ROWS * width + DEPTHWISE_MAX_VECTORS * lanes + span_w
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def depthwise_shape(P, Q, R, lanes):
+    """The index in DEPTHWISE_TILES of the tile shape that covers a (P, Q) output plane with the fewest
+    multiply-adds and loads, counted per filter tap column and channel: (rows*R + rows+R-1) * vectors
+    per block, rows and columns past the plane's end included."""
+    best, best_cost = 0, -1
+    for shape in range(len(DEPTHWISE_TILES)):
+        rows, vectors = DEPTHWISE_TILES[shape]
+        blocks = -(-P // rows) * -(-Q // (vectors * lanes))
+        cost = blocks * vectors * (rows * R + rows + R - 1)
+        if best_cost < 0 or cost < best_cost:
+            best, best_cost = shape, cost
+    return best
 
 
 @njit(**PARALLEL_OPTIONS)
@@ -175,19 +191,21 @@ def _output_plane(planes, image, plane, width, dilation_w, weight, weights, k, o
     """Output channel k's (P, Q) plane at outputs[first], from its group's padded planes at planes[image]."""
     Cg, R, S = weight.shape[1], weight.shape[2], weight.shape[3]
     P, Q = out.shape[2], out.shape[3]
-    span = DEPTHWISE_VECTORS * vector_lanes(out)
-    row_blocks, column_blocks = -(-P // DEPTHWISE_ROWS), -(-Q // span)
-    padded_p, padded_q = row_blocks * DEPTHWISE_ROWS, column_blocks * span
+    shape = depthwise_shape(P, Q, R, vector_lanes(out))
+    rows, vectors = DEPTHWISE_TILES[shape]
+    span = vectors * vector_lanes(out)
+    row_blocks, column_blocks = -(-P // rows), -(-Q // span)
+    padded_p, padded_q = row_blocks * rows, column_blocks * span
     whole = padded_p == P and padded_q == Q  # the blocks tile the output exactly: written in place
     target, start, stride = outputs, first, Q
     if not whole:
         target, start, stride = np.empty(padded_p * padded_q, dtype=out.dtype), 0, padded_q
     for rb in range(row_blocks):
-        p0 = rb * DEPTHWISE_ROWS
+        p0 = rb * rows
         for cb in range(column_blocks):
             q0 = cb * span
             depthwise_tile(
-                R, planes, image + p0 * width + q0, plane, width, Cg, S, dilation_w,
+                shape, R, planes, image + p0 * width + q0, plane, width, Cg, S, dilation_w,
                 weights, k * Cg * R * S, target, start + p0 * stride + q0, stride,
             )  # fmt: skip
     if not whole:
