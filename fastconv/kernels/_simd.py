@@ -68,10 +68,13 @@ FORWARD_MAX_VECTORS = max(FORWARD_VECTORS)
 # at most as many accumulators as the forward tiles, and BROADCAST_COST[v] their time per channel
 # against the 2-vector tile. AVX2, measured on a Zen 4 (forward passes, both dtypes, 3x3 to 5x5
 # filters, 3-256 channels): 4x3 and 6x2 tie where both fit the channels (4x3 up to 1.07x slower per
-# channel); 12x1 runs 1.35-1.8x slower per channel; 3x4 spilled (1.2-1.8x slower). The AVX-512 table
-# keeps the same register share, unmeasured.
+# channel); 12x1 runs 1.35-1.8x slower per channel; 3x4 spilled (1.2-1.8x slower). AVX-512: LLVM loads
+# a tile's broadcasts for a tap all at once, so pixels*(vectors + 1) + vectors registers must fit in
+# the 32: with 12x2, 8x3 and 6x4 the accumulators spilled to the stack (seen in the assembly); 8x2, 6x3
+# and 5x4 instead, Intel Xeon, two processes alternated, best of two: strided forward passes 1.15-2.5x
+# faster (float64 most), gradients mostly level (0.86-1.35x); the cost table kept, unmeasured.
 if VECTOR_BYTES == 64:
-    BROADCAST_PIXELS = (0, 12, 12, 8, 6)
+    BROADCAST_PIXELS = (0, 12, 8, 6, 5)
     BROADCAST_COST = (0.0, 1.5, 1.0, 1.05, 1.1)
 else:
     BROADCAST_PIXELS = (0, 12, 6, 4)
