@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastconv
-from fastconv.engine.choice import WIDE_TILES
+from fastconv.engine.choice import AMD_WIDE_TILES
 from fastconv.kernels import blas
 from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT, DEPTHWISE_TILES, lanes
 
@@ -239,12 +239,35 @@ def test_channel_tiles_storing_via_scratch(dtype, geometry, seed, outputs):
 
     N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
     outputs = max(outputs, lanes(np.dtype(dtype)))  # a vector of channels or more: the channel tiles
-    geometry = (N, groups, H + 4, W + 4, groups * outputs, R, S, (2, 1 + seed % 2), padding, dilation, groups)
+    # planes of RUN_PIXELS or more (smaller ones run across images, always via a scratch)
+    geometry = (N, groups, H + 44, W + 44, groups * outputs, R, S, (2, 1 + seed % 2), padding, dilation, groups)
     asked = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(channel_tiles, "stores_via_scratch", lambda *args: asked.append(args) or True)
         assert_direct_passes_match_reference(geometry, dtype, seed)
     assert asked  # the forward pass ran on the channel tiles, via the scratch
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_channel_tiles_run_across_the_images_of_small_planes(stride, dtype, monkeypatch):
+    # Planes smaller than a task's run: runs of pixels that span images, end inside one, and chunks
+    # of two images (the last one image), with filter rows skipped where a tile meets only padding.
+    import importlib
+
+    from fastconv.engine import channel_tiles
+
+    workspace = importlib.import_module("fastconv.engine.workspace")  # the module, not its Workspace
+    calls = []
+    kernel = channel_tiles.conv2d_forward_channel_tiled_over_images
+    monkeypatch.setattr(
+        channel_tiles, "conv2d_forward_channel_tiled_over_images", lambda *a: calls.append(1) or kernel(*a)
+    )
+    planes = 2 * 6 * (7 + 4) * (6 + 4) * np.dtype(dtype).itemsize  # two images' padded planes
+    monkeypatch.setattr(workspace, "PLANES_BUDGET_BYTES", planes)
+    geometry = (5, 6, 7, 6, 2 * 2 * lanes(np.dtype(dtype)) + 3, 5, 3, stride, 2, 1, 1)
+    assert_direct_passes_match_reference(geometry, dtype, stride)
+    assert calls  # forward (and the input gradient at stride 1)
 
 
 def test_a_3x3_stem_on_64x64_output_planes_stores_via_scratch():
@@ -518,7 +541,6 @@ def test_stride1_small_planes_on_channel_tiles_match_the_reference(geometry, mon
     # Float32 small planes with two vectors of channels per group run on the channel tiles (AVX2 tiles, and
     # AVX-512 tiles on an Intel core): every pass against the reference, and the tiles were used.
     from fastconv.engine import channel_tiles
-    from fastconv.engine.host import AMD_WIDE_TILES
 
     calls = []
     original = channel_tiles.forward
@@ -536,9 +558,9 @@ def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monk
         monkeypatch.setattr(channel_tiles, name, lambda *a, name=name, run=original: calls.append(name) or run(*a))
     x, weight, _, g, options = make_case(GEOMETRIES["strided_channel_tiles"], np.float64, rng)
     _all_passes(x, weight, g, "direct", **options)
-    # The input gradient: a stride-1 forward pass over 6x5 phase planes of 20 channels (with AVX2 tiles; with
-    # AVX-512 tiles only float32 planes of at most 5x5 on an Intel core, and this case is float64).
-    assert calls == (["forward", "grad_weight"] if WIDE_TILES else ["forward", "forward", "grad_weight"])
+    # The input gradient: a stride-1 forward pass over 6x5 phase planes of 20 channels (not with AMD's
+    # AVX-512 tiles, which keep the row tiles at stride 1).
+    assert calls == (["forward", "grad_weight"] if AMD_WIDE_TILES else ["forward", "forward", "grad_weight"])
     calls.clear()
     x, weight, _, g, options = make_case((2, 1, 9, 8, 4, 3, 3, 2, 1, 1, 1), np.float32, rng)  # 4 and 1*2*2 channels
     _all_passes(x, weight, g, "direct", **options)

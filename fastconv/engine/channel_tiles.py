@@ -23,15 +23,22 @@ the row tiles (direct) and im2col:
   on 224x224 0.82 against 0.58 ms; batched stems on planes up to 64x64 ran
   1.3-1.5x faster here, on 96x96 and 128x128 level in float32 and up to 1.4x
   slower in float64, so stems stay off): the layers of the forward rule,
-  stems excepted.
+  stems excepted. With AVX-512 tiles (Intel Xeon, in-process A/B, both
+  dtypes) stride-1 weight gradients ran 1.14-3.45x slower here than on the
+  dot-product tiles (4x4 to 14x14 planes, 16-512 channels), so those keep
+  them.
 
-On an Intel Xeon (Emerald Rapids) with AVX-512 tiles, stride-1 passes,
-in-process A/B against the row tiles, 32-64 channels: float32 on 3x3 to 5x5
-planes 1.0-2.6x faster (the default ConvNet's second layer 1.0-1.3x), 6x6
-and 8x8 planes up to 1.27x slower, 7x7 and 9x9 level; float64 1.0-1.3x
-faster on 3x3 planes, on 4x4 to 8x8 mostly slower (forward passes and input
-gradients 1.1-1.65x; some weight gradients 1.1-1.4x faster). So there float32 planes of at
-most INTEL_SMALL_PLANE_PIXELS run here.
+Planes smaller than a task's run of RUN_PIXELS pixels run with runs across
+images (:func:`conv2d_forward_channel_tiled_over_images`): a tile block's
+filters are read once per run, not once per small plane, and no tile is cut
+at a plane's end. On an Intel Xeon (Emerald Rapids) with AVX-512 tiles,
+stride-1 forward passes and input gradients, in-process A/B, both dtypes:
+against runs within a plane 0.97-1.9x faster (4x4 to 12x12 planes, 16-512
+channels; 16x16 0.93-1.4x); against the row tiles, 4x4 to 12x12 planes of
+32-512 channels, 1.0-2.0x faster in 26 of 32 cells, the others 1.01-1.09x
+slower (6x6 float32, 8x8 and 12x12 float64); 16x16 planes 1.05-1.12x slower. So
+stride-1 planes smaller than SMALL_PLANE_PIXELS run here, on the Intel core
+as with AVX2 tiles.
 
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
@@ -48,10 +55,11 @@ import numpy as np
 from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, lanes
 from ..kernels.channel_tiled import (
     conv2d_forward_channel_tiled,
+    conv2d_forward_channel_tiled_over_images,
     conv2d_grad_weight_channel_tiled,
     pixel_positions,
 )
-from ..kernels.tiled import pack_forward_weight, tap_offsets
+from ..kernels.tiled import filters_shape, pack_forward_weight, tap_offsets
 from .host import INTEL_WIDE_TILES, WIDE_TILES
 from .threads import thread_count
 from .workspace import images_per_chunk, workspace
@@ -59,8 +67,7 @@ from .workspace import images_per_chunk, workspace
 RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threads' shares come out even
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
-SMALL_PLANE_PIXELS = 256  # stride-1 output planes up to 16x16 (see the module docstring)
-INTEL_SMALL_PLANE_PIXELS = 25  # float32 output planes up to 5x5 with AVX-512 tiles on an Intel core (same)
+SMALL_PLANE_PIXELS = 256  # stride-1 output planes smaller than 16x16 (see the module docstring)
 # Addresses a multiple of CACHE_WAY_BYTES apart share an L1 set (64 sets of 64-byte lines, 8 or more ways,
 # on x86 cores). A tile stores each of its output channels' pixels a plane apart: on 64x64 float32 planes
 # the 24 channels of a tile land in one set, whose lines are evicted before they are whole. With more than
@@ -76,30 +83,28 @@ SCRATCH_MAX_TAPS = 64
 def forward_applies(channels, pixels, strided, dtype):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
     output channels per group, ``pixels`` output pixels per plane. Strided: a vector of channels or more.
-    Stride 1: two vectors or more on a small plane, with AVX2 tiles (SMALL_PLANE_PIXELS), and with
-    AVX-512 tiles on an Intel core in float32 (INTEL_SMALL_PLANE_PIXELS); AMD's AVX-512 tiles,
-    unmeasured, keep the row tiles."""
+    Stride 1: two vectors or more on a plane smaller than SMALL_PLANE_PIXELS, with AVX2 tiles and with
+    AVX-512 tiles on an Intel core; AMD's AVX-512 tiles, unmeasured, keep the row tiles."""
     if strided:
         return channels >= lanes(dtype)
-    if channels < 2 * lanes(dtype):
-        return False
-    if INTEL_WIDE_TILES:
-        return dtype == np.float32 and pixels <= INTEL_SMALL_PLANE_PIXELS
-    return not WIDE_TILES and pixels <= SMALL_PLANE_PIXELS
+    return channels >= 2 * lanes(dtype) and pixels < SMALL_PLANE_PIXELS and (INTEL_WIDE_TILES or not WIDE_TILES)
 
 
 def runs(geom, pass_name, dtype):
     """Whether the direct method runs this pass of ``geom`` on these tiles.
 
-    The forward pass by :func:`forward_applies`; the weight gradient likewise, stems excepted; the input
-    gradient, a forward pass over the output gradient, at stride 1 by its input channels and plane (a
-    strided one runs over phase planes, whose own stride-1 passes may come here).
+    The forward pass by :func:`forward_applies`; the weight gradient likewise, stems excepted, and at
+    stride 1 with AVX2 tiles only (see the module docstring); the input gradient, a forward pass over the
+    output gradient, at stride 1 by its input channels and plane (a strided one runs over phase planes,
+    whose own stride-1 passes may come here).
     """
     strided = geom.stride != (1, 1)
     if pass_name == "grad_input":
         return not strided and forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype)
     applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
-    return applies and not (pass_name == "grad_weight" and geom.stem)
+    if pass_name == "grad_weight":
+        return applies and not geom.stem and (strided or not WIDE_TILES)
+    return applies
 
 
 def stores_via_scratch(channels, plane_pixels, taps, itemsize):
@@ -115,30 +120,46 @@ def tile_vectors(channels, dtype):
     return min(BROADCAST_VECTORS, key=lambda v: -(-channels // (v * lanes(dtype))) * v * BROADCAST_COST[v])
 
 
-def forward(x, weight, out, top, left, height, width, stride, dilation, groups):
+def forward(x, weight, out, top, left, height, width, stride, dilation, groups, rotated=False):
     """out (N, K, P, Q) = the convolution of x (N, C, h, w), placed at (top, left) in zero (height, width)
-    planes, with weight (K, C/groups, R, S)."""
+    planes, with the filters (K, C/groups, R, S): weight, or its rotated_transposed when ``rotated``."""
     N, C = x.shape[:2]
-    K, Cg, R, S = weight.shape
+    K, Cg, R, S = filters_shape(weight, groups, rotated)
     P, Q = out.shape[2:]
     Kg = K // groups
     vectors = tile_vectors(Kg, x.dtype)
     rows, pixels = vectors * lanes(x.dtype), BROADCAST_PIXELS[vectors]
     blocks = -(-Kg // rows)
-    run = max(1, min(-(-(P * Q) // pixels), RUN_PIXELS // pixels)) * pixels
+    images = images_per_chunk(N, C * height * width * x.itemsize)
+    planes = workspace.get("planes", (images * C * height * width,), x.dtype)
+    offsets = tap_offsets(Cg, R, S, height * width, width, *dilation, 1)
+    packed = pack_forward_weight(weight, groups, rows, rotated)
     target = TASKS_PER_THREAD * thread_count()
+    if over_images(P * Q):
+        run = RUN_PIXELS // pixels * pixels
+        while groups * blocks * -(-(min(images, N) * P * Q) // run) < target and run > pixels:
+            run = max(pixels, run // 2 // pixels * pixels)
+        positions = pixel_positions(P, Q, *stride, width, run, images, C * height * width)
+        conv2d_forward_channel_tiled_over_images(
+            x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride[0], R,
+            dilation[0],
+        )  # fmt: skip
+        return
+    run = max(1, min(-(-(P * Q) // pixels), RUN_PIXELS // pixels)) * pixels
     while N * groups * blocks * -(-(P * Q) // run) < target and run > pixels:
         run = max(pixels, run // 2 // pixels * pixels)
     positions = pixel_positions(P, Q, *stride, width, run)
-    offsets = tap_offsets(Cg, R, S, height * width, width, *dilation, 1)
-    packed = pack_forward_weight(weight, groups, rows)
-    images = images_per_chunk(N, C * height * width * x.itemsize)
-    planes = workspace.get("planes", (images * C * height * width,), x.dtype)
     via_scratch = stores_via_scratch(min(rows, Kg), P * Q, Cg * R * S, x.itemsize)
     conv2d_forward_channel_tiled(
         x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride[0], R, dilation[0],
         via_scratch,
     )  # fmt: skip
+
+
+def over_images(plane_pixels):
+    """Whether the forward tasks' runs of pixels span images (see the module docstring): planes smaller
+    than a run."""
+    return plane_pixels < RUN_PIXELS
 
 
 def _grad_sums_shape(geom, dtype):

@@ -48,8 +48,10 @@ from ..kernels.direct import (
 from ..kernels.tiled import (
     conv2d_forward_tiled,
     conv2d_grad_weight_tiled,
+    filters_shape,
     pack_forward_weight,
     phase_tap_offsets,
+    rotated_transposed,
     tap_offsets,
 )
 from . import channel_tiles
@@ -58,24 +60,16 @@ from .threads import thread_count
 from .workspace import images_per_chunk, workspace
 
 
-def rotated_transposed(weight, groups):
-    """The lecture's rot180 filters with input and output channels swapped, per group.
-
-    weight (K, C/groups, R, S) -> (C, K/groups, R, S), contiguous.
-    """
-    K, Cg, R, S = weight.shape
-    per_group = weight.reshape(groups, K // groups, Cg, R, S)[..., ::-1, ::-1]
-    return np.ascontiguousarray(per_group.transpose(0, 2, 1, 3, 4)).reshape(groups * Cg, K // groups, R, S)
-
-
 def _slack(dtype, span_w):
     """Zero elements after the last plane for the tiles' overrun."""
     return FORWARD_MAX_VECTORS * lanes(dtype) + span_w
 
 
-def _packed_for_row_tiles(weight, groups):
-    """weight (K, Cg, R, S) packed for the row tiles, the rows per tile chosen for its K/groups channels."""
-    return pack_forward_weight(weight, groups, forward_rows(weight.shape[0] // groups))
+def _packed_for_row_tiles(weight, groups, rotated=False):
+    """The filters (K', Cg', R, S) packed for the row tiles, the rows per tile chosen for their K'/groups
+    channels: weight, or its rotated_transposed when ``rotated`` (see pack_forward_weight)."""
+    K = filters_shape(weight, groups, rotated)[0]
+    return pack_forward_weight(weight, groups, forward_rows(K // groups), rotated)
 
 
 def _chunk(a, height, width, span_w):
@@ -85,22 +79,24 @@ def _chunk(a, height, width, span_w):
     return images, workspace.get("planes", (images * C * height * width + _slack(a.dtype, span_w),), a.dtype)
 
 
-def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups):
-    """Stride-1 forward of x placed at (top, left) in zero (height, width) planes."""
-    if channel_tiles.forward_applies(weight.shape[0] // groups, out.shape[2] * out.shape[3], False, x.dtype):
-        channel_tiles.forward(x, weight, out, top, left, height, width, (1, 1), dilation, groups)
+def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups, rotated=False):
+    """Stride-1 forward of x placed at (top, left) in zero (height, width) planes, with the filters weight
+    or, when ``rotated``, its rotated_transposed (the input gradient's)."""
+    K, Cg, R, S = filters_shape(weight, groups, rotated)
+    if channel_tiles.forward_applies(K // groups, out.shape[2] * out.shape[3], False, x.dtype):
+        channel_tiles.forward(x, weight, out, top, left, height, width, (1, 1), dilation, groups, rotated)
         return
-    R, S = weight.shape[2:]
     span_w = dilation[1] * (S - 1)
-    if _on_depthwise_tiles(weight.shape[0] // groups, R, dilation[0]):
+    if _on_depthwise_tiles(K // groups, R, dilation[0]):
         # One output channel per group: the depthwise tiles, with their slack for blocks past the plane.
         images = images_per_chunk(x.shape[0], x.shape[1] * height * width * x.itemsize)
         size = images * x.shape[1] * height * width + depthwise_slack(width, span_w, lanes(x.dtype))
         planes = workspace.get("planes", (size,), x.dtype)
-        conv2d_forward_depthwise(x, weight, out, top, left, height, width, dilation[1], planes, images)
+        filters = rotated_transposed(weight, groups) if rotated else weight
+        conv2d_forward_depthwise(x, filters, out, top, left, height, width, dilation[1], planes, images)
         return
-    offsets = tap_offsets(weight.shape[1], R, S, height * width, width, *dilation, 1)
-    packed = _packed_for_row_tiles(weight, groups)
+    offsets = tap_offsets(Cg, R, S, height * width, width, *dilation, 1)
+    packed = _packed_for_row_tiles(weight, groups, rotated)
     images, planes = _chunk(x, height, width, span_w)
     conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, planes, images, R, dilation[0])
 
@@ -199,7 +195,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
     span_h, span_w = geom.dilation[0] * (geom.R - 1), geom.dilation[1] * (geom.S - 1)
     _forward_stride1(
         grad_out,
-        rotated_transposed(weight, geom.groups),
+        weight,
         grad_x,
         span_h - geom.pad_top,
         span_w - geom.pad_left,
@@ -207,6 +203,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
         geom.W + span_w,
         geom.dilation,
         geom.groups,
+        rotated=True,
     )
 
 

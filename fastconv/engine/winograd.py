@@ -12,6 +12,7 @@ about 1e-14.
 """
 
 from ..kernels._simd import FORWARD_VECTORS, WEIGHT_ROWS, forward_rows, lanes
+from ..kernels.tiled import rotated_transposed
 from ..kernels.winograd import (
     ELEMENTS,
     OUTPUTS,
@@ -23,7 +24,6 @@ from ..kernels.winograd import (
     transformed_products,
     unpack_filter_gradients,
 )
-from .direct import rotated_transposed
 from .workspace import workspace
 
 # The transformed inputs and products of one chunk stay below this (at least one image).

@@ -26,18 +26,26 @@ def valid_range(offset, stride, size, n_out):
 
 
 @njit(**NJIT_OPTIONS)
-def tile_filter_rows(tiles, per_tile, per_row, limit, stride_h, top, h, R, dilation_h):
+def tile_filter_rows(tiles, per_tile, per_row, limit, stride_h, top, h, R, dilation_h, planes=1):
     """bounds (tiles, 2): the filter rows [lo, hi) that tile t needs, the others reading padding only.
 
-    Tile t covers items t*per_tile .. min(t*per_tile + per_tile, limit) - 1 of
-    output rows of ``per_row`` items (pixels or vectors); output row p reads
-    padded rows p*stride_h + r*dilation_h, of which rows top..top+h-1 hold the
-    image. Computed once per call, so that the tiles pay no division.
+    Tile t covers items t*per_tile .. min(t*per_tile + per_tile, planes*limit) - 1
+    of ``planes`` planes of ``limit`` items each, in output rows of ``per_row``
+    items (pixels or vectors); output row p reads padded rows p*stride_h +
+    r*dilation_h, of which rows top..top+h-1 hold the image. A tile that spans
+    two planes needs the rows of every output row. Computed once per call, so
+    that the tiles pay no division.
     """
     bounds = np.empty((tiles, 2), dtype=np.intp)
+    total = planes * limit
     for t in range(tiles):
-        first_row = (t * per_tile) // per_row * stride_h
-        last_row = (min(t * per_tile + per_tile, limit) - 1) // per_row * stride_h
+        first = min(t * per_tile, total - 1)
+        last = min(t * per_tile + per_tile, total) - 1
+        plane = first // limit
+        if last // limit != plane:
+            first, last = plane * limit, plane * limit + limit - 1
+        first_row = (first - plane * limit) // per_row * stride_h
+        last_row = (last - plane * limit) // per_row * stride_h
         lo = max(0, -((last_row - top) // dilation_h))  # ceil((top - last_row) / dilation_h)
         hi = min(R, (top + h - 1 - first_row) // dilation_h + 1)
         bounds[t, 0], bounds[t, 1] = lo, max(lo, hi)

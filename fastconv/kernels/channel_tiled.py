@@ -32,13 +32,14 @@ GRAD_RUN_PIXELS = 512  # weight gradient: output pixels a task runs all its tile
 
 
 @njit(**NJIT_OPTIONS)
-def pixel_positions(P, Q, stride_h, stride_w, width, multiple):
-    """positions[j] = p*stride_h*width + q*stride_w for pixel j = p*Q + q, padded with the last to a multiple."""
-    count = P * Q
+def pixel_positions(P, Q, stride_h, stride_w, width, multiple, images=1, image_step=0):
+    """positions[j] = i*image_step + p*stride_h*width + q*stride_w for pixel j = (i*P + p)*Q + q of
+    ``images`` images, padded with the last to a multiple."""
+    count = images * P * Q
     positions = np.empty(-(-count // multiple) * multiple, dtype=np.intp)
     for j in range(positions.shape[0]):
-        k = min(j, count - 1)
-        positions[j] = (k // Q) * stride_h * width + (k % Q) * stride_w
+        i, k = divmod(min(j, count - 1), P * Q)
+        positions[j] = i * image_step + (k // Q) * stride_h * width + (k % Q) * stride_w
     return positions
 
 
@@ -202,3 +203,64 @@ def conv2d_grad_weight_channel_tiled(
                             Kg_pad,
                             1,
                         )
+
+
+@njit(**PARALLEL_OPTIONS)
+def conv2d_forward_channel_tiled_over_images(
+    x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride_h, R, dilation_h
+):  # fmt: skip
+    """:func:`conv2d_forward_channel_tiled` with runs of pixels across images, for planes smaller than a run.
+
+    Pixel j = i*P*Q + p*Q + q of a chunk of ``images`` images: positions from
+    :func:`pixel_positions` for that many images, ``image_step`` = C*height*width,
+    padded to a multiple of ``run``. One prange task per (group, block of
+    output channels, run of the chunk's pixels): it reads its block's
+    filters once for the whole run, where a task per image read them once
+    per plane (deep layers on small planes stream their filters from memory
+    so). Its tiles store into a scratch copied out by image.
+    """
+    N, C, h, w = x.shape
+    K, P, Q = out.shape[1], out.shape[2], out.shape[3]
+    groups, blocks, taps, rows = packed.shape
+    Kg, Cg = K // groups, C // groups
+    PQ = P * Q
+    plane = height * width
+    vectors = rows // vector_lanes(out)
+    pixels = BROADCAST_PIXELS[vectors]
+    S = taps // (Cg * R)
+    step = run + 64 // out.itemsize  # the scratch's channel rows, a cache line more than a run apart
+    weights, outputs = packed.reshape(-1), out.reshape(-1)
+    for n0 in range(0, N, images):
+        m = min(images, N - n0)
+        embed_planes(x.reshape(-1), n0 * C, m * C, h, w, planes, top, left, height, width)
+        runs = -(-(m * PQ) // run)
+        bounds = tile_filter_rows(runs * run // pixels, pixels, Q, PQ, stride_h, top, h, R, dilation_h, m)
+        for task in prange(groups * blocks * runs):
+            g = task // (blocks * runs)
+            b = (task // runs) % blocks
+            j0 = (task % runs) * run
+            count = min(run, m * PQ - j0)
+            w0 = (g * blocks + b) * taps * rows
+            valid = min(rows, Kg - b * rows)
+            scratch = np.empty(rows * step, dtype=out.dtype)
+            for t in range(-(-count // pixels)):
+                j = t * pixels
+                lo, hi = bounds[j0 // pixels + t, 0], bounds[j0 // pixels + t, 1]
+                if lo == 0 and hi == R:
+                    broadcast_tile(
+                        vectors, planes, g * Cg * plane, positions[j0 + j :], offsets, taps, weights, w0, rows,
+                        scratch, j, step, valid,
+                    )  # fmt: skip
+                else:
+                    broadcast_tile(
+                        vectors, planes, g * Cg * plane, positions[j0 + j :], offsets, row_runs(lo, hi, Cg, R, S),
+                        weights, w0, rows, scratch, j, step, valid,
+                    )  # fmt: skip
+            for k in range(valid):
+                j = j0
+                while j < j0 + count:
+                    i, p = j // PQ, j % PQ
+                    length = min(j0 + count - j, PQ - p)
+                    first = ((n0 + i) * K + g * Kg + b * rows + k) * PQ + p
+                    copy_run(outputs, first, scratch, k * step + j - j0, length)
+                    j += length
