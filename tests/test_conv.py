@@ -353,20 +353,26 @@ def test_plain_loops_launch_no_threads(monkeypatch):
     h=st.integers(1, 12),
     R=st.integers(1, 9),
     dilation_h=st.integers(1, 4),
+    planes=st.integers(1, 3),
 )
-def test_tile_filter_rows_holds_every_row_a_tile_needs(tiles, per_tile, per_row, stride_h, top, h, R, dilation_h):
+def test_tile_filter_rows_holds_every_row_a_tile_needs(
+    tiles, per_tile, per_row, stride_h, top, h, R, dilation_h, planes
+):  # fmt: skip
     # Against brute force: the filter rows with a tap inside the image rows for some item of the tile
-    # lie in [lo, hi), exactly so when the tile lies in one output row.
+    # lie in [lo, hi), exactly so when the tile lies in one output row (of one plane). Items run
+    # through ``planes`` planes of ``limit`` items, as the channel tiles' runs across images do.
     from fastconv.kernels._window import tile_filter_rows
 
-    limit = tiles * per_tile
-    bounds = tile_filter_rows(tiles, per_tile, per_row, limit, stride_h, top, h, R, dilation_h)
+    limit = max(1, tiles * per_tile // planes)
+    tiles = -(-(planes * limit) // per_tile)
+    bounds = tile_filter_rows(tiles, per_tile, per_row, limit, stride_h, top, h, R, dilation_h, planes)
     for t in range(tiles):
-        rows = {item // per_row * stride_h for item in range(t * per_tile, min(t * per_tile + per_tile, limit))}
+        items = range(t * per_tile, min(t * per_tile + per_tile, planes * limit))
+        rows = {item % limit // per_row * stride_h for item in items}
         needed = {r for r in range(R) for row in rows if top <= row + r * dilation_h < top + h}
         lo, hi = bounds[t]
         assert 0 <= lo <= hi <= max(R, lo) and needed <= set(range(lo, hi))
-        if len(rows) == 1 and needed:
+        if len(rows) == 1 and len({item // limit for item in items}) == 1 and needed:
             assert (lo, hi) == (min(needed), max(needed) + 1)
 
 
@@ -847,3 +853,27 @@ def test_nan_and_inf_inputs_are_never_hidden(method, rng):
         # non-finite input over its 4x4 block and the direct weight gradient sums padding columns
         if method == "im2col" or (method == "direct" and a is not got[2]):
             np.testing.assert_allclose(a[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        (2, 16, 20, 20, 32, 3, 3, 1, 1, 1, 1),  # row tiles
+        (2, 8, 5, 6, 32, 3, 3, 1, 1, 1, 1),  # channel tiles across images
+        (2, 3, 24, 24, 32, 4, 4, 4, 0, 1, 1),  # channel tiles, strided, and their weight gradient
+        (2, 4, 9, 9, 4, 3, 3, 1, 1, 1, 4),  # depthwise tiles
+    ],
+)
+def test_warm_passes_skip_numbas_dispatch_compiler(geometry, method, rng, monkeypatch):
+    # A kernel called from Python with an argument left to its default goes through numba's
+    # compiling dispatch on every call (0.38 ms per pass, measured): warm passes never do.
+    from numba.core.dispatcher import Dispatcher
+
+    x, weight, _, grad_out, options = make_case(geometry, np.float32, rng)
+    _all_passes(x, weight, grad_out, method, **options)
+    compiling = []
+    original = Dispatcher._compile_for_args
+    monkeypatch.setattr(Dispatcher, "_compile_for_args", lambda *a, **k: compiling.append(a[0]) or original(*a, **k))
+    _all_passes(x, weight, grad_out, method, **options)
+    assert compiling == []

@@ -148,7 +148,7 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups, 
     run = max(1, min(-(-(P * Q) // pixels), RUN_PIXELS // pixels)) * pixels
     while N * groups * blocks * -(-(P * Q) // run) < target and run > pixels:
         run = max(pixels, run // 2 // pixels * pixels)
-    positions = pixel_positions(P, Q, *stride, width, run)
+    positions = pixel_positions(P, Q, *stride, width, run, 1, 0)
     via_scratch = stores_via_scratch(min(rows, Kg), P * Q, Cg * R * S, x.itemsize)
     conv2d_forward_channel_tiled(
         x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride[0], R, dilation[0],
@@ -183,7 +183,7 @@ def grad_weight(grad_out, x, grad_w, geom):
     taps = geom.C // geom.groups * geom.R * geom.S
     sums_shape, vectors = _grad_sums_shape(geom, dtype)
     Kg_pad = sums_shape[2]
-    positions = pixel_positions(geom.P, geom.Q, *geom.stride, width, 1)
+    positions = pixel_positions(geom.P, geom.Q, *geom.stride, width, 1, 1, 0)
     offsets = tap_offsets(
         geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation, BROADCAST_PIXELS[vectors]
     )

@@ -26,7 +26,7 @@ def valid_range(offset, stride, size, n_out):
 
 
 @njit(**NJIT_OPTIONS)
-def tile_filter_rows(tiles, per_tile, per_row, limit, stride_h, top, h, R, dilation_h, planes=1):
+def tile_filter_rows(tiles, per_tile, per_row, limit, stride_h, top, h, R, dilation_h, planes):
     """bounds (tiles, 2): the filter rows [lo, hi) that tile t needs, the others reading padding only.
 
     Tile t covers items t*per_tile .. min(t*per_tile + per_tile, planes*limit) - 1

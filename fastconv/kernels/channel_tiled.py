@@ -32,7 +32,7 @@ GRAD_RUN_PIXELS = 512  # weight gradient: output pixels a task runs all its tile
 
 
 @njit(**NJIT_OPTIONS)
-def pixel_positions(P, Q, stride_h, stride_w, width, multiple, images=1, image_step=0):
+def pixel_positions(P, Q, stride_h, stride_w, width, multiple, images, image_step):
     """positions[j] = i*image_step + p*stride_h*width + q*stride_w for pixel j = (i*P + p)*Q + q of
     ``images`` images, padded with the last to a multiple."""
     count = images * P * Q
@@ -74,7 +74,7 @@ def conv2d_forward_channel_tiled(
     pixels = BROADCAST_PIXELS[vectors]
     runs = -(-PQ // run)
     S = taps // (Cg * R)
-    bounds = tile_filter_rows(runs * run // pixels, pixels, Q, PQ, stride_h, top, h, R, dilation_h)
+    bounds = tile_filter_rows(runs * run // pixels, pixels, Q, PQ, stride_h, top, h, R, dilation_h, 1)
     weights, outputs = packed.reshape(-1), out.reshape(-1)
     for n0 in range(0, N, images):
         m = min(images, N - n0)

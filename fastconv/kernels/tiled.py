@@ -217,9 +217,11 @@ def conv2d_forward_tiled(x, packed, offsets, out, top, left, height, width, plan
     # Straight into out when that computes no more positions than runs of whole padded rows do.
     in_rows = Q >= lanes and P * per_row * lanes <= run
     if in_rows:
-        bounds = tile_filter_rows(-(-(P * per_row) // vectors), vectors, per_row, P * per_row, 1, top, h, R, dilation_h)
+        bounds = tile_filter_rows(
+            -(-(P * per_row) // vectors), vectors, per_row, P * per_row, 1, top, h, R, dilation_h, 1
+        )
     else:
-        bounds = tile_filter_rows(run // tile, tile, width, run, 1, top, h, R, dilation_h)
+        bounds = tile_filter_rows(run // tile, tile, width, run, 1, top, h, R, dilation_h, 1)
     source, weights, outputs = x.reshape(-1), packed.reshape(-1), out.reshape(-1)
     for n0 in range(0, N, images_per_chunk):
         m = min(images_per_chunk, N - n0)
