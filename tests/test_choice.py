@@ -183,6 +183,10 @@ def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_na
         geom = conv_geometry((16, 64, 15, 15), (64, 64, 3, 3), padding=1)
         assert channel_tiles.runs(geom, pass_name, dtype) == on_channel_tiles
         assert not channel_tiles.runs(conv_geometry((16, 64, 16, 16), (64, 64, 3, 3), padding=1), pass_name, dtype)
+    # filters of one row or column: float64 keeps the row tiles on an Intel core
+    column = conv_geometry((16, 64, 12, 12), (64, 64, 5, 1))
+    assert channel_tiles.runs(column, pass_name, F32) == on_channel_tiles
+    assert channel_tiles.runs(column, pass_name, np.dtype(np.float64)) == (on_channel_tiles and not INTEL_WIDE_TILES)
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])

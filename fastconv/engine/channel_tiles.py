@@ -36,9 +36,11 @@ stride-1 forward passes and input gradients, in-process A/B, both dtypes:
 against runs within a plane 0.97-1.9x faster (4x4 to 12x12 planes, 16-512
 channels; 16x16 0.93-1.4x); against the row tiles, 4x4 to 12x12 planes of
 32-512 channels, 1.0-2.0x faster in 26 of 32 cells, the others 1.01-1.09x
-slower (6x6 float32, 8x8 and 12x12 float64); 16x16 planes 1.05-1.12x slower. So
+slower (6x6 float32, 8x8 and 12x12 float64); 16x16 planes 1.05-1.12x slower;
+filters of one row or column (5x1 on 8x12, 3x1 on 6x8, 1x7 on 14x8 planes,
+64-128 channels) in float64 1.09-1.52x slower, in float32 0.72-1.2x. So
 stride-1 planes smaller than SMALL_PLANE_PIXELS run here, on the Intel core
-as with AVX2 tiles.
+as with AVX2 tiles, float64 filters of one row or column there excepted.
 
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
@@ -80,14 +82,19 @@ CONFLICTING_ROWS = 8
 SCRATCH_MAX_TAPS = 64
 
 
-def forward_applies(channels, pixels, strided, dtype):
+def forward_applies(channels, pixels, strided, dtype, kernel_size):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
-    output channels per group, ``pixels`` output pixels per plane. Strided: a vector of channels or more.
-    Stride 1: two vectors or more on a plane smaller than SMALL_PLANE_PIXELS, with AVX2 tiles and with
-    AVX-512 tiles on an Intel core; AMD's AVX-512 tiles, unmeasured, keep the row tiles."""
+    output channels per group, ``pixels`` output pixels per plane, filters of ``kernel_size`` (R, S).
+    Strided: a vector of channels or more. Stride 1: two vectors or more on a plane smaller than
+    SMALL_PLANE_PIXELS, with AVX2 tiles and with AVX-512 tiles on an Intel core, there float64 filters
+    of one row or column excepted; AMD's AVX-512 tiles, unmeasured, keep the row tiles."""
     if strided:
         return channels >= lanes(dtype)
-    return channels >= 2 * lanes(dtype) and pixels < SMALL_PLANE_PIXELS and (INTEL_WIDE_TILES or not WIDE_TILES)
+    if channels < 2 * lanes(dtype) or pixels >= SMALL_PLANE_PIXELS:
+        return False
+    if INTEL_WIDE_TILES:
+        return dtype == np.float32 or min(kernel_size) > 1
+    return not WIDE_TILES
 
 
 def runs(geom, pass_name, dtype):
@@ -100,8 +107,8 @@ def runs(geom, pass_name, dtype):
     """
     strided = geom.stride != (1, 1)
     if pass_name == "grad_input":
-        return not strided and forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype)
-    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype)
+        return not strided and forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype, geom.kernel_size)
+    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype, geom.kernel_size)
     if pass_name == "grad_weight":
         return applies and not geom.stem and (strided or not WIDE_TILES)
     return applies
