@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastconv
-from fastconv.engine.choice import AMD_WIDE_TILES
+from fastconv.engine.choice import AMD_WIDE_TILES, WIDE_TILES
 from fastconv.kernels import blas
 from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT, DEPTHWISE_TILES, lanes
 
@@ -263,9 +263,9 @@ def test_channel_tiles_run_across_the_images_of_small_planes(stride, dtype, monk
     monkeypatch.setattr(
         channel_tiles, "conv2d_forward_channel_tiled_over_images", lambda *a: calls.append(1) or kernel(*a)
     )
-    planes = 2 * 6 * (7 + 4) * (6 + 4) * np.dtype(dtype).itemsize  # two images' padded planes
+    planes = 2 * 10 * (7 + 4) * (6 + 4) * np.dtype(dtype).itemsize  # two images' padded planes
     monkeypatch.setattr(workspace, "PLANES_BUDGET_BYTES", planes)
-    geometry = (5, 6, 7, 6, 2 * 2 * lanes(np.dtype(dtype)) + 3, 5, 3, stride, 2, 1, 1)
+    geometry = (5, 10, 7, 6, 2 * 2 * lanes(np.dtype(dtype)) + 3, 5, 3, stride, 2, 1, 1)  # 150 taps
     assert_direct_passes_match_reference(geometry, dtype, stride)
     assert calls  # forward (and the input gradient at stride 1)
 
@@ -564,9 +564,9 @@ def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monk
         monkeypatch.setattr(channel_tiles, name, lambda *a, name=name, run=original: calls.append(name) or run(*a))
     x, weight, _, g, options = make_case(GEOMETRIES["strided_channel_tiles"], np.float64, rng)
     _all_passes(x, weight, g, "direct", **options)
-    # The input gradient: a stride-1 forward pass over 6x5 phase planes of 20 channels (not with AMD's
-    # AVX-512 tiles, which keep the row tiles at stride 1).
-    assert calls == (["forward", "grad_weight"] if AMD_WIDE_TILES else ["forward", "forward", "grad_weight"])
+    # The input gradient: a stride-1 forward pass over 6x5 phase planes of 20 channels, with AVX2 tiles (with
+    # AVX-512 tiles the row tiles: on an Intel core float64 of 20*2*2 taps, on AMD's at any stride-1 pass).
+    assert calls == (["forward", "grad_weight"] if WIDE_TILES else ["forward", "forward", "grad_weight"])
     calls.clear()
     x, weight, _, g, options = make_case((2, 1, 9, 8, 4, 3, 3, 2, 1, 1, 1), np.float32, rng)  # 4 and 1*2*2 channels
     _all_passes(x, weight, g, "direct", **options)

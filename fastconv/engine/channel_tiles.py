@@ -38,9 +38,12 @@ channels; 16x16 0.93-1.4x); against the row tiles, 4x4 to 12x12 planes of
 32-512 channels, 1.0-2.0x faster in 26 of 32 cells, the others 1.01-1.09x
 slower (6x6 float32, 8x8 and 12x12 float64); 16x16 planes 1.05-1.12x slower;
 filters of one row or column (5x1 on 8x12, 3x1 on 6x8, 1x7 on 14x8 planes,
-64-128 channels) in float64 1.09-1.52x slower, in float32 0.72-1.2x. So
-stride-1 planes smaller than SMALL_PLANE_PIXELS run here, on the Intel core
-as with AVX2 tiles, float64 filters of one row or column there excepted.
+64-128 channels) in float64 1.09-1.52x slower, in float32 0.72-1.2x; float64
+layers of few taps per output (1 and 8 input channels, 3x3: 9 and 72 taps)
+1.28-1.75x slower (144 taps level, 800 1.26x faster). So stride-1 planes
+smaller than SMALL_PLANE_PIXELS run here, on the Intel core as with AVX2
+tiles, there float64 ones only with filters of more than one row and column
+and INTEL_FLOAT64_MIN_TAPS taps.
 
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
@@ -70,6 +73,7 @@ RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threa
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
 SMALL_PLANE_PIXELS = 256  # stride-1 output planes smaller than 16x16 (see the module docstring)
+INTEL_FLOAT64_MIN_TAPS = 128  # float64 taps (Cg*R*S) from which stride-1 planes run here on an Intel core (same)
 # Addresses a multiple of CACHE_WAY_BYTES apart share an L1 set (64 sets of 64-byte lines, 8 or more ways,
 # on x86 cores). A tile stores each of its output channels' pixels a plane apart: on 64x64 float32 planes
 # the 24 channels of a tile land in one set, whose lines are evicted before they are whole. With more than
@@ -82,18 +86,19 @@ CONFLICTING_ROWS = 8
 SCRATCH_MAX_TAPS = 64
 
 
-def forward_applies(channels, pixels, strided, dtype, kernel_size):
+def forward_applies(channels, pixels, strided, dtype, kernel_size, taps):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
-    output channels per group, ``pixels`` output pixels per plane, filters of ``kernel_size`` (R, S).
-    Strided: a vector of channels or more. Stride 1: two vectors or more on a plane smaller than
-    SMALL_PLANE_PIXELS, with AVX2 tiles and with AVX-512 tiles on an Intel core, there float64 filters
-    of one row or column excepted; AMD's AVX-512 tiles, unmeasured, keep the row tiles."""
+    output channels per group, ``pixels`` output pixels per plane, filters of ``kernel_size`` (R, S) and
+    ``taps`` (input channels per group x R x S). Strided: a vector of channels or more. Stride 1: two
+    vectors or more on a plane smaller than SMALL_PLANE_PIXELS, with AVX2 tiles and with AVX-512 tiles
+    on an Intel core, there in float64 only filters of more than one row and column and
+    INTEL_FLOAT64_MIN_TAPS taps; AMD's AVX-512 tiles, unmeasured, keep the row tiles."""
     if strided:
         return channels >= lanes(dtype)
     if channels < 2 * lanes(dtype) or pixels >= SMALL_PLANE_PIXELS:
         return False
     if INTEL_WIDE_TILES:
-        return dtype == np.float32 or min(kernel_size) > 1
+        return dtype == np.float32 or (min(kernel_size) > 1 and taps >= INTEL_FLOAT64_MIN_TAPS)
     return not WIDE_TILES
 
 
@@ -107,8 +112,12 @@ def runs(geom, pass_name, dtype):
     """
     strided = geom.stride != (1, 1)
     if pass_name == "grad_input":
-        return not strided and forward_applies(geom.C // geom.groups, geom.H * geom.W, False, dtype, geom.kernel_size)
-    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype, geom.kernel_size)
+        taps = geom.K // geom.groups * geom.R * geom.S
+        return not strided and forward_applies(
+            geom.C // geom.groups, geom.H * geom.W, False, dtype, geom.kernel_size, taps
+        )
+    taps = geom.C // geom.groups * geom.R * geom.S
+    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype, geom.kernel_size, taps)
     if pass_name == "grad_weight":
         return applies and not geom.stem and (strided or not WIDE_TILES)
     return applies
