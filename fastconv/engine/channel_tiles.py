@@ -28,13 +28,16 @@ the row tiles (direct) and im2col:
   dot-product tiles (4x4 to 14x14 planes, 16-512 channels), so those keep
   them.
 
-Planes smaller than a task's run of RUN_PIXELS pixels run with runs across
-images (:func:`conv2d_forward_channel_tiled_over_images`): a tile block's
-filters are read once per run, not once per small plane, and no tile is cut
-at a plane's end. On an Intel Xeon (Emerald Rapids) with AVX-512 tiles,
-stride-1 forward passes and input gradients, in-process A/B, both dtypes:
-against runs within a plane 0.97-1.9x faster (4x4 to 12x12 planes, 16-512
-channels; 16x16 0.93-1.4x); against the row tiles, 4x4 to 12x12 planes of
+Stride-1 planes smaller than a task's run of RUN_PIXELS pixels run with runs
+across images (:func:`conv2d_forward_channel_tiled_over_images`): a tile
+block's filters are read once per run, not once per small plane, tasks are
+not a few tiles each, and no tile is cut at a plane's end. On an Intel Xeon
+(Emerald Rapids) with AVX-512 tiles, stride-1 forward passes and input
+gradients, in-process A/B, both dtypes: against runs within a plane 0.97-1.9x
+faster (4x4 to 12x12 planes, 16-512 channels); strided forward passes on
+5x5 to 14x14 output planes ran 0.97-1.39x slower so (patch embeddings, a
+stride-2 layer on 28x28: the copy out of the scratch outweighs the gain),
+and keep runs within a plane. Against the row tiles, 4x4 to 12x12 planes of
 32-512 channels, 1.0-2.0x faster in 26 of 32 cells, the others 1.01-1.09x
 slower (6x6 float32, 8x8 and 12x12 float64); 16x16 planes 1.05-1.12x slower;
 filters of one row or column (5x1 on 8x12, 3x1 on 6x8, 1x7 on 14x8 planes,
@@ -151,7 +154,7 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups, 
     offsets = tap_offsets(Cg, R, S, height * width, width, *dilation, 1)
     packed = pack_forward_weight(weight, groups, rows, rotated)
     target = TASKS_PER_THREAD * thread_count()
-    if over_images(P * Q):
+    if over_images(P * Q, stride != (1, 1)):
         run = RUN_PIXELS // pixels * pixels
         while groups * blocks * -(-(min(images, N) * P * Q) // run) < target and run > pixels:
             run = max(pixels, run // 2 // pixels * pixels)
@@ -172,10 +175,10 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups, 
     )  # fmt: skip
 
 
-def over_images(plane_pixels):
-    """Whether the forward tasks' runs of pixels span images (see the module docstring): planes smaller
-    than a run."""
-    return plane_pixels < RUN_PIXELS
+def over_images(plane_pixels, strided):
+    """Whether the forward tasks' runs of pixels span images (see the module docstring): stride-1 planes
+    smaller than a run."""
+    return not strided and plane_pixels < RUN_PIXELS
 
 
 def _grad_sums_shape(geom, dtype):
