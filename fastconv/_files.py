@@ -86,7 +86,11 @@ def make_temporary_directory(path):
     directory = tempfile.mkdtemp(
         dir=os.path.dirname(path), prefix=_temporary_prefix(), suffix="-" + os.path.basename(path)
     )
-    os.chmod(directory, 0o777 & ~_umask())
+    try:
+        os.chmod(directory, 0o777 & ~_umask())
+    except BaseException:
+        os.rmdir(directory)
+        raise
     return directory
 
 

@@ -28,13 +28,28 @@ def _dataset(spec, seed):
     raise ValueError(f"--dataset must be digits, mnist:DIR or cifar10:DIR, got {spec!r}")
 
 
+def _hold_signals(how, signals):
+    """signal.pthread_sigmask where the system has it (not on Windows)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(how, signals)
+
+
 def train_command(args):
     from .nn.models import build_model
     from .training import evaluate, fit, plots
     from .training.run_folder import RunFolder
 
-    folder = RunFolder(args.out, OUTPUT_FILES, overwrite=args.overwrite)
+    # Ctrl-C and SIGTERM wait while the temporary folder is made and its cleanup armed: one arriving in
+    # between left the folder behind (seen once in a test's 8 interrupted runs).
+    held = {signal.SIGINT, signal.SIGTERM}
+    _hold_signals(signal.SIG_BLOCK, held)
     try:
+        folder = RunFolder(args.out, OUTPUT_FILES, overwrite=args.overwrite)
+    except BaseException:
+        _hold_signals(signal.SIG_UNBLOCK, held)
+        raise
+    try:
+        _hold_signals(signal.SIG_UNBLOCK, held)
         start = time.perf_counter()
         splits = _dataset(args.dataset, args.seed)
         model = build_model(
