@@ -15,7 +15,7 @@ the row tiles (direct) and im2col:
   tiles) 0.8x. So strided forward passes with a vector of output channels
   run here, stride-1 ones (input gradients included, forward passes over the
   output gradient) with two vectors on planes up to 16x16 (with AVX2 tiles;
-  AVX-512 tiles: below);
+  AVX-512 tiles on an Intel core: planes smaller than 16x16, below);
 * weight gradient: patches 0.35 against 0.62/0.82, stride 2 1.8-2.6 against
   4.4/3.2, stride-1 planes of 2x2 to 12x12 1.3-1.7x faster than the row
   tiles, but 32x32 planes 5-38% slower (3x3, 32-64 channels, both dtypes,
@@ -43,10 +43,11 @@ slower (6x6 float32, 8x8 and 12x12 float64); 16x16 planes 1.05-1.12x slower;
 filters of one row or column (5x1 on 8x12, 3x1 on 6x8, 1x7 on 14x8 planes,
 64-128 channels) in float64 1.09-1.52x slower, in float32 0.72-1.2x; float64
 layers of few taps per output (1 and 8 input channels, 3x3: 9 and 72 taps)
-1.28-1.75x slower (144 taps level, 800 1.26x faster). So stride-1 planes
-smaller than SMALL_PLANE_PIXELS run here, on the Intel core as with AVX2
-tiles, there float64 ones only with filters of more than one row and column
-and INTEL_FLOAT64_MIN_TAPS taps.
+1.28-1.75x slower (144 taps level, 800 1.26x faster). So on the Intel core
+stride-1 planes smaller than SMALL_PLANE_PIXELS run here, float64 ones only
+with filters of more than one row and column and INTEL_FLOAT64_MIN_TAPS
+taps. (SMALL_PLANE_PIXELS is RUN_PIXELS: there every stride-1 pass here
+runs across images; with AVX2 tiles a 16x16 plane runs within itself.)
 
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
@@ -75,7 +76,9 @@ from .workspace import images_per_chunk, workspace
 RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threads' shares come out even
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
 TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until it has this many tasks
-SMALL_PLANE_PIXELS = 256  # stride-1 output planes smaller than 16x16 (see the module docstring)
+SMALL_PLANE_PIXELS = (
+    256  # stride-1 output planes up to 16x16, on the Intel core smaller ones (see the module docstring)
+)
 INTEL_FLOAT64_MIN_TAPS = 128  # float64 taps (Cg*R*S) from which stride-1 planes run here on an Intel core (same)
 # Addresses a multiple of CACHE_WAY_BYTES apart share an L1 set (64 sets of 64-byte lines, 8 or more ways,
 # on x86 cores). A tile stores each of its output channels' pixels a plane apart: on 64x64 float32 planes
@@ -93,16 +96,17 @@ def forward_applies(channels, pixels, strided, dtype, kernel_size, taps):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
     output channels per group, ``pixels`` output pixels per plane, filters of ``kernel_size`` (R, S) and
     ``taps`` (input channels per group x R x S). Strided: a vector of channels or more. Stride 1: two
-    vectors or more on a plane smaller than SMALL_PLANE_PIXELS, with AVX2 tiles and with AVX-512 tiles
-    on an Intel core, there in float64 only filters of more than one row and column and
+    vectors or more, with AVX2 tiles on planes of at most SMALL_PLANE_PIXELS, with AVX-512 tiles on an
+    Intel core on smaller ones, there in float64 only filters of more than one row and column and
     INTEL_FLOAT64_MIN_TAPS taps; AMD's AVX-512 tiles, unmeasured, keep the row tiles."""
     if strided:
         return channels >= lanes(dtype)
-    if channels < 2 * lanes(dtype) or pixels >= SMALL_PLANE_PIXELS:
+    if channels < 2 * lanes(dtype):
         return False
     if INTEL_WIDE_TILES:
-        return dtype == np.float32 or (min(kernel_size) > 1 and taps >= INTEL_FLOAT64_MIN_TAPS)
-    return not WIDE_TILES
+        float64_ok = min(kernel_size) > 1 and taps >= INTEL_FLOAT64_MIN_TAPS
+        return pixels < SMALL_PLANE_PIXELS and (dtype == np.float32 or float64_ok)
+    return not WIDE_TILES and pixels <= SMALL_PLANE_PIXELS
 
 
 def runs(geom, pass_name, dtype):

@@ -11,8 +11,9 @@ phases; strided input gradients the row tiles over each plane's phases;
 weight gradients dot products per tap, any dilation. The tiles vectorised along the output channels
 (:mod:`.channel_tiles`, which says when) take strided forward passes and
 weight gradients (stems excepted) with a vector of output channels, and
-stride-1 passes of small planes with two (AVX2 tiles; AVX-512 tiles on an
-Intel core in float32).
+stride-1 passes of small planes with two (AVX2 tiles, weight gradients
+included; AVX-512 tiles on an Intel core, forward passes and input gradients,
+float64 ones of enough taps).
 Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
 undilated (weight gradients on the dot-product tiles with the filter's own
 taps), and use the general loops when dilated. The smallest passes of
@@ -179,8 +180,7 @@ def grad_input_direct(grad_out, weight, grad_x, geom):
             if geom.K == geom.groups:
                 # One output channel per group: each task computes its planes' phases (row tiles) and joins
                 # them, in cache.
-                rotated = rotated_transposed(split_weight(weight, geom, phased), geom.groups)
-                packed = _packed_for_row_tiles(rotated, geom.groups)
+                packed = _packed_for_row_tiles(split_weight(weight, geom, phased), geom.groups, rotated=True)
                 height, width = phased.H + phased.R - 1, phased.W + phased.S - 1  # padded by the span
                 offsets = tap_offsets(1, phased.R, phased.S, height * width, width, 1, 1, 1)
                 args = _phase_task_args(geom, phased)

@@ -12,7 +12,9 @@ where those runs would crowd one cache set, into a scratch for the task's
 whole run, copied out row by row (``via_scratch``).
 
 Forward: one prange task per (image, group, block of output channels, run of
-output pixels). Weight gradient: the same tile storing pixel-major sums
+output pixels), or, for small planes, per (group, block of output channels,
+run of the pixels of a chunk of images): runs across images
+(:func:`conv2d_forward_channel_tiled_over_images`). Weight gradient: the same tile storing pixel-major sums
 (:func:`._simd.broadcast_sums`), with the roles of taps and pixels swapped:
 its "pixels" are the filter taps, its reduction runs over the output pixels
 of a chunk of images (GRAD_RUN_PIXELS at a time, all tiles over each run),
@@ -212,8 +214,8 @@ def conv2d_forward_channel_tiled_over_images(
     """:func:`conv2d_forward_channel_tiled` with runs of pixels across images, for planes smaller than a run.
 
     Pixel j = i*P*Q + p*Q + q of a chunk of ``images`` images: positions from
-    :func:`pixel_positions` for that many images, ``image_step`` = C*height*width,
-    padded to a multiple of ``run``. One prange task per (group, block of
+    :func:`pixel_positions` for that many images, each C*height*width after the
+    last, padded to a multiple of ``run``. One prange task per (group, block of
     output channels, run of the chunk's pixels): it reads its block's
     filters once for the whole run, where a task per image read them once
     per plane (deep layers on small planes stream their filters from memory
