@@ -45,6 +45,34 @@ def pixel_positions(P, Q, stride_h, stride_w, width, multiple, images, image_ste
     return positions
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def _tile_shape(packed, out):
+    """(vectors of output channels, pixels) of the forward tiles for filters packed in blocks of packed.shape[3] rows."""
+    vectors = packed.shape[3] // vector_lanes(out)
+    return vectors, BROADCAST_PIXELS[vectors]
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def tile_over_filter_rows(
+    filter_rows, channels, R, S, vectors, x, x_start, positions, offsets, w, w_start, w_stride, out, out_start,
+    out_step, valid,
+):  # fmt: skip
+    """:func:`._simd.broadcast_tile` over filter rows filter_rows[0]..filter_rows[1]-1 of taps (c, r, s) in C
+    order: the plain count of taps when that is all of them, which keeps its own, single loop (as
+    :func:`.tiled.tile_over_rows` does for the row tiles)."""
+    lo, hi = filter_rows[0], filter_rows[1]
+    if lo == 0 and hi == R:
+        taps = channels * R * S
+        broadcast_tile(
+            vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, out_step, valid
+        )
+    else:
+        runs = row_runs(lo, hi, channels, R, S)
+        broadcast_tile(
+            vectors, x, x_start, positions, offsets, runs, w, w_start, w_stride, out, out_start, out_step, valid
+        )
+
+
 @njit(**PARALLEL_OPTIONS)
 def conv2d_forward_channel_tiled(
     x, packed, offsets, positions, out, top, left, height, width, planes, images, run, stride_h, R, dilation_h,
@@ -69,11 +97,8 @@ def conv2d_forward_channel_tiled(
     N, C, h, w = x.shape
     K, P, Q = out.shape[1], out.shape[2], out.shape[3]
     groups, blocks, taps, rows = packed.shape
-    Kg, Cg = K // groups, C // groups
-    PQ = P * Q
-    plane = height * width
-    vectors = rows // vector_lanes(out)
-    pixels = BROADCAST_PIXELS[vectors]
+    Kg, Cg, PQ, plane = K // groups, C // groups, P * Q, height * width
+    vectors, pixels = _tile_shape(packed, out)
     runs = -(-PQ // run)
     S = taps // (Cg * R)
     bounds = tile_filter_rows(runs * run // pixels, pixels, Q, PQ, stride_h, top, h, R, dilation_h, 1)
@@ -104,17 +129,10 @@ def conv2d_forward_channel_tiled(
                     target, start, step = outputs, first + j, PQ
                 else:
                     target, start, step = scratch, 0, scratch_step
-                lo, hi = bounds[first_tile + t, 0], bounds[first_tile + t, 1]
-                if lo == 0 and hi == R:  # all the filter's rows: the plain count (as tiled.tile_over_rows)
-                    broadcast_tile(
-                        vectors, planes, image, positions[j0 + j :], offsets, taps, weights, w0, rows,
-                        target, start, step, valid,
-                    )  # fmt: skip
-                else:
-                    broadcast_tile(
-                        vectors, planes, image, positions[j0 + j :], offsets, row_runs(lo, hi, Cg, R, S), weights,
-                        w0, rows, target, start, step, valid,
-                    )  # fmt: skip
+                tile_over_filter_rows(
+                    bounds[first_tile + t], Cg, R, S, vectors, planes, image, positions[j0 + j :], offsets, weights,
+                    w0, rows, target, start, step, valid,
+                )  # fmt: skip
                 if not whole and not via_scratch:
                     for k in range(valid):
                         copy_run(outputs, first + k * PQ + j, scratch, k * scratch_step, count - j)
@@ -224,11 +242,8 @@ def conv2d_forward_channel_tiled_over_images(
     N, C, h, w = x.shape
     K, P, Q = out.shape[1], out.shape[2], out.shape[3]
     groups, blocks, taps, rows = packed.shape
-    Kg, Cg = K // groups, C // groups
-    PQ = P * Q
-    plane = height * width
-    vectors = rows // vector_lanes(out)
-    pixels = BROADCAST_PIXELS[vectors]
+    Kg, Cg, PQ, plane = K // groups, C // groups, P * Q, height * width
+    vectors, pixels = _tile_shape(packed, out)
     S = taps // (Cg * R)
     step = run + 64 // out.itemsize  # the scratch's channel rows, a cache line more than a run apart
     weights, outputs = packed.reshape(-1), out.reshape(-1)
@@ -247,17 +262,10 @@ def conv2d_forward_channel_tiled_over_images(
             scratch = np.empty(rows * step, dtype=out.dtype)
             for t in range(-(-count // pixels)):
                 j = t * pixels
-                lo, hi = bounds[j0 // pixels + t, 0], bounds[j0 // pixels + t, 1]
-                if lo == 0 and hi == R:
-                    broadcast_tile(
-                        vectors, planes, g * Cg * plane, positions[j0 + j :], offsets, taps, weights, w0, rows,
-                        scratch, j, step, valid,
-                    )  # fmt: skip
-                else:
-                    broadcast_tile(
-                        vectors, planes, g * Cg * plane, positions[j0 + j :], offsets, row_runs(lo, hi, Cg, R, S),
-                        weights, w0, rows, scratch, j, step, valid,
-                    )  # fmt: skip
+                tile_over_filter_rows(
+                    bounds[j0 // pixels + t], Cg, R, S, vectors, planes, g * Cg * plane, positions[j0 + j :],
+                    offsets, weights, w0, rows, scratch, j, step, valid,
+                )  # fmt: skip
             for k in range(valid):
                 j = j0
                 while j < j0 + count:
