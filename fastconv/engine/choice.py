@@ -88,7 +88,12 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   1x7 on 12x12 to 24x24 planes, 8-32 images, 12 layers: 1.08-1.85x faster,
   both dtypes; with 32-64 channels direct ran 0.75-1.24x, so those stay);
   their forward passes and weight gradients follow the rules below (direct
-  with AVX2 tiles). These run ahead of the channel tiles.
+  with AVX2 tiles). On the Intel Xeon only float32 input gradients of kx1
+  filters run im2col (3x1 to 7x1 filters, 32-128 channels, 12x12 to 24x24
+  planes, 8-32 images, 9 layers, in-process: float64 forward passes and
+  input gradients and weight gradients of 128 channels ran direct 1.0-1.77x
+  faster, im2col at most 1.17x; float32 input gradients split, im2col up
+  to 1.26x faster). These run ahead of the channel tiles.
 * Stride 1 with AVX2 tiles, planes of at most 256 output pixels (input
   pixels for the input gradient) and two vectors of output channels per
   group or more (of input channels for the input gradient), deep layers on
@@ -271,6 +276,8 @@ def _one_row_or_column_on_products(geom, pass_name, dtype):
         return False  # measured ungrouped only
     wide = min(geom.C, geom.K) >= RECTANGULAR_PRODUCTS_MIN_CHANNELS
     if im2col.columns_are_views(geom):  # kx1
+        if INTEL_WIDE_TILES:
+            return pass_name == "grad_input" and dtype == np.float32
         return {"forward": dtype == np.float64, "grad_input": True, "grad_weight": wide}[pass_name]
     one_row = geom.R == 1 < geom.S
     return one_row and pass_name == "grad_input" and wide
