@@ -40,6 +40,8 @@ def _host_vector_bytes():
 
 
 VECTOR_BYTES = _host_vector_bytes()
+if VECTOR_BYTES == 64:
+    llvm.initialize_native_asmparser()  # for the inline assembly of _moved
 
 # Forward tiles (:func:`outer_product_tile`): ``rows`` output channels x FORWARD_VECTORS[rows] vectors of
 # output positions, sized to the register file; a tuple, so that compiled
@@ -381,7 +383,7 @@ def _emit_broadcast_tile(context, builder, vectors, channel_major, x, positions,
         return
     # Each channel's pixels side by side (LLVM turns the lane moves into shuffles), stored as one run;
     # ``last`` is the number of valid channels.
-    sums = [[builder.load(acc[v * vectors + u]) for u in range(vectors)] for v in range(pixels)]
+    sums = [[_moved(builder, builder.load(acc[v * vectors + u])) for u in range(vectors)] for v in range(pixels)]
     run_type = ir.VectorType(vec.element, pixels)
     for u in range(vectors):
         for lane in range(vec.count):
@@ -393,6 +395,18 @@ def _emit_broadcast_tile(context, builder, vectors, channel_major, x, positions,
                 index = builder.add(o0, builder.mul(_const(builder, channel), o_step))
                 address = builder.bitcast(builder.gep(out_ptr, [index]), run_type.as_pointer())
                 builder.store(run, address, align=vec.align)
+
+
+def _moved(builder, value):
+    """With AVX-512, a copy of the vector ``value`` in another register (an inline vmovaps that LLVM cannot
+    see through), else ``value``. Some of the shuffles that gather a channel's pixels have only VEX forms,
+    which address 16 of AVX-512's 32 registers; used on the accumulators themselves, they confined those to
+    the 16 and the 3x6 float32 and 4x5 float64 tiles spilled accumulators to the stack inside the tap loop
+    (seen in the assembly; 20-40% slower per multiply-add than the 2x8 tile, level once moved)."""
+    if VECTOR_BYTES != 64:
+        return value
+    move = ir.InlineAsm(ir.FunctionType(value.type, [value.type]), "vmovaps $1, $0", "=v,v")
+    return builder.call(move, [value])
 
 
 def _const32(value):
