@@ -60,6 +60,9 @@ GEOMETRIES = {
     "strided_dilated_grouped_channels": (2, 6, 13, 12, 36, 3, 2, (2, 3), (1, 2), (2, 1), 2),
     # the weight gradient over runs of GRAD_RUN_PIXELS output pixels: 25x24 outputs, a partial second run
     "strided_channel_tiles_pixel_runs": (2, 6, 50, 48, 16, 3, 3, 2, 1, 1, 1),
+    # the weight gradient's dot-product tiles over blocks of rows: 36x36 outputs in 36-wide padded rows
+    # (1296 pixels: a block of 1024 float32, or 512 float64, and a partial one), three images
+    "weight_gradient_blocks_of_rows": (3, 2, 36, 34, 5, 3, 3, 1, 1, 1, 1),
     # depthwise tiles: blocks past the plane's edges (9x11 outputs), or exactly tiling them (8x64 outputs:
     # whole blocks of 8 rows x 2 vectors of either dtype with AVX-512, 4 x 2 or 8 x 1 with AVX2, in place)
     "depthwise_blocks_overrun": (2, 6, 9, 11, 6, 3, 5, 1, (1, 2), 1, 6),
@@ -520,7 +523,7 @@ def test_strided_weight_gradients_over_phase_planes_with_the_filters_own_taps(dt
     monkeypatch.setattr(workspace, "PLANES_BUDGET_BYTES", 1)
     in_place = []
     original = direct.conv2d_grad_weight_tiled
-    monkeypatch.setattr(direct, "conv2d_grad_weight_tiled", lambda *a: in_place.append(a[-2].size == 0) or original(*a))
+    monkeypatch.setattr(direct, "conv2d_grad_weight_tiled", lambda *a: in_place.append(a[11].size == 0) or original(*a))
     x, weight, _, g, options = make_case(geometry, dtype, rng)
     fastconv.conv2d_grad_weight(g, x, weight.shape, method="direct", **options)  # the scratch buffers, made
     for buffer in workspace.workspace._buffers.values():
