@@ -209,3 +209,16 @@ def test_passes_on_the_plain_loops_run_direct(pass_name, monkeypatch):
     assert choice((1, 2, 4, 4), (2, 2, 1, 1), pass_name) == "direct"  # a 1x1 layer of 128 FLOP
     pointwise = "direct" if pass_name == "grad_weight" and AMD_WIDE_TILES else "im2col"
     assert choice((1, 16, 8, 8), (8, 16, 1, 1), pass_name) == pointwise  # a 1x1 layer of 16384 FLOP
+
+
+def test_float32_layers_whose_row_tiles_idle_run_on_the_channel_tiles():
+    from fastconv.engine import channel_tiles
+
+    # the one-hot layer: one-row outputs, 26 channels (under two vectors with AVX-512), 13 of 48 positions used
+    one_hot = conv_geometry((64, 1, 38, 14), (26, 1, 38, 2))
+    assert direct_tile_use(one_hot, F32) < MIN_TILE_USE
+    assert channel_tiles.runs(one_hot, "forward", F32) == (not AMD_WIDE_TILES)
+    assert not channel_tiles.runs(conv_geometry((64, 1, 30, 12), (8, 1, 30, 3)), "forward", F32)  # 8 channels
+    busier = conv_geometry((64, 1, 36, 29), (20, 1, 36, 3))  # 27 of 48 positions used
+    assert direct_tile_use(busier, F32) >= MIN_TILE_USE
+    assert channel_tiles.runs(busier, "forward", F32) == (not WIDE_TILES)

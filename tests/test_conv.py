@@ -63,6 +63,10 @@ GEOMETRIES = {
     # the weight gradient's dot-product tiles over blocks of rows: 36x36 outputs in 36-wide padded rows
     # (1296 pixels: a block of 1024 float32, or 512 float64, and a partial one), three images
     "weight_gradient_blocks_of_rows": (3, 2, 36, 34, 5, 3, 3, 1, 1, 1, 1),
+    # float32 layers whose row tiles would idle on the channel tiles with under two vectors of channels
+    # (on an Intel core): a one-row output of 20 channels, and 4x4 planes of 10 (12 in the input gradient)
+    "one_row_output_channel_tiles": (3, 1, 12, 9, 20, 12, 2, 1, 0, 1, 1),
+    "small_plane_few_channels": (2, 12, 4, 4, 10, 3, 3, 1, 1, 1, 1),
     # depthwise tiles: blocks past the plane's edges (9x11 outputs), or exactly tiling them (8x64 outputs:
     # whole blocks of 8 rows x 2 vectors of either dtype with AVX-512, 4 x 2 or 8 x 1 with AVX2, in place)
     "depthwise_blocks_overrun": (2, 6, 9, 11, 6, 3, 5, 1, (1, 2), 1, 6),

@@ -49,6 +49,15 @@ with filters of more than one row and column and INTEL_FLOAT64_MIN_TAPS
 taps. (SMALL_PLANE_PIXELS is RUN_PIXELS: there every stride-1 pass here
 runs across images; with AVX2 tiles a 16x16 plane runs within itself.)
 
+On the Intel core float32 stride-1 passes with more than half a vector of
+output channels run here also wherever the row tiles idle
+(:func:`row_tile_use` below MIN_TILE_USE: one-row outputs of one-hot text
+layers, 3x3 and 4x4 planes): forced here against the rule, in-process,
+forward passes of 8 such layers with 12-55 channels 1.05-1.79x faster,
+input gradients of 3 1.08-2.05x; where the row tiles are busier (use
+0.52-0.75) 0.62-1.10x, with 4 and 8 channels 0.89-1.15x, and in float64
+0.61-1.21x, so those keep the row tiles.
+
 A tile skips the filter rows that meet only padding for all its pixels
 (:func:`fastconv.kernels._window.tile_filter_rows`): an input gradient, a
 forward pass over the output gradient padded by the filter's span, then
@@ -61,7 +70,7 @@ import math
 
 import numpy as np
 
-from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, lanes
+from ..kernels._simd import BROADCAST_COST, BROADCAST_PIXELS, BROADCAST_VECTORS, FORWARD_VECTORS, forward_rows, lanes
 from ..kernels.channel_tiled import (
     conv2d_forward_channel_tiled,
     conv2d_forward_channel_tiled_over_images,
@@ -79,6 +88,7 @@ TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until
 SMALL_PLANE_PIXELS = (
     256  # stride-1 output planes up to 16x16, on the Intel core smaller ones (see the module docstring)
 )
+MIN_TILE_USE = 0.5  # share of the row tiles' positions that are output pixels below which they idle
 INTEL_FLOAT64_MIN_TAPS = 128  # float64 taps (Cg*R*S) from which stride-1 planes run here on an Intel core (same)
 # Addresses a multiple of CACHE_WAY_BYTES apart share an L1 set (64 sets of 64-byte lines, 8 or more ways,
 # on x86 cores). A tile stores each of its output channels' pixels a plane apart: on 64x64 float32 planes
@@ -92,15 +102,30 @@ CONFLICTING_ROWS = 8
 SCRATCH_MAX_TAPS = 64
 
 
-def forward_applies(channels, pixels, strided, dtype, kernel_size, taps):
+def row_tile_use(channels, P, Q, width, dtype):
+    """Share of the positions the row tiles (:mod:`fastconv.kernels.tiled`) compute for a stride-1 forward
+    pass of ``channels`` output channels per group onto (P, Q) planes that are output pixels: they compute
+    P rows of the padded input's ``width``, rounded up to whole tiles of ``FORWARD_VECTORS[rows] * lanes``
+    positions, so small planes leave most of a tile idle, the more so with wide vectors and tiles."""
+    tile = FORWARD_VECTORS[forward_rows(channels)] * lanes(dtype)
+    return P * Q / (-(-(P * width) // tile) * tile)
+
+
+def forward_applies(channels, plane, width, strided, dtype, kernel_size, taps):
     """Whether a forward pass (or an input gradient computed as one) runs on these tiles: ``channels``
-    output channels per group, ``pixels`` output pixels per plane, filters of ``kernel_size`` (R, S) and
-    ``taps`` (input channels per group x R x S). Strided: a vector of channels or more. Stride 1: two
-    vectors or more, with AVX2 tiles on planes of at most SMALL_PLANE_PIXELS, with AVX-512 tiles on an
-    Intel core on smaller ones, there in float64 only filters of more than one row and column and
-    INTEL_FLOAT64_MIN_TAPS taps; AMD's AVX-512 tiles, unmeasured, keep the row tiles."""
+    output channels per group, output planes of ``plane`` (P, Q) from padded rows ``width`` wide, filters
+    of ``kernel_size`` (R, S) and ``taps`` (input channels per group x R x S). Strided: a vector of
+    channels or more. Stride 1: two vectors or more, with AVX2 tiles on planes of at most
+    SMALL_PLANE_PIXELS, with AVX-512 tiles on an Intel core on smaller ones, there in float64 only filters
+    of more than one row and column and INTEL_FLOAT64_MIN_TAPS taps, and in float32 also more than half a
+    vector where the row tiles idle (:func:`row_tile_use` below MIN_TILE_USE); AMD's AVX-512 tiles,
+    unmeasured, keep the row tiles."""
     if strided:
         return channels >= lanes(dtype)
+    if INTEL_WIDE_TILES and dtype == np.float32 and channels > lanes(dtype) // 2:
+        if row_tile_use(channels, *plane, width, dtype) < MIN_TILE_USE:
+            return True
+    pixels = plane[0] * plane[1]
     if channels < 2 * lanes(dtype):
         return False
     if INTEL_WIDE_TILES:
@@ -120,11 +145,15 @@ def runs(geom, pass_name, dtype):
     strided = geom.stride != (1, 1)
     if pass_name == "grad_input":
         taps = geom.K // geom.groups * geom.R * geom.S
+        width = geom.W + geom.dilation[1] * (geom.S - 1)  # the output gradient padded by the filter's span
+        plane = (geom.H, geom.W)
         return not strided and forward_applies(
-            geom.C // geom.groups, geom.H * geom.W, False, dtype, geom.kernel_size, taps
+            geom.C // geom.groups, plane, width, False, dtype, geom.kernel_size, taps
         )
     taps = geom.C // geom.groups * geom.R * geom.S
-    applies = forward_applies(geom.K // geom.groups, geom.P * geom.Q, strided, dtype, geom.kernel_size, taps)
+    width = geom.W + geom.pad_left + geom.pad_right
+    plane = (geom.P, geom.Q)
+    applies = forward_applies(geom.K // geom.groups, plane, width, strided, dtype, geom.kernel_size, taps)
     if pass_name == "grad_weight":
         return applies and not geom.stem and (strided or not WIDE_TILES)
     return applies

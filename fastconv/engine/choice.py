@@ -103,8 +103,10 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   ahead of the rule below. With AVX-512 tiles on an Intel core, float32
   planes of at most 5x5 (:mod:`.channel_tiles` has the measurements: 3x3 to
   5x5 planes of 32-64 channels 1.0-2.6x faster than the row tiles, larger
-  ones level or slower). Unmeasured with AMD's AVX-512 tiles, which keep the
-  row tiles.
+  ones level or slower), and float32 layers of more than half a vector of
+  channels whose row tiles idle (one-hot text layers' one-row outputs, 3x3
+  and 4x4 planes: 1.05-2.05x). Unmeasured with AMD's AVX-512 tiles, which
+  keep the row tiles.
 * Ungrouped layers whose shape leaves the direct tiles idle: im2col (its
   products keep BLAS busy whatever the shape). On every machine: the input
   gradient of filters that span the whole input along one axis (a one-row
@@ -157,8 +159,9 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._geometry import check_method_applies, winograd_applies
-from ..kernels._simd import FORWARD_VECTORS, forward_rows, lanes
+from ..kernels._simd import forward_rows
 from . import channel_tiles, direct, im2col, phases
+from .channel_tiles import MIN_TILE_USE
 from .host import AMD_WIDE_TILES, INTEL_WIDE_TILES, L1_DATA_BYTES, WIDE_TILES
 from .threads import thread_count
 from .tuning_cache import key_of, tuning_cache
@@ -187,21 +190,14 @@ def _winograd_wins(geom):
     return geom.groups == 1 and channels >= WINOGRAD_MIN_CHANNELS and side >= WINOGRAD_MIN_SIDE
 
 
-MIN_TILE_USE = 0.5  # share of the row tiles' positions below which im2col runs, where it does (next line)
 IM2COL_ON_IDLE_ROW_TILES = AMD_WIDE_TILES or not WIDE_TILES  # not on Intel's wide tiles (see the rule)
 
 
 def direct_tile_use(geom, dtype):
-    """Share of the positions the direct forward tiles compute that are output pixels.
-
-    The tiles compute an output plane as P rows of the padded input width,
-    rounded up to whole tiles of ``FORWARD_VECTORS[rows] * lanes`` positions
-    (see :mod:`fastconv.kernels.tiled`): small planes leave most of a tile
-    idle, the more so with wide vectors and tiles.
-    """
+    """Share of the positions the direct forward tiles compute that are output pixels
+    (:func:`.channel_tiles.row_tile_use` of the layer's forward pass)."""
     width = geom.W + geom.pad_left + geom.pad_right
-    tile = FORWARD_VECTORS[forward_rows(geom.K // geom.groups)] * lanes(dtype)
-    return geom.P * geom.Q / (-(-(geom.P * width) // tile) * tile)
+    return channel_tiles.row_tile_use(geom.K // geom.groups, geom.P, geom.Q, width, dtype)
 
 
 DEEP_BLOCK_BYTES = L1_DATA_BYTES  # packed filters of one forward tile: more than a core's L1 data cache holds

@@ -86,7 +86,7 @@ def _forward_stride1(x, weight, out, top, left, height, width, dilation, groups,
     """Stride-1 forward of x placed at (top, left) in zero (height, width) planes, with the filters weight
     or, when ``rotated``, its rotated_transposed (the input gradient's)."""
     K, Cg, R, S = filters_shape(weight, groups, rotated)
-    if channel_tiles.forward_applies(K // groups, out.shape[2] * out.shape[3], False, x.dtype, (R, S), Cg * R * S):
+    if channel_tiles.forward_applies(K // groups, out.shape[2:], width, False, x.dtype, (R, S), Cg * R * S):
         channel_tiles.forward(x, weight, out, top, left, height, width, (1, 1), dilation, groups, rotated)
         return
     span_w = dilation[1] * (S - 1)
