@@ -42,6 +42,8 @@ GEOMETRIES = {
     "pointwise_one_pixel_wide": (3, 64, 1, 1, 128, 1, 1, 1, 0, 1, 1),
     "kernel_fills_input": (2, 3, 5, 4, 2, 5, 4, 1, 0, 1, 1),
     "kernel_full_height_1d": (2, 1, 5, 20, 3, 5, 3, 1, 0, 1, 1),
+    # filters spanning the input's rows: the direct input gradient a one-row forward pass over their rows
+    "kernel_full_height_strided_dilated": (2, 3, 6, 17, 5, 6, 3, (2, 1), (0, 2), (1, 2), 1),
     "odd_nonsquare_mixed": (3, 2, 11, 9, 3, 2, 4, (3, 2), (2, 0), (1, 2), 1),
     "stride_exceeds_kernel": (2, 2, 10, 11, 3, 2, 2, 3, 0, 1, 1),
     "padding_exceeds_kernel": (2, 3, 5, 4, 2, 1, 2, 1, (2, 1), 1, 1),

@@ -174,8 +174,34 @@ def forward_direct(x, weight, out, geom):
     _forward_stride1(x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.dilation, geom.groups)
 
 
+def filters_span_the_input_rows(geom):
+    """Whether every filter covers all the input's rows, unpadded and undilated (one output row, such as a
+    one-hot text layer's), ungrouped and at stride 1 along the rows: see :func:`grad_input_direct`."""
+    rows_covered = geom.R == geom.H and geom.pad_top == geom.pad_bottom == 0 and geom.dilation[0] == 1
+    return rows_covered and geom.stride[1] == 1 and geom.groups == 1
+
+
+def _row_filters(weight):
+    """weight (K, C, R, S) as (C*R, K, 1, S) filters, each row reversed: filters[c*R + r, k, 0, S-1-s] =
+    weight[k, c, r, s]."""
+    K, C, R, S = weight.shape
+    return np.ascontiguousarray(weight[:, :, :, ::-1].transpose(1, 2, 0, 3)).reshape(C * R, K, 1, S)
+
+
 def grad_input_direct(grad_out, weight, grad_x, geom):
-    """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass."""
+    """Stride 1: the lecture's dL/dX = G zero-padded (*) rot180(F), as a forward pass.
+
+    Filters that span the input's rows (:func:`filters_span_the_input_rows`): grad_x (N, C, R, W) is, in
+    memory, the forward pass (N, C*R, 1, W) of the one-row output gradient over the filters' rows, each
+    a filter of its own (:func:`_row_filters`), rather than a correlation over 2R-1 rows, most of them
+    the zero padding's."""
+    if filters_span_the_input_rows(geom):
+        N, C, H, W = grad_x.shape
+        span_w = geom.dilation[1] * (geom.S - 1)
+        planes = grad_x.reshape(N, C * H, 1, W)
+        dilation = (1, geom.dilation[1])
+        _forward_stride1(grad_out, _row_filters(weight), planes, 0, span_w - geom.pad_left, 1, W + span_w, dilation, 1)
+        return
     if geom.stride != (1, 1):
         if geom.dilation == (1, 1):
             phased = phase_geometry(geom)
