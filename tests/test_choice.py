@@ -226,3 +226,12 @@ def test_float32_layers_whose_row_tiles_idle_run_on_the_channel_tiles():
     busier = conv_geometry((64, 1, 36, 29), (20, 1, 36, 3))  # 27 of 48 positions used
     assert direct_tile_use(busier, F32) >= MIN_TILE_USE
     assert channel_tiles.runs(busier, "forward", F32) == (not WIDE_TILES)
+
+
+def test_float32_stems_run_over_stride_phases_on_an_intel_core():
+    from fastconv.engine import channel_tiles
+
+    stem = conv_geometry((1, 3, 224, 224), (24, 3, 5, 5), stride=2, padding=2)
+    assert choose_method(stem, "forward", F32) == "direct"
+    assert channel_tiles.runs(stem, "forward", F32) == (not INTEL_WIDE_TILES)  # else the row tiles over phases
+    assert channel_tiles.runs(stem, "forward", np.dtype(np.float64))

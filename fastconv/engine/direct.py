@@ -15,8 +15,9 @@ stride-1 passes of small planes with two (AVX2 tiles, weight gradients
 included; AVX-512 tiles on an Intel core, forward passes and input gradients,
 float64 ones of enough taps).
 Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
-undilated (weight gradients on the dot-product tiles with the filter's own
-taps), and use the general loops when dilated. The smallest passes of
+undilated (forward passes on the row tiles and weight gradients on the
+dot-product tiles with the filter's own taps, input gradients over
+sub-filters), and use the general loops when dilated. The smallest passes of
 any layer (PLAIN_LOOPS_BELOW_FLOPS) run the general loops compiled without
 threads, with no launch.
 """
@@ -167,7 +168,7 @@ def forward_direct(x, weight, out, geom):
                 sub_filters = split_weight(weight, geom, phased)
                 conv2d_forward_depthwise_strided(x, sub_filters, out, *_phase_task_args(geom, phased))
                 return
-            forward_direct(split_input(x, geom, phased), split_weight(weight, geom, phased), out, phased)
+            _forward_over_phases(x, weight, out, geom, phased)
             return
         conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
         return
@@ -186,6 +187,20 @@ def _row_filters(weight):
     weight[k, c, r, s]."""
     K, C, R, S = weight.shape
     return np.ascontiguousarray(weight[:, :, :, ::-1].transpose(1, 2, 0, 3)).reshape(C * R, K, 1, S)
+
+
+def _forward_over_phases(x, weight, out, geom, phased):
+    """A strided, undilated forward pass as a stride-1 one on the row tiles over the input's stride phases
+    (``phased``: :func:`.phases.phase_geometry`), each channel's phases one tall plane, with only the
+    filter's own taps (:func:`phase_tap_offsets`), none of its sub-filters' zeros."""
+    N, C = x.shape[:2]
+    phases = geom.stride[0] * geom.stride[1]
+    height, width = phases * phased.H, phased.W
+    tall = split_input(x, geom, phased).reshape(N, C, height, width)
+    offsets = phase_tap_offsets(C // geom.groups, geom.R, geom.S, *geom.stride, phased.H, width, 1)
+    images, planes = _chunk(tall, height, width, phased.S - 1)
+    packed = _packed_for_row_tiles(weight, geom.groups)
+    conv2d_forward_tiled(tall, packed, offsets, out, 0, 0, height, width, planes, images, geom.R, 1)
 
 
 def grad_input_direct(grad_out, weight, grad_x, geom):

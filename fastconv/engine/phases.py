@@ -12,8 +12,9 @@ a stride-1 convolution without padding, which the direct tiles compute. The
 zero taps cost extra work (3x3 at stride 2: 16 taps for 9; a stride equal to
 the filter, as in patch embeddings, none), and meet real pixels: an
 infinite input gives NaN (0 * inf) in the outputs beside its own. The
-weight gradient's dot-product tiles read the phase planes with the filter's
-own taps only (``kernels/tiled.py``). Phase
+forward pass's row tiles and the weight gradient's dot-product tiles read
+the phase planes with the filter's own taps only (``kernels/tiled.py``,
+``phase_tap_offsets``); the input gradient's run over sub-filters. Phase
 channels keep each group's channels together, so groups carry over.
 Dilation 1 only.
 """
