@@ -130,7 +130,10 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   32 KiB on Zen 4, 48 KiB on the Intel Xeon, where 16x64x6x6 float64, a
   36 KiB block, ran direct 1.2-1.5x faster; :func:`_deep_on_small_planes`: 8x512x4x4 ran 1.4-2.2x faster with
   im2col than direct or Winograd on AVX2 tiles, 4x256x7x7 1.1-2.4x with both
-  tiles), and, since im2col's products run on numba's threads, their
+  tiles; not the forward passes the channel tiles run across images on the
+  Intel Xeon: 4x4 to 8x8 planes of 192-320 channels, 2-16 images, direct
+  1.04-1.50x faster in both dtypes, 8 layers, 5 of them held out), and,
+  since im2col's products run on numba's threads, their
   gradients with up to 576 output pixels over the batch (AVX2 tiles, 3x3 and
   5x5 filters of 128-512 channels, one to three images of 10x10 to 24x24:
   1.02-4.5x faster, both dtypes; two 20x20 images 1.04-1.19x; single 28x28
@@ -220,7 +223,10 @@ def _deep_on_small_planes(geom, pass_name, dtype):
     few_pixels = geom.N * geom.P * geom.Q <= DEEP_FEW_PIXELS and (
         pass_name != "forward" or geom.C // geom.groups >= DEEP_FORWARD_MIN_CHANNELS
     )
-    return block > DEEP_BLOCK_BYTES and (geom.P * geom.Q <= DEEP_MAX_PIXELS or few_pixels)
+    # the channel tiles read a block of filters once per run of pixels across images, not once per plane
+    across_images = INTEL_WIDE_TILES and pass_name == "forward" and channel_tiles.runs(geom, pass_name, dtype)
+    small_planes = geom.P * geom.Q <= DEEP_MAX_PIXELS and not across_images
+    return block > DEEP_BLOCK_BYTES and (small_planes or few_pixels)
 
 
 def _tiles_idle(geom, pass_name, dtype):
