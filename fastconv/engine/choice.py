@@ -23,12 +23,16 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   stays direct) and forward passes of 384 channels or more on planes of at most
   64 pixels (8x512x8x8, 3x3 stride 2, 1.6-1.7x; 8x256x14x14 ran im2col
   1.14-1.25x faster, 16x128x14x14 direct 1.0-1.5x); on the Intel Xeon,
-  both passes from INTEL_STRIDED_MIN_CHANNELS (64) input channels per group
-  on any plane (3x3 stride 2, both dtypes: forward passes
-  of 128 channels 1.2-2.1x faster with im2col, 256 1.8x, 64 level to 1.3x;
-  weight gradients of 64-96 channels level to 2x, 128-256 1.4-2.8x; with 32
-  channels direct ran 1.05-1.34x faster, except 16x32x40x40's float32
-  forward pass, im2col 1.39x).
+  weight gradients and float64 forward passes from
+  INTEL_STRIDED_MIN_CHANNELS (64) input channels per group on any plane
+  (3x3 stride 2: weight gradients of 64-96 channels level to 2x, 128-256
+  1.4-2.8x; float64 forward passes of 96-128 channels on 14x14 outputs
+  1.09-1.10x, others direct up to 1.23x; with 32 channels direct ran
+  1.05-1.34x faster). Its float32 forward passes stay direct since the
+  channel tiles were resized (8x2 vectors: 14 layers, 3x3 and 5x5 filters
+  at stride 2 and 3, 64-256 channels, 6 held out: direct 1.07-2.0x faster
+  in 12, level in 1, im2col 1.45x on 8x512x8x8, which the deep rule above
+  sends there).
 * Stride above 1, input gradient: im2col for filters that tile the input
   (stride = filter size, undilated: patch embeddings, 2x2 downsampling),
   whose column matrix is a reshuffle of the output-gradient products
@@ -259,16 +263,18 @@ def _phases_without_zero_taps(geom):
 
 
 STRIDED_SUMS_MAX_BYTES = 2**20  # the channel tiles' weight-gradient sums up to which strided layers run direct
-INTEL_STRIDED_MIN_CHANNELS = 64  # input channels per group from which strided layers run im2col there
+INTEL_STRIDED_MIN_CHANNELS = 64  # input channels per group from which strided layers run im2col there (most)
 
 
 def _deep_strided(geom, pass_name, dtype):
     """Whether a deep strided layer's forward pass or weight gradient outgrows the channel tiles (see the
     module's rule): weight-gradient sums above STRIDED_SUMS_MAX_BYTES (stems excepted), or forward passes
     of DEEP_FORWARD_MIN_CHANNELS input channels per group on planes of at most DEEP_MAX_PIXELS; with
-    AVX-512 tiles on an Intel core, both from INTEL_STRIDED_MIN_CHANNELS on any plane (no stem has so many)."""
+    AVX-512 tiles on an Intel core, weight gradients and float64 forward passes from
+    INTEL_STRIDED_MIN_CHANNELS on any plane (no stem has so many)."""
     channels = geom.C // geom.groups
-    if INTEL_WIDE_TILES and channels >= INTEL_STRIDED_MIN_CHANNELS:
+    on_products = pass_name == "grad_weight" or dtype == np.float64
+    if INTEL_WIDE_TILES and channels >= INTEL_STRIDED_MIN_CHANNELS and on_products:
         return True
     if pass_name == "grad_weight":
         return not geom.stem and channel_tiles.grad_sums_bytes(geom, dtype) > STRIDED_SUMS_MAX_BYTES
