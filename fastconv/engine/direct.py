@@ -274,10 +274,9 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
 
 
 # The dot-product tiles of a task run over this many bytes of each of their WEIGHT_ROWS rows of the output
-# gradient before the next (see conv2d_grad_weight_tiled): a third of the L1 data cache for the block of
-# rows. Intel Xeon (48 KiB: 4 KiB, 64 vectors, per row), in-process A/B against each tile over the whole
-# chunk, 7 stride-1 layers (3x3 to 5x5 and 5x1 filters, 1-128 channels, 1-100 images), both dtypes:
-# 0.96-1.28x, geometric mean 1.09x (128 vectors: 0.96-1.43x, 256: 0.83-1.27x).
+# gradient before the next (see conv2d_grad_weight_tiled, which has the measurements): a third of the L1
+# data cache for the block of rows, on the Intel Xeon 4 KiB (64 vectors) per row; blocks of 128 vectors
+# measured level with it (0.96-1.43x against none), of 256 worse (0.83-1.27x).
 GRAD_BLOCK_BYTES = L1_DATA_BYTES // 3 // WEIGHT_ROWS
 TASKS_PER_THREAD = 4  # the weight gradient's tasks split the taps until there are this many
 

@@ -24,7 +24,8 @@ the taps), whose tiles take turns over blocks of the output gradient's
 rows small enough to stay in the L1 cache meanwhile (stride-1 layers,
 in-process A/B against one task per tile over the whole chunk, 7 layers
 tuned on and 12 held out, both dtypes: 0.95-1.32x, geometric means
-1.09x and 1.07x); a tile's accumulators stay in registers over its block. A strided layer's (dilation 1) runs over its input's stride phases
+1.09x and 1.07x); a tile's accumulators stay in registers over its
+block. A strided layer's (dilation 1) runs over its input's stride phases
 (``fastconv/engine/phases.py``) with only the filter's own taps
 (:func:`phase_tap_offsets`), not the sub-filters' zeros, and reads the output
 gradient in place where its rows are whole vectors, instead of widening them
