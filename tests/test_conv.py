@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastconv
-from fastconv.engine.choice import AMD_WIDE_TILES, WIDE_TILES
+from fastconv.engine.choice import AMD_WIDE_TILES, INTEL_WIDE_TILES, WIDE_TILES
 from fastconv.kernels import blas
 from fastconv.kernels._simd import DEPTHWISE_MAX_HEIGHT, DEPTHWISE_TILES, lanes
 
@@ -46,6 +46,7 @@ GEOMETRIES = {
     "stem_over_phases": (2, 3, 17, 15, 20, 5, 5, 2, 2, 1, 1),
     # filters spanning the input's rows: the direct input gradient a one-row forward pass over their rows
     "kernel_full_height_strided_dilated": (2, 3, 6, 17, 5, 6, 3, (2, 1), (0, 2), (1, 2), 1),
+    "kernel_full_height_padded_past_span": (2, 2, 4, 11, 3, 4, 3, 1, (0, 4), 1, 1),  # pad_left 4 > span 2
     "odd_nonsquare_mixed": (3, 2, 11, 9, 3, 2, 4, (3, 2), (2, 0), (1, 2), 1),
     "stride_exceeds_kernel": (2, 2, 10, 11, 3, 2, 2, 3, 0, 1, 1),
     "padding_exceeds_kernel": (2, 3, 5, 4, 2, 1, 2, 1, (2, 1), 1, 1),
@@ -508,6 +509,36 @@ def test_strided_depthwise_passes_split_each_plane_in_their_task(stride, dtype, 
         reference.conv2d_grad_weight(g, x, weight.shape, **options),
         dtype,
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        (2, 3, 17, 15, 20, 5, 5, 2, 2, 1, 1),  # a 5x5 stem: 9 sub-filter taps of 4 phases for 25 real ones
+        (2, 6, 13, 11, 4, 3, 3, (2, 3), 1, 1, 2),  # fewer output channels than a vector, groups, two strides
+    ],
+)
+def test_strided_forward_passes_over_phase_planes_with_the_filters_own_taps(dtype, geometry, rng, monkeypatch):
+    # Strided forward passes off the channel tiles (float32 stems on an Intel core, fewer output channels
+    # per group than a vector) on the row tiles over the stride phases, each channel's phases one tall
+    # plane, with the filter's own taps only.
+    from fastconv.engine import direct
+
+    calls = []
+    original = direct.conv2d_forward_tiled
+    monkeypatch.setattr(direct, "conv2d_forward_tiled", lambda *a: calls.append(a[2].shape) or original(*a))
+    x, weight, _, _, options = make_case(geometry, dtype, rng)
+    assert_close(fastconv.conv2d(x, weight, method="direct", **options), reference.conv2d(x, weight, **options), dtype)
+    stem_on_phases = (
+        INTEL_WIDE_TILES
+        and dtype == np.float32
+        and fastconv._geometry.conv_geometry(x.shape, weight.shape, **options).stem
+    )
+    if stem_on_phases or geometry[4] // geometry[10] < lanes(np.dtype(dtype)):
+        assert calls == [(geometry[1] // geometry[10] * geometry[5] * geometry[6],)]  # the filter's own taps
+    else:
+        assert calls == []  # the channel tiles
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -2,8 +2,8 @@
 
 They read the input one element at a time, so a stride, a dilation or a
 small plane costs them nothing, where the row tiles of
-:mod:`fastconv.kernels.tiled` need phase planes with zero taps (strides) or
-idle on short rows; they need at least a vector of output channels per
+:mod:`fastconv.kernels.tiled` need phase planes (strides) or idle on short
+rows; they need at least a vector of output channels per
 group. Measured on a Zen 4 with AVX2 tiles, float32 unless said, against
 the row tiles (direct) and im2col:
 

@@ -9,8 +9,9 @@ layers with one output channel per group use the kernels of
 most DEPTHWISE_MAX_HEIGHT undilated rows, at stride 1 or over stride
 phases; strided input gradients the row tiles over each plane's phases;
 weight gradients dot products per tap, any dilation. The tiles vectorised along the output channels
-(:mod:`.channel_tiles`, which says when) take strided forward passes and
-weight gradients (stems excepted) with a vector of output channels, and
+(:mod:`.channel_tiles`, which says when) take strided forward passes
+(float32 stems on an Intel core excepted) and weight gradients (stems
+excepted) with a vector of output channels, and
 stride-1 passes of small planes with two (AVX2 tiles, weight gradients
 included; AVX-512 tiles on an Intel core, forward passes and input gradients,
 float64 ones of enough taps).
@@ -278,7 +279,7 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
 # data cache for the block of rows, on the Intel Xeon 4 KiB (64 vectors) per row; blocks of 128 vectors
 # measured level with it (0.96-1.43x against none), of 256 worse (0.83-1.27x).
 GRAD_BLOCK_BYTES = L1_DATA_BYTES // 3 // WEIGHT_ROWS
-TASKS_PER_THREAD = 4  # the weight gradient's tasks split the taps until there are this many
+GRAD_TASKS_PER_THREAD = 4  # the weight gradient's tasks split the taps until there are this many
 
 
 def _grad_weight_tiled(grad_out, x, grad_weight, geom):
@@ -307,7 +308,7 @@ def _grad_weight_tiled(grad_out, x, grad_weight, geom):
         Kg_pad = -(-(K // geom.groups) // WEIGHT_ROWS) * WEIGHT_ROWS
         rows = workspace.get("grad_rows", (images, geom.groups, Kg_pad, run), x.dtype)
     row_blocks = geom.groups * -(-(K // geom.groups) // WEIGHT_ROWS)
-    tap_parts = max(1, min(len(offsets) // WEIGHT_TAPS, -(-TASKS_PER_THREAD * thread_count() // row_blocks)))
+    tap_parts = max(1, min(len(offsets) // WEIGHT_TAPS, -(-GRAD_TASKS_PER_THREAD * thread_count() // row_blocks)))
     conv2d_grad_weight_tiled(
         grad_out,
         x,

@@ -19,17 +19,18 @@ group, block of output channels). A tile skips the filter rows that meet
 only padding for all its positions (:func:`._window.tile_filter_rows`), so
 an input gradient computes little more than its real rows: 5x1 filters on
 32x64x17x17, float32, 2.7 -> 2.3 ms; the forward passes measured level.
-Weight gradient: one task per (group, block of output channels, share of
-the taps), whose tiles take turns over blocks of the output gradient's
-rows small enough to stay in the L1 cache meanwhile (stride-1 layers,
+Weight gradient over rows widened to the padded width: one task per (group,
+block of output channels, share of the taps), whose tiles take turns over
+blocks of the output gradient's rows small enough to stay in the L1 cache
+meanwhile (stride-1 layers,
 in-process A/B against one task per tile over the whole chunk, 7 layers
 tuned on and 12 held out, both dtypes: 0.95-1.32x, geometric means
 1.09x and 1.07x); a tile's accumulators stay in registers over its
 block. A strided layer's (dilation 1) runs over its input's stride phases
 (``fastconv/engine/phases.py``) with only the filter's own taps
 (:func:`phase_tap_offsets`), not the sub-filters' zeros, and reads the output
-gradient in place where its rows are whole vectors, instead of widening them
-into a scratch: 3x3 and 7x7 stems, stride 2, 1.14-1.55x faster than over
+gradient in place where its rows are whole vectors (one task per tile),
+instead of widening them into a scratch: 3x3 and 7x7 stems, stride 2, 1.14-1.55x faster than over
 sub-filters (16 taps for 9), patch embeddings level.
 """
 
