@@ -152,6 +152,10 @@ def test_wide_3x3_layers_use_winograd(pass_name):
     assert choice((32, 128, 28, 28), (128, 128, 3, 3), pass_name, padding=1) == "winograd"  # big_3x3
     assert choice((16, 512, 7, 7), (512, 512, 3, 3), pass_name, padding=1) == "winograd"
     assert choice((64, 64, 9, 9), (64, 64, 3, 3), pass_name) == "winograd"  # unpadded: 7x7 outputs
+    # 64 tiles of 64 channels: in float32 on an Intel core too little work for winograd's products
+    few_tiles = conv_geometry((4, 64, 14, 14), (64, 64, 3, 3), padding=1)
+    assert choose_method(few_tiles, pass_name, F32) == ("direct" if INTEL_WIDE_TILES else "winograd")
+    assert choose_method(few_tiles, pass_name, np.dtype(np.float64)) == "winograd"
     assert choice((64, 64, 8, 8), (64, 64, 3, 3), pass_name) == "direct"  # unpadded: 6x6 outputs
     narrow = "direct" if WIDE_TILES else "winograd"  # measured with AVX2 tiles (wide ones: crossovers.md)
     assert choice((64, 32, 32, 32), (32, 32, 3, 3), pass_name, padding=1) == narrow  # 32 channels, 32x32

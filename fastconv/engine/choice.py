@@ -75,7 +75,15 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   1.0-2.1x faster in 40 of 48 cells (direct at most 1.18x faster); 16
   channels, 8x8 outputs of 32 channels, and groups of 32 channels ran
   direct up to 1.6x faster; groups of 64 channels on 28x28 outputs (3
-  layers) winograd 1.0-1.46x, on 14x14 direct up to 1.7x.
+  layers) winograd 1.0-1.46x, on 14x14 direct up to 1.7x. On the Intel
+  Xeon, float32 layers need INTEL_FLOAT32_WINOGRAD_MIN_WORK tiles x channels
+  too (the direct tiles there: 64 channels on 64 and 128 tiles ran direct
+  1.20-2.0x faster, on 256 tiles 1.04-1.09x, on 512 tiles winograd
+  1.02-1.11x in two passes of three;
+  128 channels on 64 tiles direct 1.28-1.55x, 128 tiles winograd
+  1.09-1.18x in two; 4 held-out layers of 64-96 channels and 96-128 tiles:
+  direct in 9 of 12 cells, the others within 1.08x). Float64 keeps the
+  rule (its crossover, 64-128 tiles of 64 channels, was not consistent).
 * Ungrouped filters one column wide (kx1) at stride 1, unpadded along the width, whose
   per-image products reach ``im2col.COLUMN_VIEWS_MIN_FLOPS``: im2col, whose
   columns are then views of the input (no column matrix), for the input
@@ -189,15 +197,19 @@ WINOGRAD_MIN_SIDE = 7  # fewest output rows and columns
 WINOGRAD_WIDE_SIDE = 16  # output rows and columns from which groups and narrower ungrouped layers repay it
 WINOGRAD_WIDE_MIN_CHANNELS = 32  # fewest channels in and out of ungrouped layers on such outputs
 WINOGRAD_MIN_TILES = 64  # fewest 4x4 output tiles over the batch: the columns of its products
+INTEL_FLOAT32_WINOGRAD_MIN_WORK = 128 * 128  # tiles x channels from which float32 layers run it there
 
 
-def _winograd_wins(geom):
+def _winograd_wins(geom, dtype):
     """Whether winograd runs a layer (see the module's rule)."""
     if not winograd_applies(geom.kernel_size, geom.stride, geom.dilation):
         return False
-    if geom.N * -(-geom.P // 4) * -(-geom.Q // 4) < WINOGRAD_MIN_TILES:
+    tiles = geom.N * -(-geom.P // 4) * -(-geom.Q // 4)
+    if tiles < WINOGRAD_MIN_TILES:
         return False
     channels, side = min(geom.C, geom.K) // geom.groups, min(geom.P, geom.Q)
+    if INTEL_WIDE_TILES and dtype == np.float32 and tiles * channels < INTEL_FLOAT32_WINOGRAD_MIN_WORK:
+        return False
     if side >= WINOGRAD_WIDE_SIDE and not WIDE_TILES:  # measured with AVX2 tiles only (crossovers.md: wide ones)
         return channels >= (WINOGRAD_WIDE_MIN_CHANNELS if geom.groups == 1 else WINOGRAD_MIN_CHANNELS)
     return geom.groups == 1 and channels >= WINOGRAD_MIN_CHANNELS and side >= WINOGRAD_MIN_SIDE
@@ -319,7 +331,7 @@ def choose_method(geom, pass_name, dtype):
         return "direct" if geom.stem or channel_tiles.runs(geom, pass_name, dtype) else "im2col"
     if geom.pointwise:
         return "direct" if pass_name == "grad_weight" and AMD_WIDE_TILES else "im2col"
-    if _winograd_wins(geom):
+    if _winograd_wins(geom, dtype):
         return "winograd"
     if geom.groups == 1 and _deep_on_small_planes(geom, pass_name, dtype):
         return "im2col"
