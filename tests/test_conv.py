@@ -277,9 +277,61 @@ def test_channel_tiles_run_across_the_images_of_small_planes(padding, dtype, mon
     )
     planes = 2 * 10 * (7 + 2 * padding) * (6 + 2 * padding) * np.dtype(dtype).itemsize  # two images' planes
     monkeypatch.setattr(workspace, "PLANES_BUDGET_BYTES", planes)
+    monkeypatch.setattr(channel_tiles, "WINDOW_MIN_PADDING_SHARE", 2.0)  # never by window
     geometry = (5, 10, 7, 6, 2 * 2 * lanes(np.dtype(dtype)) + 3, 5, 3, 1, padding, 1, 1)  # 150 taps
     assert_direct_passes_match_reference(geometry, dtype, padding)
     assert bool(calls) == (not AMD_WIDE_TILES)  # the forward pass (AMD's AVX-512 tiles: the row tiles)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 9), st.integers(1, 9)),
+    filters=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(0, 3), st.integers(1, 2), st.integers(1, 2)),
+    extra_channels=st.integers(0, 17),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_channel_tiles_by_window_match_the_reference(dtype, shape, filters, extra_channels, seed):
+    # Small stride-1 planes with padding, forced onto the channel tiles: tiles of pixels that share a window
+    # of the filter (corners, edges, the inside; dilated, one-row, padded past the span), whole ones and
+    # ones with spare slots, output channels a partial block.
+    from hypothesis import assume
+
+    from fastconv.engine import channel_tiles
+
+    (N, C, H, W), (R, S, padding, dilation, groups) = shape, filters
+    assume(H + 2 * padding >= dilation * (R - 1) + 1 and W + 2 * padding >= dilation * (S - 1) + 1)
+    K = groups * (2 * lanes(np.dtype(dtype)) + extra_channels)
+    geometry = (N, C * groups, H, W, K, R, S, 1, padding, dilation, groups)
+    kernel, calls = channel_tiles.conv2d_forward_channel_tiled_by_window, []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(channel_tiles, "forward_applies", lambda *args: True)
+        patch.setattr(channel_tiles, "WINDOW_MIN_PADDING_SHARE", 0.0)
+        patch.setattr(channel_tiles, "conv2d_forward_channel_tiled_by_window", lambda *a: calls.append(1) or kernel(*a))
+        assert_direct_passes_match_reference(geometry, dtype, seed)
+    assert calls  # planes of at most 15x15 pixels: every pass here runs across images, by window
+
+
+def test_window_pixels_cover_each_output_pixel_once_with_its_window():
+    from fastconv.engine import channel_tiles
+
+    N, H, W, P, Q, top, left, R, S, pixels = 3, 5, 4, 5, 4, 1, 1, 3, 3, 8
+    image_step, out_step = 2 * H * W, 7 * P * Q
+    positions, targets, windows = channel_tiles.window_pixels(
+        N, H, W, P, Q, top, left, R, S, 1, 1, pixels, image_step, out_step
+    )
+    assert len(positions) == len(targets) == len(windows) * pixels
+    real = targets >= 0
+    expected = sorted(i * out_step + p * Q + q for i in range(N) for p in range(P) for q in range(Q))
+    assert sorted(targets[real]) == expected
+    for j in np.flatnonzero(real):
+        i, pq = divmod(int(targets[j]), out_step)
+        p, q = divmod(pq, Q)
+        assert positions[j] == i * image_step + (p - top) * W + (q - left)
+        r_lo, r_hi, s_lo, s_hi = windows[j // pixels]
+        assert (r_lo, r_hi) == (max(0, top - p), min(R, H + top - p))  # the filter rows inside the image
+        assert (s_lo, s_hi) == (max(0, left - q), min(S, W + left - q))
+    assert channel_tiles.padding_tap_share((4, 4), (4, 4), (3, 3), 1, 1, (1, 1)) == 1 - 100 / 144
 
 
 def test_a_3x3_stem_on_64x64_output_planes_stores_via_scratch():

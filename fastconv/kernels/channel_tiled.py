@@ -14,7 +14,9 @@ whole run, copied out row by row (``via_scratch``).
 Forward: one prange task per (image, group, block of output channels, run of
 output pixels), or, for small planes, per (group, block of output channels,
 run of the pixels of a chunk of images): runs across images
-(:func:`conv2d_forward_channel_tiled_over_images`). Weight gradient: the same tile storing pixel-major sums
+(:func:`conv2d_forward_channel_tiled_over_images`), or runs of tiles whose
+pixels share a window of the filter (the taps that meet the image) and skip
+the rest (:func:`conv2d_forward_channel_tiled_by_window`). Weight gradient: the same tile storing pixel-major sums
 (:func:`._simd.broadcast_sums`), with the roles of taps and pixels swapped:
 its "pixels" are the filter taps, its reduction runs over the output pixels
 of a chunk of images (GRAD_RUN_PIXELS at a time, all tiles over each run),
@@ -274,3 +276,65 @@ def conv2d_forward_channel_tiled_over_images(
                     first = ((n0 + i) * K + g * Kg + b * rows + k) * PQ + p
                     copy_run(outputs, first, scratch, k * step + j - j0, length)
                     j += length
+
+
+@njit(**PARALLEL_OPTIONS)
+def conv2d_forward_channel_tiled_by_window(x, packed, offsets, positions, targets, windows, out, run, R):
+    """out[n, k, p, q] = sum over the taps (c, r, s) of (p, q)'s window of
+    packed[g, k // rows, (c*R + r)*S + s, k % rows] * x[image n, channel g*Cg + c, ...], read in place.
+
+    The pixels come sorted into tiles of one window each (``fastconv/engine/channel_tiles.py``,
+    ``window_pixels``): tile t's pixel slot j (of ``pixels``) reads x's data at positions[t*pixels + j] +
+    offsets[tap] (taps of (H, W) planes, from :func:`.tiled.tap_offsets`) for the filter rows and columns
+    of windows[t] = (r_lo, r_hi, s_lo, s_hi) only, those that meet the image, so no padding is read or
+    multiplied; its sums go to out element targets[t*pixels + j] + channel*P*Q (none where that is negative:
+    a tile's spare slots). packed (groups, blocks, Cg*R*S, rows) from :func:`.tiled.pack_forward_weight`,
+    rows a whole number of vectors. One prange task per (group, block of output channels, ``run`` tiles):
+    its tiles' sums go pixel-major into a scratch, then into out (N, K, P, Q), which is overwritten.
+    """
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    K, PQ = out.shape[1], out.shape[2] * out.shape[3]
+    groups, blocks, taps, rows = packed.shape
+    Kg, Cg = K // groups, C // groups
+    S = taps // (Cg * R)
+    vectors, pixels = _tile_shape(packed, out)
+    tiles = windows.shape[0]
+    runs = -(-tiles // run)
+    source, weights, outputs = x.reshape(-1), packed.reshape(-1), out.reshape(-1)
+    for task in prange(groups * blocks * runs):
+        g = task // (blocks * runs)
+        b = (task // runs) % blocks
+        t0 = (task % runs) * run
+        t1 = min(t0 + run, tiles)
+        w0 = (g * blocks + b) * taps * rows
+        x0 = g * Cg * H * W
+        sums = np.empty((t1 - t0) * pixels * rows, dtype=out.dtype)
+        for t in range(t0, t1):
+            r_lo, r_hi, s_lo, s_hi = windows[t, 0], windows[t, 1], windows[t, 2], windows[t, 3]
+            at, tile_positions = (t - t0) * pixels * rows, positions[t * pixels :]
+            # The plain count of taps for a whole window, runs of whole filter rows for whole columns, else
+            # one run of the window's columns per channel, filter row by filter row, added up.
+            if r_hi <= r_lo or s_hi <= s_lo:
+                sums[at : at + pixels * rows] = 0
+            elif r_lo == 0 and r_hi == R and s_lo == 0 and s_hi == S:
+                broadcast_sums(vectors, source, x0, tile_positions, offsets, taps, weights, w0, rows, sums, at, rows, 0)
+            elif s_lo == 0 and s_hi == S:
+                runs_of_rows = row_runs(r_lo, r_hi, Cg, R, S)
+                broadcast_sums(
+                    vectors, source, x0, tile_positions, offsets, runs_of_rows, weights, w0, rows, sums, at, rows, 0
+                )  # fmt: skip
+            else:
+                for r in range(r_lo, r_hi):
+                    columns = (r * S + s_lo, s_hi - s_lo, Cg, R * S)
+                    broadcast_sums(
+                        vectors, source, x0, tile_positions, offsets, columns, weights, w0, rows, sums, at, rows,
+                        r - r_lo,
+                    )  # fmt: skip
+        first = (g * Kg + b * rows) * PQ
+        valid = min(rows, Kg - b * rows)
+        for j in range(t0 * pixels, t1 * pixels):
+            target = targets[j]
+            if target >= 0:
+                at = (j - t0 * pixels) * rows
+                for k in range(valid):
+                    outputs[first + target + k * PQ] = sums[at + k]
