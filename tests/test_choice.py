@@ -100,6 +100,9 @@ def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
     # deep, 49-pixel planes (forward passes on an Intel core: the channel tiles, across images)
     deep_49 = "direct" if INTEL_WIDE_TILES and pass_name == "forward" else "im2col"
     assert choice((4, 256, 7, 7), (256, 256, 3, 3), pass_name, padding=1) == deep_49
+    # 5x5 filters on 7x7 planes: an Intel core's input gradient too (by window, a third of the taps padding)
+    by_window = "direct" if INTEL_WIDE_TILES and pass_name != "grad_weight" else "im2col"
+    assert choice((16, 128, 7, 7), (128, 128, 5, 5), pass_name, padding=2) == by_window
     one_channel = "im2col" if INTEL_WIDE_TILES and pass_name == "grad_input" else "direct"  # one-row tiles
     assert choice((32, 1, 48, 48), (16, 1, 3, 3), pass_name, padding=1) == one_channel
     assert choice((16, 1, 48, 48), (24, 1, 7, 7), pass_name, padding=3) == "direct"  # 7x7: direct there too

@@ -326,6 +326,26 @@ def by_window(image, plane, kernel_size, top, left, stride, dilation):
     return padding_tap_share(image, plane, kernel_size, top, left, dilation) >= WINDOW_MIN_PADDING_SHARE
 
 
+def runs_by_window(geom, pass_name, dtype):
+    """Whether the direct method runs a stride-1 forward pass or input gradient of ``geom`` here, by window
+    (:func:`by_window`; the input gradient a forward pass over the output gradient padded by the span)."""
+    if pass_name == "grad_weight" or not runs(geom, pass_name, dtype):
+        return False
+    if pass_name == "forward":
+        return by_window(
+            (geom.H, geom.W),
+            (geom.P, geom.Q),
+            geom.kernel_size,
+            geom.pad_top,
+            geom.pad_left,
+            geom.stride,
+            geom.dilation,
+        )
+    top = geom.dilation[0] * (geom.R - 1) - geom.pad_top
+    left = geom.dilation[1] * (geom.S - 1) - geom.pad_left
+    return by_window((geom.P, geom.Q), (geom.H, geom.W), geom.kernel_size, top, left, geom.stride, geom.dilation)
+
+
 @functools.lru_cache(maxsize=256)
 def padding_tap_share(image, plane, kernel_size, top, left, dilation):
     """The share of a stride-1 pass's taps that read zero padding: 3x3 filters, padding 1, on 4x4 planes 0.31,

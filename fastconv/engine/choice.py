@@ -144,7 +144,10 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   im2col than direct or Winograd on AVX2 tiles, 4x256x7x7 1.1-2.4x with both
   tiles; not the forward passes the channel tiles run across images on the
   Intel Xeon: 4x4 to 8x8 planes of 192-320 channels, 2-16 images, direct
-  1.04-1.50x faster in both dtypes, 8 layers, 5 of them held out), and,
+  1.04-1.50x faster in both dtypes, 8 layers, 5 of them held out; nor
+  the input gradients they run by window (:func:`.channel_tiles.runs_by_window`):
+  4x4 to 7x7 planes of 96-384 channels, 16-64 images, 3x3 and 5x5 filters,
+  direct 1.27-2.02x faster in both dtypes, 8 layers, 4 of them held out), and,
   since im2col's products run on numba's threads, their
   gradients with up to 576 output pixels over the batch (AVX2 tiles, 3x3 and
   5x5 filters of 128-512 channels, one to three images of 10x10 to 24x24:
@@ -152,7 +155,10 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   images 0.88-1.19x; eight 14x14 or 16x16 images with 5x5 filters ran direct
   1.03-1.14x faster), and their forward passes from 384 input channels
   (1.04-1.49x, both dtypes; with 128-320 channels 0.79-1.19x, float32 ahead
-  and float64 behind, so those stay direct). With AMD's wide tiles only: the
+  and float64 behind, so those stay direct); on the Intel Xeon the input
+  gradients run by window count as forward passes here (from 384 channels
+  of the output gradient: 8x512x3x3 and 8x512x4x4 im2col 1.08-1.37x
+  faster; 16x256x4x4 and 32x256x4x4 direct 1.33-2.0x). With AMD's wide tiles only: the
   forward pass and weight gradient of one-row outputs, dilated filters
   (1.1-2.2x), filters of one row or one column (1.1-2.6x) and single images
   (1.3-2.8x); with AVX2 tiles these ran
@@ -236,11 +242,15 @@ def _deep_on_small_planes(geom, pass_name, dtype):
     or (the gradients, and forward passes of the deepest layers) few output pixels over the whole batch."""
     rows = forward_rows(geom.K // geom.groups)
     block = geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize
+    # On the Intel core the channel tiles read a block of filters once per run of pixels across images, not
+    # once per plane: in forward passes, and in the input gradients (forward passes over the output
+    # gradient) that run by window.
+    forward_pass = pass_name == "forward" or (INTEL_WIDE_TILES and channel_tiles.runs_by_window(geom, pass_name, dtype))
+    across_images = INTEL_WIDE_TILES and forward_pass and channel_tiles.runs(geom, pass_name, dtype)
+    depth = (geom.K if pass_name == "grad_input" else geom.C) // geom.groups  # channels each output sums over
     few_pixels = geom.N * geom.P * geom.Q <= DEEP_FEW_PIXELS and (
-        pass_name != "forward" or geom.C // geom.groups >= DEEP_FORWARD_MIN_CHANNELS
+        not forward_pass or depth >= DEEP_FORWARD_MIN_CHANNELS
     )
-    # the channel tiles read a block of filters once per run of pixels across images, not once per plane
-    across_images = INTEL_WIDE_TILES and pass_name == "forward" and channel_tiles.runs(geom, pass_name, dtype)
     small_planes = geom.P * geom.Q <= DEEP_MAX_PIXELS and not across_images
     return block > DEEP_BLOCK_BYTES and (small_planes or few_pixels)
 
