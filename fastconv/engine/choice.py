@@ -158,7 +158,13 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   and float64 behind, so those stay direct); on the Intel Xeon the input
   gradients run by window count as forward passes here (from 384 channels
   of the output gradient: 8x512x3x3 and 8x512x4x4 im2col 1.08-1.37x
-  faster; 16x256x4x4 and 32x256x4x4 direct 1.33-2.0x). With AMD's wide tiles only: the
+  faster; 16x256x4x4 and 32x256x4x4 direct 1.33-2.0x), and forward passes
+  by window run im2col only up to DEEP_WINDOW_FEW_PIXELS output pixels over
+  the batch (384-512 channels, 3x3, both dtypes: 8x2x2 and 4x4x4 images
+  im2col 1.07-1.28x faster, 4x384x4x4 up to 1.10x; 72 to 288 pixels, 7
+  layers, direct 1.03-1.82x faster in all 14 cells); their input gradients
+  keep DEEP_FEW_PIXELS (their filters' rotated packing costs twice the
+  forward's). With AMD's wide tiles only: the
   forward pass and weight gradient of one-row outputs, dilated filters
   (1.1-2.2x), filters of one row or one column (1.1-2.6x) and single images
   (1.3-2.8x); with AVX2 tiles these ran
@@ -235,24 +241,28 @@ DEEP_BLOCK_BYTES = L1_DATA_BYTES  # packed filters of one forward tile: more tha
 DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
 DEEP_FEW_PIXELS = 576  # output pixels over the whole batch: one 24x24 image, or a few smaller ones
 DEEP_FORWARD_MIN_CHANNELS = 384  # input channels from which such layers' forward passes run im2col too
+DEEP_WINDOW_FEW_PIXELS = 64  # output pixels over the batch up to which forward passes by window do so
 
 
 def _deep_on_small_planes(geom, pass_name, dtype):
     """Whether each direct tile would stream its filters from L2: many input channels and small planes,
-    or (the gradients, and forward passes of the deepest layers) few output pixels over the whole batch."""
+    or (the gradients, and forward passes of the deepest layers) few output pixels over the whole batch.
+    On the Intel core, passes on the channel tiles by window (:func:`.channel_tiles.runs_by_window`) only
+    with the fewest pixels: forward passes up to DEEP_WINDOW_FEW_PIXELS, input gradients (their filters
+    packed rotated, at twice the cost) up to DEEP_FEW_PIXELS, both from DEEP_FORWARD_MIN_CHANNELS."""
     rows = forward_rows(geom.K // geom.groups)
-    block = geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize
-    # On the Intel core the channel tiles read a block of filters once per run of pixels across images, not
-    # once per plane: in forward passes, and in the input gradients (forward passes over the output
-    # gradient) that run by window.
-    forward_pass = pass_name == "forward" or (INTEL_WIDE_TILES and channel_tiles.runs_by_window(geom, pass_name, dtype))
-    across_images = INTEL_WIDE_TILES and forward_pass and channel_tiles.runs(geom, pass_name, dtype)
+    if geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize <= DEEP_BLOCK_BYTES:
+        return False
+    pixels = geom.N * geom.P * geom.Q
     depth = (geom.K if pass_name == "grad_input" else geom.C) // geom.groups  # channels each output sums over
-    few_pixels = geom.N * geom.P * geom.Q <= DEEP_FEW_PIXELS and (
-        not forward_pass or depth >= DEEP_FORWARD_MIN_CHANNELS
-    )
+    if INTEL_WIDE_TILES and channel_tiles.runs_by_window(geom, pass_name, dtype):
+        few = DEEP_WINDOW_FEW_PIXELS if pass_name == "forward" else DEEP_FEW_PIXELS
+        return pixels <= few and depth >= DEEP_FORWARD_MIN_CHANNELS
+    few_pixels = pixels <= DEEP_FEW_PIXELS and (pass_name != "forward" or depth >= DEEP_FORWARD_MIN_CHANNELS)
+    # the channel tiles read a block of filters once per run of pixels across images, not once per plane
+    across_images = INTEL_WIDE_TILES and pass_name == "forward" and channel_tiles.runs(geom, pass_name, dtype)
     small_planes = geom.P * geom.Q <= DEEP_MAX_PIXELS and not across_images
-    return block > DEEP_BLOCK_BYTES and (small_planes or few_pixels)
+    return small_planes or few_pixels
 
 
 def _tiles_idle(geom, pass_name, dtype):
