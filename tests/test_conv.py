@@ -277,7 +277,7 @@ def test_channel_tiles_run_across_the_images_of_small_planes(padding, dtype, mon
     )
     planes = 2 * 10 * (7 + 2 * padding) * (6 + 2 * padding) * np.dtype(dtype).itemsize  # two images' planes
     monkeypatch.setattr(workspace, "PLANES_BUDGET_BYTES", planes)
-    monkeypatch.setattr(channel_tiles, "WINDOW_MIN_PADDING_SHARE", 2.0)  # never by window
+    monkeypatch.setattr(channel_tiles, "WINDOW_MAX_WORK", 0.0)  # never by window
     geometry = (5, 10, 7, 6, 2 * 2 * lanes(np.dtype(dtype)) + 3, 5, 3, 1, padding, 1, 1)  # 150 taps
     assert_direct_passes_match_reference(geometry, dtype, padding)
     assert bool(calls) == (not AMD_WIDE_TILES)  # the forward pass (AMD's AVX-512 tiles: the row tiles)
@@ -306,10 +306,10 @@ def test_channel_tiles_by_window_match_the_reference(dtype, shape, filters, extr
     kernel, calls = channel_tiles.conv2d_forward_channel_tiled_by_window, []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(channel_tiles, "forward_applies", lambda *args: True)
-        patch.setattr(channel_tiles, "WINDOW_MIN_PADDING_SHARE", 0.0)
+        patch.setattr(channel_tiles, "WINDOW_MAX_WORK", np.inf)
         patch.setattr(channel_tiles, "conv2d_forward_channel_tiled_by_window", lambda *a: calls.append(1) or kernel(*a))
         assert_direct_passes_match_reference(geometry, dtype, seed)
-    assert calls  # planes of at most 15x15 pixels: every pass here runs across images, by window
+    assert len(calls) == 2  # planes of at most 15x15 pixels: the forward pass and the input gradient by window
 
 
 def test_window_pixels_cover_each_output_pixel_once_with_its_window():
@@ -331,7 +331,21 @@ def test_window_pixels_cover_each_output_pixel_once_with_its_window():
         r_lo, r_hi, s_lo, s_hi = windows[j // pixels]
         assert (r_lo, r_hi) == (max(0, top - p), min(R, H + top - p))  # the filter rows inside the image
         assert (s_lo, s_hi) == (max(0, left - q), min(S, W + left - q))
-    assert channel_tiles.padding_tap_share((4, 4), (4, 4), (3, 3), 1, 1, (1, 1)) == 1 - 100 / 144
+    # 3x3 on 4x4 planes, 8-pixel tiles: by window 100 of 144 taps on 8 images; one image, 9 windows, 9 tiles
+    assert channel_tiles.window_work_share(8, (4, 4), (4, 4), (3, 3), 1, 1, (1, 1), 8) == 100 / 144
+    assert channel_tiles.window_work_share(1, (4, 4), (4, 4), (3, 3), 1, 1, (1, 1), 8) == (4 * 4 + 4 * 6 + 9) / 18
+
+
+def test_taps_in_image():
+    from fastconv.engine.channel_tiles import _taps_in_image
+
+    assert _taps_in_image(0, 3, 5, 1) == (0, 3)  # inside
+    assert _taps_in_image(-1, 3, 5, 1) == (1, 3)  # the first tap in the padding above
+    assert _taps_in_image(-3, 3, 5, 2) == (2, 3)  # dilated: taps at -3, -1 padding, +1 inside
+    assert _taps_in_image(3, 3, 5, 1) == (0, 2)  # the last tap past the image
+    assert _taps_in_image(2, 3, 5, 2) == (0, 2)  # dilated: 2 and 4 inside, 6 past it
+    assert _taps_in_image(5, 3, 5, 1) == (0, 0)  # past the image: none
+    assert _taps_in_image(-7, 3, 5, 2) == (3, 3)  # above it: none
 
 
 def test_a_3x3_stem_on_64x64_output_planes_stores_via_scratch():

@@ -49,17 +49,22 @@ with filters of more than one row and column and INTEL_FLOAT64_MIN_TAPS
 taps. (SMALL_PLANE_PIXELS is RUN_PIXELS: there every stride-1 pass here
 runs across images; with AVX2 tiles a 16x16 plane runs within itself.)
 
-Where padding is a large share of such a pass's taps (WINDOW_MIN_PADDING_SHARE:
-3x3 filters on planes up to 6x6, 5x5 on 7x7, padded to keep the size), the
-runs go by window instead (:func:`window_pixels`,
+Where padding takes a large share of such a pass's taps, the runs go by
+window instead (:func:`window_pixels`,
 :func:`conv2d_forward_channel_tiled_by_window`): pixels whose filter windows
 meet the image alike (the corners, the edges, the inside) share tiles, which
 read the input in place and skip the taps that meet padding (31% of a 3x3
-filter's on 4x4 planes). In-process A/B against the runs across images on
-an Intel Xeon, forward passes and input gradients, both dtypes: 6 held-out
-layers (3x3 on 3x3 to 6x6 planes, 5x5 on 7x7, 32-512 channels), 24 cells
-1.08-1.47x faster, geometric mean 1.17x; at shares of 0.16-0.18 (3x3 on 7x7
-and 8x8 planes) 0.80-1.09x, level, so those keep the plain runs.
+filter's on 4x4 planes), provided those tiles, each window's pixels rounded
+up to whole tiles, do at most WINDOW_MAX_WORK of the plain runs'
+multiply-adds (:func:`window_work_share`: 3x3 filters padded to keep the
+size on 8 or more images of up to 6x6 pixels, not on a single image, whose
+corners would fill a tile each). In-process A/B against the runs across
+images on an Intel Xeon, forward passes and input gradients, both dtypes,
+8-64 images: 6 held-out layers (3x3 on 3x3 to 6x6 planes, 5x5 on 7x7,
+32-512 channels), 24 cells 1.08-1.47x faster, geometric mean 1.17x; 4
+more, dilated (2 and 3) and grouped (2 and 4 groups), 1.14-1.52x, geometric
+mean 1.32x; 3x3 on 7x7 and 8x8 planes (work 0.82-0.84) 0.80-1.09x, level,
+so those keep the plain runs.
 
 Stems (a few input channels, filters wider than the stride, undilated) in
 float32 on the Intel core run their forward pass on the row tiles over the
@@ -111,7 +116,7 @@ TASKS_PER_THREAD = 4  # the forward pass splits planes into runs of pixels until
 SMALL_PLANE_PIXELS = (
     256  # stride-1 output planes up to 16x16, on the Intel core smaller ones (see the module docstring)
 )
-WINDOW_MIN_PADDING_SHARE = 0.2  # share of padding taps from which runs across images go by window (see above)
+WINDOW_MAX_WORK = 0.8  # share of the runs' multiply-adds up to which runs across images go by window (see above)
 MIN_TILE_USE = 0.5  # share of the row tiles' positions that are output pixels below which they idle
 INTEL_FLOAT64_MIN_TAPS = 128  # float64 taps (Cg*R*S) from which stride-1 planes run here on an Intel core (same)
 # Addresses a multiple of CACHE_WAY_BYTES apart share an L1 set (64 sets of 64-byte lines, 8 or more ways,
@@ -210,7 +215,7 @@ def forward(x, weight, out, top, left, height, width, stride, dilation, groups, 
     packed = pack_forward_weight(weight, groups, rows, rotated)
     target = TASKS_PER_THREAD * thread_count()
     H, W = x.shape[2:]
-    if by_window((H, W), (P, Q), (R, S), top, left, stride, dilation):
+    if by_window(N, (H, W), (P, Q), (R, S), top, left, stride, dilation, pixels):
         positions, targets, windows = window_pixels(
             N, H, W, P, Q, top, left, R, S, *dilation, pixels, C * H * W, K * P * Q
         )
@@ -303,7 +308,7 @@ def grad_weight(grad_out, x, grad_w, geom):
 
 def _taps_in_image(first, taps, size, dilation):
     """(lo, hi): the taps of a filter dimension whose input index ``first + tap*dilation`` lies in [0, size)."""
-    lo = 0 if first >= 0 else (dilation - 1 - first) // dilation
+    lo = 0 if first >= 0 else min(taps, (dilation - 1 - first) // dilation)
     hi = min(taps, (size - 1 - first) // dilation + 1) if first < size else 0
     return lo, max(lo, hi)
 
@@ -317,13 +322,13 @@ def _windows(image, plane, kernel_size, top, left, dilation):
     return rows, columns
 
 
-def by_window(image, plane, kernel_size, top, left, stride, dilation):
-    """Whether a forward pass of the (H, W) ``image`` placed at (top, left) in zero planes onto (P, Q)
-    ``plane`` runs its tiles by window (:func:`window_pixels`): stride-1 planes that run across images, with
-    at least WINDOW_MIN_PADDING_SHARE of their taps in the padding."""
+def by_window(images, image, plane, kernel_size, top, left, stride, dilation, pixels):
+    """Whether a forward pass of ``images`` (H, W) images placed at (top, left) in zero planes onto (P, Q)
+    ``plane`` runs its tiles of ``pixels`` by window (:func:`window_pixels`): stride-1 planes that run
+    across images, where the windows' tiles do at most WINDOW_MAX_WORK of the runs' multiply-adds."""
     if not over_images(plane[0] * plane[1], stride != (1, 1)):
         return False
-    return padding_tap_share(image, plane, kernel_size, top, left, dilation) >= WINDOW_MIN_PADDING_SHARE
+    return window_work_share(images, image, plane, kernel_size, top, left, dilation, pixels) <= WINDOW_MAX_WORK
 
 
 def runs_by_window(geom, pass_name, dtype):
@@ -332,27 +337,32 @@ def runs_by_window(geom, pass_name, dtype):
     if pass_name == "grad_weight" or not runs(geom, pass_name, dtype):
         return False
     if pass_name == "forward":
-        return by_window(
-            (geom.H, geom.W),
-            (geom.P, geom.Q),
-            geom.kernel_size,
-            geom.pad_top,
-            geom.pad_left,
-            geom.stride,
-            geom.dilation,
-        )
-    top = geom.dilation[0] * (geom.R - 1) - geom.pad_top
-    left = geom.dilation[1] * (geom.S - 1) - geom.pad_left
-    return by_window((geom.P, geom.Q), (geom.H, geom.W), geom.kernel_size, top, left, geom.stride, geom.dilation)
+        image, plane, top, left, channels = (geom.H, geom.W), (geom.P, geom.Q), geom.pad_top, geom.pad_left, geom.K
+    else:
+        image, plane, channels = (geom.P, geom.Q), (geom.H, geom.W), geom.C
+        top = geom.dilation[0] * (geom.R - 1) - geom.pad_top
+        left = geom.dilation[1] * (geom.S - 1) - geom.pad_left
+    pixels = BROADCAST_PIXELS[tile_vectors(channels // geom.groups, dtype)]
+    return by_window(geom.N, image, plane, geom.kernel_size, top, left, geom.stride, geom.dilation, pixels)
 
 
 @functools.lru_cache(maxsize=256)
-def padding_tap_share(image, plane, kernel_size, top, left, dilation):
-    """The share of a stride-1 pass's taps that read zero padding: 3x3 filters, padding 1, on 4x4 planes 0.31,
-    8x8 0.16, 12x12 0.11. Remembered per arguments."""
+def window_work_share(images, image, plane, kernel_size, top, left, dilation, pixels):
+    """The multiply-adds of the tiles by window (each window's pixels over the images rounded up to whole
+    tiles of ``pixels``) over those of the runs across images (every tap): 3x3 filters, padding 1, 4x4
+    planes, 8-pixel tiles, 8 images 0.69 (31% of the taps read padding), one image 2.7 (nine tiles, most
+    of them one or two pixels). Remembered per arguments."""
     rows, columns = _windows(image, plane, kernel_size, top, left, dilation)
-    inside = sum(hi - lo for lo, hi in rows) * sum(hi - lo for lo, hi in columns)
-    return 1 - inside / (len(rows) * len(columns) * kernel_size[0] * kernel_size[1])
+    members = {}
+    for row in rows:
+        for column in columns:
+            members[row + column] = members.get(row + column, 0) + 1
+    windows = sum(
+        -(-images * count // pixels) * (r_hi - r_lo) * (s_hi - s_lo)
+        for (r_lo, r_hi, s_lo, s_hi), count in members.items()
+    )
+    across = -(-images * plane[0] * plane[1] // pixels) * kernel_size[0] * kernel_size[1]
+    return windows / across
 
 
 @functools.lru_cache(maxsize=32)

@@ -147,7 +147,9 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   1.04-1.50x faster in both dtypes, 8 layers, 5 of them held out; nor
   the input gradients they run by window (:func:`.channel_tiles.runs_by_window`):
   4x4 to 7x7 planes of 96-384 channels, 16-64 images, 3x3 and 5x5 filters,
-  direct 1.27-2.02x faster in both dtypes, 8 layers, 4 of them held out), and,
+  400-1568 output pixels over the batch or under 384 output-gradient
+  channels, direct 1.27-2.02x faster in both dtypes, 8 layers, 4 of them
+  held out), and,
   since im2col's products run on numba's threads, their
   gradients with up to 576 output pixels over the batch (AVX2 tiles, 3x3 and
   5x5 filters of 128-512 channels, one to three images of 10x10 to 24x24:
@@ -163,8 +165,9 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   the batch (384-512 channels, 3x3, both dtypes: 8x2x2 and 4x4x4 images
   im2col 1.07-1.28x faster, 4x384x4x4 up to 1.10x; 72 to 288 pixels, 7
   layers, direct 1.03-1.82x faster in all 14 cells); their input gradients
-  keep DEEP_FEW_PIXELS (their filters' rotated packing costs twice the
-  forward's). With AMD's wide tiles only: the
+  keep DEEP_FEW_PIXELS (measured once their filters' rotated packing was as
+  fast as the forward's: 8x512x3x3 and 4x384x4x4 im2col 1.12-1.33x faster,
+  8x512x4x4 and 8x384x5x5, 128 and 200 pixels, level). With AMD's wide tiles only: the
   forward pass and weight gradient of one-row outputs, dilated filters
   (1.1-2.2x), filters of one row or one column (1.1-2.6x) and single images
   (1.3-2.8x); with AVX2 tiles these ran
@@ -240,16 +243,16 @@ def direct_tile_use(geom, dtype):
 DEEP_BLOCK_BYTES = L1_DATA_BYTES  # packed filters of one forward tile: more than a core's L1 data cache holds
 DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
 DEEP_FEW_PIXELS = 576  # output pixels over the whole batch: one 24x24 image, or a few smaller ones
-DEEP_FORWARD_MIN_CHANNELS = 384  # input channels from which such layers' forward passes run im2col too
+DEEP_FORWARD_MIN_CHANNELS = 384  # channels summed over from which such forward passes run im2col too
 DEEP_WINDOW_FEW_PIXELS = 64  # output pixels over the batch up to which forward passes by window do so
 
 
 def _deep_on_small_planes(geom, pass_name, dtype):
     """Whether each direct tile would stream its filters from L2: many input channels and small planes,
     or (the gradients, and forward passes of the deepest layers) few output pixels over the whole batch.
-    On the Intel core, passes on the channel tiles by window (:func:`.channel_tiles.runs_by_window`) only
-    with the fewest pixels: forward passes up to DEEP_WINDOW_FEW_PIXELS, input gradients (their filters
-    packed rotated, at twice the cost) up to DEEP_FEW_PIXELS, both from DEEP_FORWARD_MIN_CHANNELS."""
+    On the Intel core the passes that the channel tiles run by window (:func:`.channel_tiles.runs_by_window`)
+    qualify only by few pixels (the layer's N*P*Q) and DEEP_FORWARD_MIN_CHANNELS channels summed over:
+    up to DEEP_WINDOW_FEW_PIXELS for forward passes, DEEP_FEW_PIXELS for input gradients."""
     rows = forward_rows(geom.K // geom.groups)
     if geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize <= DEEP_BLOCK_BYTES:
         return False

@@ -463,7 +463,8 @@ def broadcast_sums(
     vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
 ):
     """:func:`broadcast_tile`'s sums pixel-major: sum[v, u*lanes + l] to out[out_start + v*out_stride + u*lanes + l],
-    added to what is there when ``accumulate`` is nonzero (the weight gradient's tile)."""
+    added to what is there when ``accumulate`` is nonzero (the weight gradient's tile, and the forward
+    tiles by window of :mod:`.channel_tiled`)."""
     _broadcast_sums(
         vectors, x, x_start, positions, offsets, taps, w, w_start, w_stride, out, out_start, out_stride, accumulate
     )

@@ -1,6 +1,7 @@
 """Direct convolution on tiles vectorised along the output channels (see :func:`._simd.broadcast_tile`).
 
-The input is zero-padded into flat (Hp, Wp) planes, as for :mod:`.tiled`.
+The input is zero-padded into flat (Hp, Wp) planes, as for :mod:`.tiled` (but
+by the tiles by window, which read it in place).
 Output pixel (p, q) of filter tap (c, r, s) then reads element
 ``p*stride_h*Wp + q*stride_w + offsets[t]`` of the image's planes, with
 ``offsets[t] = c*Hp*Wp + r*dilation_h*Wp + s*dilation_w``: every tile reads
@@ -280,8 +281,9 @@ def conv2d_forward_channel_tiled_over_images(
 
 @njit(**PARALLEL_OPTIONS)
 def conv2d_forward_channel_tiled_by_window(x, packed, offsets, positions, targets, windows, out, run, R):
-    """out[n, k, p, q] = sum over the taps (c, r, s) of (p, q)'s window of
-    packed[g, k // rows, (c*R + r)*S + s, k % rows] * x[image n, channel g*Cg + c, ...], read in place.
+    """out[n, g*Kg + k, p, q] = sum over the taps (c, r, s) of (p, q)'s window of
+    packed[g, k // rows, (c*R + r)*S + s, k % rows] * x[n, g*Cg + c, p - top + r*dh, q - left + s*dw],
+    x read in place (no padded planes).
 
     The pixels come sorted into tiles of one window each (``fastconv/engine/channel_tiles.py``,
     ``window_pixels``): tile t's pixel slot j (of ``pixels``) reads x's data at positions[t*pixels + j] +
@@ -312,8 +314,8 @@ def conv2d_forward_channel_tiled_by_window(x, packed, offsets, positions, target
         for t in range(t0, t1):
             r_lo, r_hi, s_lo, s_hi = windows[t, 0], windows[t, 1], windows[t, 2], windows[t, 3]
             at, tile_positions = (t - t0) * pixels * rows, positions[t * pixels :]
-            # The plain count of taps for a whole window, runs of whole filter rows for whole columns, else
-            # one run of the window's columns per channel, filter row by filter row, added up.
+            # The plain count of taps for a whole window, runs of whole filter rows for whole columns, runs
+            # of its columns for whole rows, else those runs filter row by filter row, added up.
             if r_hi <= r_lo or s_hi <= s_lo:
                 sums[at : at + pixels * rows] = 0
             elif r_lo == 0 and r_hi == R and s_lo == 0 and s_hi == S:
@@ -322,6 +324,12 @@ def conv2d_forward_channel_tiled_by_window(x, packed, offsets, positions, target
                 runs_of_rows = row_runs(r_lo, r_hi, Cg, R, S)
                 broadcast_sums(
                     vectors, source, x0, tile_positions, offsets, runs_of_rows, weights, w0, rows, sums, at, rows, 0
+                )  # fmt: skip
+            elif r_lo == 0 and r_hi == R:
+                runs_of_columns = (s_lo, s_hi - s_lo, Cg * R, S)  # the window's columns of every (c, r)
+                broadcast_sums(
+                    vectors, source, x0, tile_positions, offsets, runs_of_columns, weights, w0, rows, sums, at, rows,
+                    0,
                 )  # fmt: skip
             else:
                 for r in range(r_lo, r_hi):
