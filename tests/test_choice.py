@@ -96,8 +96,9 @@ def test_shapes_that_idle_the_tiles_use_the_blas_products(pass_name):
     one_hot_padded = "im2col" if pass_name == "grad_input" or AMD_WIDE_TILES else "direct"
     assert choice((64, 1, 36, 14), (26, 1, 38, 2), pass_name, padding=(1, 0)) == one_hot_padded
     assert choice((8, 512, 2, 2), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 4-pixel planes
-    # deep, 16-pixel planes (an Intel core's forward pass: by window, from 65 pixels over the batch)
-    deep_16 = "direct" if INTEL_WIDE_TILES and pass_name == "forward" else "im2col"
+    # deep, 16-pixel planes (an Intel core's forward pass and input gradient: by window, from 65 pixels
+    # over the batch)
+    deep_16 = "direct" if INTEL_WIDE_TILES and pass_name != "grad_weight" else "im2col"
     assert choice((8, 512, 4, 4), (512, 512, 3, 3), pass_name, padding=1) == deep_16
     assert choice((4, 512, 4, 4), (512, 512, 3, 3), pass_name, padding=1) == "im2col"  # 64 pixels
     # deep, 49-pixel planes (forward passes on an Intel core: the channel tiles, across images)

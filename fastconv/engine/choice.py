@@ -147,9 +147,7 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   1.04-1.50x faster in both dtypes, 8 layers, 5 of them held out; nor
   the input gradients they run by window (:func:`.channel_tiles.runs_by_window`):
   4x4 to 7x7 planes of 96-384 channels, 16-64 images, 3x3 and 5x5 filters,
-  400-1568 output pixels over the batch or under 384 output-gradient
-  channels, direct 1.27-2.02x faster in both dtypes, 8 layers, 4 of them
-  held out), and,
+  direct 1.27-2.02x faster in both dtypes, 8 layers, 4 of them held out), and,
   since im2col's products run on numba's threads, their
   gradients with up to 576 output pixels over the batch (AVX2 tiles, 3x3 and
   5x5 filters of 128-512 channels, one to three images of 10x10 to 24x24:
@@ -157,17 +155,14 @@ three passes: 1.2-3.9x). ``fastconv tune`` settles it per machine.
   images 0.88-1.19x; eight 14x14 or 16x16 images with 5x5 filters ran direct
   1.03-1.14x faster), and their forward passes from 384 input channels
   (1.04-1.49x, both dtypes; with 128-320 channels 0.79-1.19x, float32 ahead
-  and float64 behind, so those stay direct); on the Intel Xeon the input
-  gradients run by window count as forward passes here (from 384 channels
-  of the output gradient: 8x512x3x3 and 8x512x4x4 im2col 1.08-1.37x
-  faster; 16x256x4x4 and 32x256x4x4 direct 1.33-2.0x), and forward passes
-  by window run im2col only up to DEEP_WINDOW_FEW_PIXELS output pixels over
-  the batch (384-512 channels, 3x3, both dtypes: 8x2x2 and 4x4x4 images
-  im2col 1.07-1.28x faster, 4x384x4x4 up to 1.10x; 72 to 288 pixels, 7
-  layers, direct 1.03-1.82x faster in all 14 cells); their input gradients
-  keep DEEP_FEW_PIXELS (measured once their filters' rotated packing was as
-  fast as the forward's: 8x512x3x3 and 4x384x4x4 im2col 1.12-1.33x faster,
-  8x512x4x4 and 8x384x5x5, 128 and 200 pixels, level). With AMD's wide tiles only: the
+  and float64 behind, so those stay direct); on the Intel Xeon the passes
+  by window (forward passes and input gradients) run im2col only up to
+  DEEP_WINDOW_FEW_PIXELS output pixels over the batch, from 384 channels
+  summed over (3x3, both dtypes: 8x2x2 and 4x4x4 images of 384-512
+  channels im2col 1.07-1.33x faster, or level; 72 to 288 pixels, 9 layers
+  of 384-512 channels, 24 cells: direct faster or level in 23, up to
+  1.82x, im2col ahead in one, 8x512x3x3's float64 input gradient, by
+  1.05-1.14x). With AMD's wide tiles only: the
   forward pass and weight gradient of one-row outputs, dilated filters
   (1.1-2.2x), filters of one row or one column (1.1-2.6x) and single images
   (1.3-2.8x); with AVX2 tiles these ran
@@ -244,23 +239,22 @@ DEEP_BLOCK_BYTES = L1_DATA_BYTES  # packed filters of one forward tile: more tha
 DEEP_MAX_PIXELS = 64  # output pixels: planes small enough that few tiles share those filters
 DEEP_FEW_PIXELS = 576  # output pixels over the whole batch: one 24x24 image, or a few smaller ones
 DEEP_FORWARD_MIN_CHANNELS = 384  # channels summed over from which such forward passes run im2col too
-DEEP_WINDOW_FEW_PIXELS = 64  # output pixels over the batch up to which forward passes by window do so
+DEEP_WINDOW_FEW_PIXELS = 64  # output pixels over the batch up to which passes by window do so
 
 
 def _deep_on_small_planes(geom, pass_name, dtype):
     """Whether each direct tile would stream its filters from L2: many input channels and small planes,
     or (the gradients, and forward passes of the deepest layers) few output pixels over the whole batch.
     On the Intel core the passes that the channel tiles run by window (:func:`.channel_tiles.runs_by_window`)
-    qualify only by few pixels (the layer's N*P*Q) and DEEP_FORWARD_MIN_CHANNELS channels summed over:
-    up to DEEP_WINDOW_FEW_PIXELS for forward passes, DEEP_FEW_PIXELS for input gradients."""
+    qualify only with DEEP_WINDOW_FEW_PIXELS output pixels over the batch (N*P*Q) or fewer, from
+    DEEP_FORWARD_MIN_CHANNELS channels summed over."""
     rows = forward_rows(geom.K // geom.groups)
     if geom.C // geom.groups * geom.R * geom.S * rows * dtype.itemsize <= DEEP_BLOCK_BYTES:
         return False
     pixels = geom.N * geom.P * geom.Q
     depth = (geom.K if pass_name == "grad_input" else geom.C) // geom.groups  # channels each output sums over
     if INTEL_WIDE_TILES and channel_tiles.runs_by_window(geom, pass_name, dtype):
-        few = DEEP_WINDOW_FEW_PIXELS if pass_name == "forward" else DEEP_FEW_PIXELS
-        return pixels <= few and depth >= DEEP_FORWARD_MIN_CHANNELS
+        return pixels <= DEEP_WINDOW_FEW_PIXELS and depth >= DEEP_FORWARD_MIN_CHANNELS
     few_pixels = pixels <= DEEP_FEW_PIXELS and (pass_name != "forward" or depth >= DEEP_FORWARD_MIN_CHANNELS)
     # the channel tiles read a block of filters once per run of pixels across images, not once per plane
     across_images = INTEL_WIDE_TILES and pass_name == "forward" and channel_tiles.runs(geom, pass_name, dtype)
