@@ -314,12 +314,15 @@ def conv2d_forward_channel_tiled_by_window(x, packed, offsets, positions, target
         for t in range(t0, t1):
             r_lo, r_hi, s_lo, s_hi = windows[t, 0], windows[t, 1], windows[t, 2], windows[t, 3]
             at, tile_positions = (t - t0) * pixels * rows, positions[t * pixels :]
-            # The plain count of taps for a whole window, runs of whole filter rows for whole columns, runs
-            # of its columns for whole rows, else those runs filter row by filter row, added up.
+            # All the taps for a whole window, runs of whole filter rows for whole columns, runs of its
+            # columns for whole rows, else those runs filter row by filter row, added up.
             if r_hi <= r_lo or s_hi <= s_lo:
                 sums[at : at + pixels * rows] = 0
             elif r_lo == 0 and r_hi == R and s_lo == 0 and s_hi == S:
-                broadcast_sums(vectors, source, x0, tile_positions, offsets, taps, weights, w0, rows, sums, at, rows, 0)
+                whole = (0, taps, 1, taps)  # one run: a single type of taps argument, compiled once
+                broadcast_sums(
+                    vectors, source, x0, tile_positions, offsets, whole, weights, w0, rows, sums, at, rows, 0
+                )
             elif s_lo == 0 and s_hi == S:
                 runs_of_rows = row_runs(r_lo, r_hi, Cg, R, S)
                 broadcast_sums(
