@@ -372,7 +372,8 @@ def window_pixels(N, H, W, P, Q, top, left, R, S, dilation_h, dilation_w, pixels
     filter rows and columns that meet the image), image by image within a window, each group padded to
     whole tiles of ``pixels`` with copies of its last pixel (target -1). positions[j] = i*image_step +
     (p - top)*W + (q - left) and targets[j] = i*out_step + p*Q + q for slot j's pixel (i, p, q); windows
-    (tiles, 4) of (r_lo, r_hi, s_lo, s_hi). Remembered per arguments: the arrays are shared, read only."""
+    (tiles, 4) of (r_lo, r_hi, s_lo, s_hi). Remembered per arguments: the arrays are shared, and the
+    kernel only reads them."""
     rows, columns = _windows((H, W), (P, Q), (R, S), top, left, (dilation_h, dilation_w))
     keys = np.array([rows[p] + columns[q] for p in range(P) for q in range(Q)], dtype=np.intp).reshape(-1, 4)
     unique, group = np.unique(keys, axis=0, return_inverse=True)

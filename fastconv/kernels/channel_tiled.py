@@ -283,7 +283,8 @@ def conv2d_forward_channel_tiled_over_images(
 def conv2d_forward_channel_tiled_by_window(x, packed, offsets, positions, targets, windows, out, run, R):
     """out[n, g*Kg + k, p, q] = sum over the taps (c, r, s) of (p, q)'s window of
     packed[g, k // rows, (c*R + r)*S + s, k % rows] * x[n, g*Cg + c, p - top + r*dh, q - left + s*dw],
-    x read in place (no padded planes).
+    x read in place (no padded planes; the placement (top, left) and the dilations are in the positions
+    and offsets).
 
     The pixels come sorted into tiles of one window each (``fastconv/engine/channel_tiles.py``,
     ``window_pixels``): tile t's pixel slot j (of ``pixels``) reads x's data at positions[t*pixels + j] +
