@@ -313,13 +313,18 @@ def _taps_in_image(first, taps, size, dilation):
     return lo, max(lo, hi)
 
 
-def _windows(image, plane, kernel_size, top, left, dilation):
-    """The filter rows (lo, hi) of each output row and columns of each output column that meet the image
-    (H, W), placed at (top, left) in zero planes, stride 1."""
+def _positions_by_window(image, plane, kernel_size, top, left, dilation):
+    """{(r_lo, r_hi, s_lo, s_hi): [p*Q + q, ...]}: the output positions of a stride-1 pass onto (P, Q)
+    ``plane``, grouped by the filter rows and columns that meet the (H, W) ``image`` placed at (top, left)
+    in zero planes."""
     (H, W), (P, Q), (R, S) = image, plane, kernel_size
     rows = [_taps_in_image(p - top, R, H, dilation[0]) for p in range(P)]
     columns = [_taps_in_image(q - left, S, W, dilation[1]) for q in range(Q)]
-    return rows, columns
+    groups = {}
+    for p in range(P):
+        for q in range(Q):
+            groups.setdefault(rows[p] + columns[q], []).append(p * Q + q)
+    return groups
 
 
 def by_window(images, image, plane, kernel_size, top, left, stride, dilation, pixels):
@@ -352,14 +357,10 @@ def window_work_share(images, image, plane, kernel_size, top, left, dilation, pi
     tiles of ``pixels``) over those of the runs across images (every tap): 3x3 filters, padding 1, 4x4
     planes, 8-pixel tiles, 8 images 0.69 (31% of the taps read padding), one image 2.7 (nine tiles, most
     of them one or two pixels). Remembered per arguments."""
-    rows, columns = _windows(image, plane, kernel_size, top, left, dilation)
-    members = {}
-    for row in rows:
-        for column in columns:
-            members[row + column] = members.get(row + column, 0) + 1
+    groups = _positions_by_window(image, plane, kernel_size, top, left, dilation)
     windows = sum(
-        -(-images * count // pixels) * (r_hi - r_lo) * (s_hi - s_lo)
-        for (r_lo, r_hi, s_lo, s_hi), count in members.items()
+        -(-images * len(members) // pixels) * (r_hi - r_lo) * (s_hi - s_lo)
+        for (r_lo, r_hi, s_lo, s_hi), members in groups.items()
     )
     across = -(-images * plane[0] * plane[1] // pixels) * kernel_size[0] * kernel_size[1]
     return windows / across
@@ -374,20 +375,18 @@ def window_pixels(N, H, W, P, Q, top, left, R, S, dilation_h, dilation_w, pixels
     (p - top)*W + (q - left) and targets[j] = i*out_step + p*Q + q for slot j's pixel (i, p, q); windows
     (tiles, 4) of (r_lo, r_hi, s_lo, s_hi). Remembered per arguments: the arrays are shared, and the
     kernel only reads them."""
-    rows, columns = _windows((H, W), (P, Q), (R, S), top, left, (dilation_h, dilation_w))
-    keys = np.array([rows[p] + columns[q] for p in range(P) for q in range(Q)], dtype=np.intp).reshape(-1, 4)
-    unique, group = np.unique(keys, axis=0, return_inverse=True)
+    groups = _positions_by_window((H, W), (P, Q), (R, S), top, left, (dilation_h, dilation_w))
     positions, targets, windows = [], [], []
-    for g, window in enumerate(unique):
-        members = np.flatnonzero(group.ravel() == g)  # p*Q + q of the window's output positions
-        image = np.repeat(np.arange(N), len(members))
-        p, q = np.tile(members // Q, N), np.tile(members % Q, N)
+    for window, members in groups.items():
+        pq = np.array(members)  # p*Q + q of the window's output positions
+        image = np.repeat(np.arange(N), len(pq))
+        p, q = np.tile(pq // Q, N), np.tile(pq % Q, N)
         spare = -len(image) % pixels
         position = image * image_step + (p - top) * W + (q - left)
         target = image * out_step + p * Q + q
         positions += [position, np.repeat(position[-1:], spare)]
         targets += [target, np.full(spare, -1)]
-        windows.append(np.repeat(window[None], (len(image) + spare) // pixels, axis=0))
+        windows.append(np.tile(window, ((len(image) + spare) // pixels, 1)))
     return (
         np.concatenate(positions).astype(np.intp),
         np.concatenate(targets).astype(np.intp),
