@@ -1,10 +1,12 @@
-"""The stride phases of padded planes, and the shuffles that split a row into its stride-2 column phases and back."""
+"""The stride phases of padded planes, the shuffles that split a row into its stride-2 column phases and back,
+and the blocked transpose of the weight gradient's pixel-major output gradient."""
 
 import numpy as np
 import pytest
 from numba import njit
 
 from fastconv.kernels import _simd
+from fastconv.kernels.channel_tiled import pixel_major
 from fastconv.kernels.planes import join_phases, split_phases
 
 
@@ -81,3 +83,45 @@ def test_pair_shuffles_move_every_element_and_nothing_else(dtype, pairs):
     want[5 : 5 + 2 * pairs : 2] = src[3 : 3 + pairs]
     want[6 : 6 + 2 * pairs : 2] = src[30 : 30 + pairs]
     np.testing.assert_array_equal(dst, want)
+
+
+@njit
+def _transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride):
+    _simd.transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transpose_block_moves_one_square_block_and_nothing_else(dtype):
+    lanes = _simd.lanes(np.dtype(dtype))
+    src = np.arange(1, 40 * lanes + 1, dtype=dtype)
+    dst = np.zeros(60 * lanes, dtype=dtype)
+    _transpose_block(dst, 7, 3 * lanes + 1, src, 5, 2 * lanes + 3)
+    block = np.lib.stride_tricks.as_strided(src[5:], (lanes, lanes), ((2 * lanes + 3) * src.itemsize, src.itemsize))
+    want = np.zeros_like(dst)
+    for i in range(lanes):
+        want[7 + i * (3 * lanes + 1) : 7 + i * (3 * lanes + 1) + lanes] = block[:, i]
+    np.testing.assert_array_equal(dst, want)
+
+
+@njit
+def _pixel_major(grad_out, n0, count, grad_t):
+    pixel_major(grad_out, n0, count, grad_t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "K, groups, P, Q, pad",
+    [(64, 1, 20, 20, 0), (48, 1, 11, 10, 0), (20, 2, 5, 7, 6), (3, 1, 4, 4, 5), (128, 4, 8, 8, 16), (17, 1, 1, 33, 1)],
+)
+def test_pixel_major_transposes_each_images_channels_and_zeros_the_padding(dtype, K, groups, P, Q, pad, rng):
+    # Channels and pixels in whole blocks of lanes, with tails, below a block, grouped, padded.
+    grad_out = rng.standard_normal((5, K, P, Q)).astype(dtype)
+    kept = grad_out.copy()
+    Kg = K // groups
+    grad_t = np.full((4, P * Q, groups, Kg + pad), np.nan, dtype)
+    _pixel_major(grad_out, 2, 3, grad_t)
+    want = grad_out[2:5].reshape(3, groups, Kg, P * Q).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(grad_t[:3, :, :, :Kg], want)
+    np.testing.assert_array_equal(grad_t[:3, :, :, Kg:], 0)
+    assert np.isnan(grad_t[3]).all()
+    np.testing.assert_array_equal(grad_out, kept)

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
-from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, copy_run, vector_lanes
+from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, copy_run, transpose_block, vector_lanes
 from ._window import row_runs, tile_filter_rows
 from .planes import embed_planes
 
@@ -151,20 +151,31 @@ def pixel_major(grad_out, n0, count, grad_t):
 
     grad_out (N, K, P, Q); grad_t (images >= count, P*Q, groups, Kg_pad),
     Kg_pad >= Kg = K / groups: the output gradient with its channels
-    contiguous, for the weight-gradient tile's vectors.
+    contiguous, for the weight-gradient tile's vectors. Transposed in
+    square blocks of a vector's lanes (:func:`._simd.transpose_block`), the
+    channels and pixels past the last whole block one by one.
     """
     K, PQ = grad_out.shape[1], grad_out.shape[2] * grad_out.shape[3]
-    groups = grad_t.shape[2]
+    groups, Kg_pad = grad_t.shape[2], grad_t.shape[3]
     Kg = K // groups
-    source = grad_out.reshape(grad_out.shape[0], K, PQ)
+    block = vector_lanes(grad_t)
+    whole_k, whole_j = Kg // block * block, PQ // block * block
+    source, target = grad_out.reshape(-1), grad_t.reshape(-1)
     for ig in prange(count * groups):
         i, g = ig // groups, ig % groups
-        target = grad_t[i, :, g]
-        target[:, Kg:] = 0
-        for k in range(Kg):
-            row = source[n0 + i, g * Kg + k]
+        rows = grad_t[i, :, g]
+        rows[:, Kg:] = 0
+        first = ((n0 + i) * K + g * Kg) * PQ  # grad_out[n0 + i, g*Kg]
+        for j in range(0, whole_j, block):
+            for k in range(0, whole_k, block):
+                at = ((i * PQ + j) * groups + g) * Kg_pad + k  # grad_t[i, j, g, k]
+                transpose_block(target, at, groups * Kg_pad, source, first + k * PQ + j, PQ)
+        for k in range(whole_k, Kg):
             for j in range(PQ):
-                target[j, k] = row[j]
+                rows[j, k] = source[first + k * PQ + j]
+        for j in range(whole_j, PQ):
+            for k in range(whole_k):
+                rows[j, k] = source[first + k * PQ + j]
 
 
 @njit(**PARALLEL_OPTIONS)
