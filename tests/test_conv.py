@@ -681,6 +681,39 @@ def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monk
     assert calls == []  # all on phase planes
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rotated", [False, True])
+@pytest.mark.parametrize(
+    ("shape", "groups", "vectors"),
+    [
+        ((512, 64, 3, 3), 1, 2),  # big enough for threads, whole squares only
+        ((40, 3, 5, 5), 1, 3),  # a partial block, taps past the last whole square
+        ((96, 16, 3, 1), 2, 2),  # groups, fewer taps than a square
+        ((24, 8, 2, 2), 4, 1),  # fewer channels per group than a vector
+    ],
+)
+def test_packed_filters_are_each_blocks_taps_by_channel_zero_padded(
+    shape, groups, vectors, rotated, dtype, rng, monkeypatch
+):
+    # The channel tiles' packing (rows a whole number of vectors: transposed in squares, unless rotated)
+    # and the row tiles' (rows of any count), both with and without threads.
+    from fastconv.kernels import tiled
+
+    weight = rng.standard_normal(shape).astype(dtype)
+    kept = weight.copy()
+    filters = tiled.rotated_transposed(weight, groups) if rotated else weight
+    K, Cg = filters.shape[:2]
+    for rows in (vectors * lanes(np.dtype(dtype)), 3):
+        blocks = -(-(K // groups) // rows)
+        padded = np.zeros((groups, blocks * rows, Cg * shape[2] * shape[3]), dtype)
+        padded[:, : K // groups] = filters.reshape(groups, K // groups, -1)
+        want = padded.reshape(groups, blocks, rows, -1).transpose(0, 1, 3, 2)
+        for threads_from in (tiled.PACK_THREADS_MIN_ELEMENTS, 1):
+            monkeypatch.setattr(tiled, "PACK_THREADS_MIN_ELEMENTS", threads_from)
+            np.testing.assert_array_equal(tiled.pack_forward_weight(weight, groups, rows, rotated), want)
+    np.testing.assert_array_equal(weight, kept)
+
+
 @pytest.mark.parametrize(
     ("name", "method"),
     [
