@@ -148,8 +148,9 @@ def _pack_in_squares(weight, groups, rows):
         block = packed[g, b]
         first = (g * Kg + b * rows) * taps  # weight[g*Kg + b*rows]
         for t in range(0, whole_taps, lanes):
+            at = ((g * blocks + b) * taps + t) * rows  # packed[g, b, t]
             for i in range(0, whole_rows, lanes):
-                transpose_block(target, ((g * blocks + b) * taps + t) * rows + i, rows, source, first + i * taps + t, taps)
+                transpose_block(target, at + i, rows, source, first + i * taps + t, taps)
         for t in range(taps):
             for i in range(whole_rows if t < whole_taps else 0, valid):
                 block[t, i] = source[first + i * taps + t]
