@@ -86,20 +86,24 @@ def test_pair_shuffles_move_every_element_and_nothing_else(dtype, pairs):
 
 
 @njit
-def _transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride):
-    _simd.transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride)
+def _transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride, count):
+    _simd.transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride, count)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_transpose_block_moves_one_square_block_and_nothing_else(dtype):
+@pytest.mark.parametrize("count", [1, 5, "lanes"])
+@pytest.mark.parametrize("upward", [False, True])
+def test_transpose_block_stores_the_first_rows_of_one_square_and_nothing_else(dtype, count, upward):
     lanes = _simd.lanes(np.dtype(dtype))
+    count = lanes if count == "lanes" else count
     src = np.arange(1, 40 * lanes + 1, dtype=dtype)
     dst = np.zeros(60 * lanes, dtype=dtype)
-    _transpose_block(dst, 7, 3 * lanes + 1, src, 5, 2 * lanes + 3)
-    block = np.lib.stride_tricks.as_strided(src[5:], (lanes, lanes), ((2 * lanes + 3) * src.itemsize, src.itemsize))
+    first, step = (50 * lanes, -(3 * lanes + 1)) if upward else (7, 3 * lanes + 1)
+    _transpose_block(dst, first, step, src, 5, 2 * lanes + 3, count)
+    square = np.lib.stride_tricks.as_strided(src[5:], (lanes, lanes), ((2 * lanes + 3) * src.itemsize, src.itemsize))
     want = np.zeros_like(dst)
-    for i in range(lanes):
-        want[7 + i * (3 * lanes + 1) : 7 + i * (3 * lanes + 1) + lanes] = block[:, i]
+    for i in range(count):
+        want[first + i * step : first + i * step + lanes] = square[:, i]
     np.testing.assert_array_equal(dst, want)
 
 

@@ -807,39 +807,42 @@ def pairs_together(typingctx, src, even_start, odd_start, pairs, dst, dst_start)
 
 
 @intrinsic
-def transpose_block(typingctx, dst, dst_start, dst_stride, src, src_start, src_stride):
-    """dst[dst_start + i*dst_stride + j] = src[src_start + j*src_stride + i] for i, j < lanes.
+def transpose_block(typingctx, dst, dst_start, dst_stride, src, src_start, src_stride, count):
+    """dst[dst_start + i*dst_stride + j] = src[src_start + j*src_stride + i] for i < count, j < lanes.
 
     A square block of one vector per row, transposed in registers: log2(lanes)
     rounds of two-vector shuffles, each swapping the off-diagonal blocks of
-    every 2b x 2b block (b = lanes/2, ..., 1). Element by element, a
-    transpose's strided stores crowd a few cache sets when the stride is a
-    power of two: the weight gradient's pixel-major output gradient
-    (:func:`.channel_tiled.pixel_major`, 16x64x20x20 float32) took 0.48 ms so,
-    0.044 ms by these blocks.
+    every 2b x 2b block (b = lanes/2, ..., 1); the first ``count`` (<= lanes)
+    rows of the transpose are stored. It reads whole vectors: src[src_start +
+    j*src_stride + lanes - 1] must lie in src for every j < lanes. Element by
+    element, a transpose's strided stores or loads crowd a few cache sets
+    when the stride is a power of two: the weight gradient's pixel-major
+    output gradient (:func:`.channel_tiled.pixel_major`, 16x64x20x20
+    float32) took 0.48 ms so, 0.044 ms by these blocks.
     """
-    sig = types.void(dst, types.intp, types.intp, src, types.intp, types.intp)
+    sig = types.void(dst, types.intp, types.intp, src, types.intp, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
-        (dst_val, d0, d_stride, src_val, s0, s_stride) = args
+        (dst_val, d0, d_stride, src_val, s0, s_stride, stored) = args
         vec = _Vectors(context, builder, src.dtype)
-        count = vec.count
+        lanes = vec.count
         src_ptr = _data(context, builder, src, src_val)
         dst_ptr = _data(context, builder, dst, dst_val)
-        rows = [vec.load(src_ptr, builder.add(s0, builder.mul(_const(builder, j), s_stride))) for j in range(count)]
-        b = count // 2
+        rows = [vec.load(src_ptr, builder.add(s0, builder.mul(_const(builder, j), s_stride))) for j in range(lanes)]
+        b = lanes // 2
         while b:
-            low = [count + j - b if j & b else j for j in range(count)]
-            high = [count + j if j & b else j + b for j in range(count)]
-            masks = [ir.Constant(ir.VectorType(ir.IntType(32), count), m) for m in (low, high)]
-            for i in range(count):
+            low = [lanes + j - b if j & b else j for j in range(lanes)]
+            high = [lanes + j if j & b else j + b for j in range(lanes)]
+            masks = [ir.Constant(ir.VectorType(ir.IntType(32), lanes), m) for m in (low, high)]
+            for i in range(lanes):
                 if not i & b:
                     top, bottom = rows[i], rows[i | b]
                     rows[i] = builder.shuffle_vector(top, bottom, masks[0])
                     rows[i | b] = builder.shuffle_vector(top, bottom, masks[1])
             b //= 2
-        for i in range(count):
-            vec.store(rows[i], dst_ptr, builder.add(d0, builder.mul(_const(builder, i), d_stride)))
+        for i in range(lanes):
+            with builder.if_then(builder.icmp_signed("<", _const(builder, i), stored)):
+                vec.store(rows[i], dst_ptr, builder.add(d0, builder.mul(_const(builder, i), d_stride)))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -1081,11 +1084,11 @@ if config.DISABLE_JIT:
         for i in range(count):
             dst[dst_start + i * dst_step] += src[src_start + i * src_step]
 
-    def transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride):
-        count = lanes(src.dtype)
+    def transpose_block(dst, dst_start, dst_stride, src, src_start, src_stride, count):
+        width = lanes(src.dtype)
         for i in range(count):
             row = dst_start + i * dst_stride
-            dst[row : row + count] = src[src_start + i : src_start + i + count * src_stride : src_stride]
+            dst[row : row + width] = src[src_start + i + np.arange(width) * src_stride]
 
     def pairs_apart(src, src_start, pairs, dst, even_start, odd_start):
         dst[even_start : even_start + pairs] = src[src_start : src_start + 2 * pairs : 2]

@@ -169,7 +169,7 @@ def pixel_major(grad_out, n0, count, grad_t):
         for j in range(0, whole_j, block):
             for k in range(0, whole_k, block):
                 at = ((i * PQ + j) * groups + g) * Kg_pad + k  # grad_t[i, j, g, k]
-                transpose_block(target, at, groups * Kg_pad, source, first + k * PQ + j, PQ)
+                transpose_block(target, at, groups * Kg_pad, source, first + k * PQ + j, PQ, block)
         for k in range(whole_k, Kg):
             for j in range(PQ):
                 rows[j, k] = source[first + k * PQ + j]

@@ -127,35 +127,60 @@ def _pack_forward_weight(weight, groups, rows, rotated):
 _pack_forward_weight_serial = serial_twin(_pack_forward_weight)
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def _columns_to_rows(source, first, stride, columns, valid, target, at, step, rows):
+    """target[at + j*step*rows + i] = source[first + i*stride + j] for i < valid, j < columns: the columns
+    of a (valid, columns) matrix, rows ``stride`` apart, as rows ``step*rows`` apart (``step`` 1 or -1).
+    Squares of a vector's lanes by :func:`._simd.transpose_block` (the last columns too if they fill more
+    than half a square) wherever their whole vectors lie in source; the rest one by one."""
+    lanes = vector_lanes(target)
+    whole = valid // lanes * lanes
+    tail = columns % lanes
+    squared = columns - tail + (tail if 2 * tail > lanes else 0)  # columns transposed in squares
+    for i in range(0, whole, lanes):
+        for j in range(0, squared, lanes):
+            count = min(lanes, columns - j)
+            if first + (i + lanes - 1) * stride + j + lanes <= source.size:
+                transpose_block(
+                    target, at + j * step * rows + i, step * rows, source, first + i * stride + j, stride, count
+                )
+                continue
+            for jj in range(j, j + count):
+                for ii in range(i, i + lanes):
+                    target[at + jj * step * rows + ii] = source[first + ii * stride + jj]
+    for j in range(columns):
+        line = target[at + j * step * rows : at + (j * step + 1) * rows]
+        for i in range(whole if j < squared else 0, valid):
+            line[i] = source[first + i * stride + j]
+
+
 @njit(**PARALLEL_OPTIONS)
-def _pack_in_squares(weight, groups, rows):
-    """:func:`_pack_forward_weight` of weight itself, ``rows`` a multiple of a vector's lanes (the channel
-    tiles' blocks): each block's whole squares of lanes filters x lanes taps transposed in registers
-    (:func:`._simd.transpose_block`), the rest one by one. Read a column at a time, a square's filters a
-    power of two apart share a few cache sets: 512x512x3x3 float32 in blocks of 32 rows 1.1-1.2 ms so,
-    0.41-0.46 in squares; 64x64x5x5 0.045 against 0.012-0.016."""
+def _pack_in_squares(weight, groups, rows, rotated):
+    """:func:`_pack_forward_weight` for ``rows`` a multiple of a vector's lanes (the channel tiles' blocks),
+    in squares of lanes filters x lanes taps transposed in registers (:func:`_columns_to_rows`). Read a
+    column at a time, a square's filters a power of two apart share a few cache sets: 512x512x3x3 float32
+    in blocks of 32 rows took 1.1-1.2 ms so, 0.41-0.53 in squares (float64 0.6-0.9x the time, 64x64x5x5
+    float32 0.3-0.5x); rotated, against the chunks of :func:`_pack_forward_weight`, float32 0.4-0.9x."""
     K, Cg, R, S = weight.shape
-    Kg, taps = K // groups, Cg * R * S
-    blocks = -(-Kg // rows)
-    lanes = vector_lanes(weight)
-    whole_taps = taps // lanes * lanes
+    Kg, span = K // groups, R * S
+    outputs, inputs = (Cg, Kg) if rotated else (Kg, Cg)  # per group, of the filters packed
+    blocks = -(-outputs // rows)
+    taps = inputs * span
     packed = np.empty((groups, blocks, taps, rows), dtype=weight.dtype)
     source, target = weight.reshape(-1), packed.reshape(-1)
     for task in prange(groups * blocks):
         g, b = task // blocks, task % blocks
-        valid = min(rows, Kg - b * rows)
-        whole_rows = valid // lanes * lanes
-        block = packed[g, b]
-        first = (g * Kg + b * rows) * taps  # weight[g*Kg + b*rows]
-        for t in range(0, whole_taps, lanes):
-            at = ((g * blocks + b) * taps + t) * rows  # packed[g, b, t]
-            for i in range(0, whole_rows, lanes):
-                transpose_block(target, at + i, rows, source, first + i * taps + t, taps)
+        valid = min(rows, outputs - b * rows)
+        at = (g * blocks + b) * taps * rows  # packed[g, b]
+        if rotated:  # filters[g*Cg + o, c, r, s] = weight[g*Kg + c, o, R-1-r, S-1-s]
+            for c in range(inputs):
+                chunk = ((g * Kg + c) * Cg + b * rows) * span  # weight[g*Kg + c, b*rows:, :, :], (valid, span)
+                _columns_to_rows(source, chunk, span, span, valid, target, at + (c * span + span - 1) * rows, -1, rows)
+        else:
+            _columns_to_rows(source, (g * Kg + b * rows) * taps, taps, taps, valid, target, at, 1, rows)
         for t in range(taps):
-            for i in range(whole_rows if t < whole_taps else 0, valid):
-                block[t, i] = source[first + i * taps + t]
             for i in range(valid, rows):
-                block[t, i] = 0
+                target[at + t * rows + i] = 0
     return packed
 
 
@@ -169,10 +194,17 @@ PACK_THREADS_MIN_ELEMENTS = 2**15
 
 def pack_forward_weight(weight, groups, rows, rotated=False):
     """The filters (K', Cg', R, S): weight (K, Cg, R, S), or its :func:`rotated_transposed` when ``rotated``,
-    as (groups, ceil(K'/groups / rows), Cg'*R*S, rows), tap-major, zero-padded rows."""
+    as (groups, ceil(K'/groups / rows), Cg'*R*S, rows), tap-major, zero-padded rows.
+
+    Blocks of whole vectors of rows (the channel tiles') are packed in squares (:func:`_pack_in_squares`),
+    rotated filters only in float32 and with more taps than half a square: a rotated filter's chunk is
+    contiguous, and in float64 the squares ran 1.0-1.5x slower than the chunk's loop (3x3 and 5x1 filters,
+    32 and 48 rows; 5x5 and 7x7 0.6-0.9x), float32 5x1 filters 1.3-1.7x, one by one."""
     serial = weight.size < PACK_THREADS_MIN_ELEMENTS
-    if not rotated and rows % lanes(weight.dtype) == 0:
-        return (_pack_in_squares_serial if serial else _pack_in_squares)(weight, groups, rows)
+    span = weight.shape[2] * weight.shape[3]
+    rotated_in_squares = weight.dtype == np.float32 and 2 * span > lanes(weight.dtype)
+    if rows % lanes(weight.dtype) == 0 and (rotated_in_squares or not rotated):
+        return (_pack_in_squares_serial if serial else _pack_in_squares)(weight, groups, rows, rotated)
     if serial:
         return _pack_forward_weight_serial(weight, groups, rows, rotated)
     return _pack_forward_weight(weight, groups, rows, rotated)
