@@ -686,17 +686,21 @@ def test_strided_layers_with_a_vector_of_channels_run_on_channel_tiles(rng, monk
 @pytest.mark.parametrize(
     ("shape", "groups", "vectors"),
     [
-        ((512, 64, 3, 3), 1, 2),  # big enough for threads, whole squares only
+        ((512, 64, 3, 3), 1, 2),  # big enough for threads
         ((40, 3, 5, 5), 1, 3),  # a partial block, taps past the last whole square
-        ((96, 16, 3, 1), 2, 2),  # groups, fewer taps than a square
+        ((96, 16, 3, 1), 2, 2),  # groups; rotated, fewer taps than a square
         ((24, 8, 2, 2), 4, 1),  # fewer channels per group than a vector
+        ((32, 3, 5, 1), 1, 2),  # a partial last square at the end of the weights
+        ((3, 32, 5, 3), 1, 2),  # the same, rotated
+        ((29, 3, 5, 1), 1, 2),  # rows past the last whole square
+        ((3, 29, 5, 3), 1, 2),  # the same, rotated
     ],
 )
 def test_packed_filters_are_each_blocks_taps_by_channel_zero_padded(
     shape, groups, vectors, rotated, dtype, rng, monkeypatch
 ):
-    # The channel tiles' packing (rows a whole number of vectors: transposed in squares, unless rotated)
-    # and the row tiles' (rows of any count), both with and without threads.
+    # Blocks of whole vectors of rows (the channel tiles'; in squares where pack_forward_weight says) and
+    # of any count (the row tiles'), both with and without threads.
     from fastconv.kernels import tiled
 
     weight = rng.standard_normal(shape).astype(dtype)

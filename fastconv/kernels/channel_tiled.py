@@ -158,24 +158,24 @@ def pixel_major(grad_out, n0, count, grad_t):
     K, PQ = grad_out.shape[1], grad_out.shape[2] * grad_out.shape[3]
     groups, Kg_pad = grad_t.shape[2], grad_t.shape[3]
     Kg = K // groups
-    block = vector_lanes(grad_t)
-    whole_k, whole_j = Kg // block * block, PQ // block * block
+    width = vector_lanes(grad_t)  # of a square
+    whole_k, whole_j = Kg // width * width, PQ // width * width
     source, target = grad_out.reshape(-1), grad_t.reshape(-1)
     for ig in prange(count * groups):
         i, g = ig // groups, ig % groups
-        rows = grad_t[i, :, g]
-        rows[:, Kg:] = 0
+        lines = grad_t[i, :, g]  # (P*Q, Kg_pad)
+        lines[:, Kg:] = 0
         first = ((n0 + i) * K + g * Kg) * PQ  # grad_out[n0 + i, g*Kg]
-        for j in range(0, whole_j, block):
-            for k in range(0, whole_k, block):
+        for j in range(0, whole_j, width):
+            for k in range(0, whole_k, width):
                 at = ((i * PQ + j) * groups + g) * Kg_pad + k  # grad_t[i, j, g, k]
-                transpose_block(target, at, groups * Kg_pad, source, first + k * PQ + j, PQ, block)
+                transpose_block(target, at, groups * Kg_pad, source, first + k * PQ + j, PQ, width)
         for k in range(whole_k, Kg):
             for j in range(PQ):
-                rows[j, k] = source[first + k * PQ + j]
+                lines[j, k] = source[first + k * PQ + j]
         for j in range(whole_j, PQ):
             for k in range(whole_k):
-                rows[j, k] = source[first + k * PQ + j]
+                lines[j, k] = source[first + k * PQ + j]
 
 
 @njit(**PARALLEL_OPTIONS)

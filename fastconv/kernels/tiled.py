@@ -133,20 +133,20 @@ def _columns_to_rows(source, first, stride, columns, valid, target, at, step, ro
     of a (valid, columns) matrix, rows ``stride`` apart, as rows ``step*rows`` apart (``step`` 1 or -1).
     Squares of a vector's lanes by :func:`._simd.transpose_block` (the last columns too if they fill more
     than half a square) wherever their whole vectors lie in source; the rest one by one."""
-    lanes = vector_lanes(target)
-    whole = valid // lanes * lanes
-    tail = columns % lanes
-    squared = columns - tail + (tail if 2 * tail > lanes else 0)  # columns transposed in squares
-    for i in range(0, whole, lanes):
-        for j in range(0, squared, lanes):
-            count = min(lanes, columns - j)
-            if first + (i + lanes - 1) * stride + j + lanes <= source.size:
+    width = vector_lanes(target)  # of a square
+    whole = valid // width * width
+    tail = columns % width
+    squared = columns - tail + (tail if 2 * tail > width else 0)  # columns transposed in squares
+    for i in range(0, whole, width):
+        for j in range(0, squared, width):
+            count = min(width, columns - j)
+            if first + (i + width - 1) * stride + j + width <= source.size:
                 transpose_block(
                     target, at + j * step * rows + i, step * rows, source, first + i * stride + j, stride, count
                 )
                 continue
             for jj in range(j, j + count):
-                for ii in range(i, i + lanes):
+                for ii in range(i, i + width):
                     target[at + jj * step * rows + ii] = source[first + ii * stride + jj]
     for j in range(columns):
         line = target[at + j * step * rows : at + (j * step + 1) * rows]
@@ -196,10 +196,11 @@ def pack_forward_weight(weight, groups, rows, rotated=False):
     """The filters (K', Cg', R, S): weight (K, Cg, R, S), or its :func:`rotated_transposed` when ``rotated``,
     as (groups, ceil(K'/groups / rows), Cg'*R*S, rows), tap-major, zero-padded rows.
 
-    Blocks of whole vectors of rows (the channel tiles') are packed in squares (:func:`_pack_in_squares`),
-    rotated filters only in float32 and with more taps than half a square: a rotated filter's chunk is
-    contiguous, and in float64 the squares ran 1.0-1.5x slower than the chunk's loop (3x3 and 5x1 filters,
-    32 and 48 rows; 5x5 and 7x7 0.6-0.9x), float32 5x1 filters 1.3-1.7x, one by one."""
+    Blocks of whole vectors of rows (the channel tiles', and the row tiles' of 8 rows with AVX2) are packed
+    in squares (:func:`_pack_in_squares`); rotated filters only in float32 and with more taps than half a
+    vector. A rotated filter's chunk is contiguous: on the Intel Xeon (AVX-512) float64 ones ran 1.0-1.5x
+    slower in squares than by the chunk's loop (3x3 and 5x1 filters, 32 and 48 rows; 5x5 and 7x7 0.6-0.9x),
+    and float32 5x1 filters (fewer taps than half a square, so one by one) 1.3-1.7x."""
     serial = weight.size < PACK_THREADS_MIN_ELEMENTS
     span = weight.shape[2] * weight.shape[3]
     rotated_in_squares = weight.dtype == np.float32 and 2 * span > lanes(weight.dtype)
