@@ -241,6 +241,29 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("images", [1, 3, 5, 9])
+def test_channel_tiles_weight_gradient_by_shared_chunks_or_by_each_tasks_own_images(images, dtype, monkeypatch):
+    # With fewer images than twice the threads, the tasks split the tiles and share padded, transposed
+    # chunks of images; with as many, each task owns its slice's images and pads and transposes them itself.
+    from fastconv.engine import channel_tiles
+
+    calls = []
+    original = channel_tiles.conv2d_grad_weight_channel_tiled
+
+    def spy(*args):
+        calls.append((args[-1], channel_tiles.thread_count()))  # parts, and the threads the pass runs on
+        original(*args)
+
+    monkeypatch.setattr(channel_tiles, "conv2d_grad_weight_channel_tiled", spy)
+    channels = 2 * lanes(np.dtype(dtype)) + 3
+    for geometry in [(images, 6, 11, 9, channels, 3, 2, 2, 1, 1, 1), (images, 4, 9, 8, 40, 2, 2, 2, 0, 1, 2)]:
+        assert_direct_passes_match_reference(geometry, dtype, seed=images)
+    assert len(calls) == 2
+    for parts, threads in calls:
+        assert parts == -(-2 * threads // min(images, 2 * threads))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @settings(max_examples=15, deadline=None)
 @given(geometry=geometries(), seed=st.integers(0, 2**32 - 1), outputs=st.integers(4, 40))
 def test_channel_tiles_storing_via_scratch(dtype, geometry, seed, outputs):

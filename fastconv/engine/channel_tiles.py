@@ -280,11 +280,15 @@ def grad_weight(grad_out, x, grad_w, geom):
     offsets = tap_offsets(
         geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation, BROADCAST_PIXELS[vectors]
     )
-    images = images_per_chunk(geom.N, (geom.C * height * width + PQ * geom.groups * Kg_pad) * dtype.itemsize)
-    planes = workspace.get("planes", (images * geom.C * height * width,), dtype)
-    grad_t = workspace.get("grad_t", (images, PQ, geom.groups, Kg_pad), dtype)
     threads = thread_count()
     slices = max(1, min(geom.N, 2 * threads, SUMS_BUDGET_BYTES // grad_sums_bytes(geom, dtype)))
+    parts = -(-2 * threads // slices)
+    if parts == 1:  # each task pads and transposes its own images (see the kernel)
+        images, planes, grad_t = 0, np.empty(0, dtype), np.empty((0, 0, 0, 0), dtype)
+    else:
+        images = images_per_chunk(geom.N, (geom.C * height * width + PQ * geom.groups * Kg_pad) * dtype.itemsize)
+        planes = workspace.get("planes", (images * geom.C * height * width,), dtype)
+        grad_t = workspace.get("grad_t", (images, PQ, geom.groups, Kg_pad), dtype)
     sums = np.zeros((slices, *sums_shape), dtype)
     conv2d_grad_weight_channel_tiled(
         grad_out,
@@ -300,7 +304,7 @@ def grad_weight(grad_out, x, grad_w, geom):
         grad_t,
         images,
         vectors,
-        -(-2 * threads // slices),
+        parts,
     )
     total = sums[0] if slices == 1 else sums.sum(axis=0)
     grad_w[...] = total[:, :taps, :Kg].transpose(0, 2, 1).reshape(grad_w.shape)

@@ -31,7 +31,7 @@ from numba import njit, prange
 from ._options import NJIT_OPTIONS, PARALLEL_OPTIONS
 from ._simd import BROADCAST_PIXELS, broadcast_sums, broadcast_tile, copy_run, transpose_block, vector_lanes
 from ._window import row_runs, tile_filter_rows
-from .planes import embed_planes
+from .planes import embed_plane, embed_planes
 
 GRAD_RUN_PIXELS = 512  # weight gradient: output pixels a task runs all its tiles over while they are in cache
 
@@ -178,6 +178,44 @@ def pixel_major(grad_out, n0, count, grad_t):
                 lines[j, k] = source[first + k * PQ + j]
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def _image_sums(vectors, planes, image, group_plane, offsets, positions, PQ, grads, image_grads, sums, s, part, parts):
+    """Part ``part`` of ``parts`` of the weight gradient's tiles over one image, added to sums[s]: its
+    padded planes at planes[image], each group's group_plane elements, and its pixel-major output gradient
+    (P*Q, groups, Kg_pad) at grads[image_grads] (see :func:`conv2d_grad_weight_channel_tiled`). All the
+    part's tiles run over each run of GRAD_RUN_PIXELS pixels while that run's input and gradient are in
+    cache."""
+    groups, taps_pad, Kg_pad = sums.shape[1], sums.shape[2], sums.shape[3]
+    rows = vectors * vector_lanes(sums)
+    blocks = Kg_pad // rows
+    tile_taps = BROADCAST_PIXELS[vectors]
+    tap_blocks = taps_pad // tile_taps
+    tiles = groups * blocks * tap_blocks
+    totals = sums.reshape(-1)
+    for first in range(0, PQ, GRAD_RUN_PIXELS):
+        count = min(GRAD_RUN_PIXELS, PQ - first)
+        for tile in range(part * tiles // parts, (part + 1) * tiles // parts):
+            g = tile // (blocks * tap_blocks)
+            b = (tile // tap_blocks) % blocks
+            tb = tile % tap_blocks
+            # The tile's "pixels" are this block's taps, its reduction a run of the image's pixels.
+            broadcast_sums(
+                vectors,
+                planes,
+                image + g * group_plane,
+                offsets[tb * tile_taps :],
+                positions[first:],
+                count,
+                grads,
+                image_grads + first * groups * Kg_pad + g * Kg_pad + b * rows,
+                groups * Kg_pad,
+                totals,
+                ((s * groups + g) * taps_pad + tb * tile_taps) * Kg_pad + b * rows,
+                Kg_pad,
+                1,
+            )
+
+
 @njit(**PARALLEL_OPTIONS)
 def conv2d_grad_weight_channel_tiled(
     grad_out, x, offsets, positions, sums, top, left, height, width, planes, grad_t, images, vectors, parts
@@ -185,58 +223,50 @@ def conv2d_grad_weight_channel_tiled(
     """sums[s, g, t, k] += sum over images n of slice s, pixels j of grad_out[n, g*Kg + k, j] * planes[n, g][positions[j] + offsets[t]].
 
     x (N, C, h, w) is placed at (top, left) in zero (height, width) planes,
-    ``images`` images at a time, in the scratch ``planes``; the same images'
-    output gradient goes pixel-major into the scratch grad_t (images, P*Q,
-    groups, Kg_pad) (:func:`pixel_major`); offsets from
-    :func:`.tiled.tap_offsets` for one group's channels, padded to a multiple
-    of the tile's taps (BROADCAST_PIXELS[vectors]); positions from
-    :func:`pixel_positions` (the first P*Q are read). sums (slices, groups,
-    taps_pad, Kg_pad), Kg_pad a multiple of ``vectors`` vectors, is added to:
-    slice s sums images n with n % slices == s. One task per (slice, part
-    of the tiles): it runs through its images one by one, and all its tiles
-    over each run of GRAD_RUN_PIXELS pixels while that run's input and
-    gradient are in cache.
+    and the output gradient goes pixel-major (:func:`pixel_major`, (P*Q,
+    groups, Kg_pad) per image); offsets from :func:`.tiled.tap_offsets` for
+    one group's channels, padded to a multiple of the tile's taps
+    (BROADCAST_PIXELS[vectors]); positions from :func:`pixel_positions` (the
+    first P*Q are read). sums (slices, groups, taps_pad, Kg_pad), Kg_pad a
+    multiple of ``vectors`` vectors, is added to: slice s sums images n with
+    n % slices == s. One task per (slice, part of the tiles), running
+    through its images one by one (:func:`_image_sums`). With one part, a
+    task owns its images: it pads and transposes each in scratch of its own,
+    which its tiles then read from its core's cache (``planes``, ``grad_t``
+    and ``images`` are unused). With more, ``images`` images at a time are
+    padded into the scratch ``planes`` and transposed into grad_t (images,
+    P*Q, groups, Kg_pad) first, for all the tasks.
     """
     N, C, h, w = x.shape
     PQ = grad_out.shape[2] * grad_out.shape[3]
-    slices, groups, taps_pad, Kg_pad = sums.shape
-    Cg = C // groups
+    slices, groups, Kg_pad = sums.shape[0], sums.shape[1], sums.shape[3]
     plane = height * width
-    rows = vectors * vector_lanes(sums)
-    blocks = Kg_pad // rows
-    tile_taps = BROADCAST_PIXELS[vectors]
-    tap_blocks = taps_pad // tile_taps
-    tiles = groups * blocks * tap_blocks
-    grads, totals = grad_t.reshape(-1), sums.reshape(-1)
+    source = x.reshape(-1)
+    if parts == 1:
+        for s in prange(slices):
+            own_planes = np.empty(C * plane, dtype=x.dtype)
+            own_grads = np.empty((1, PQ, groups, Kg_pad), dtype=x.dtype)
+            for n in range(s, N, slices):
+                for c in range(C):
+                    embed_plane(source, (n * C + c) * h * w, h, w, own_planes, c * plane, top, left, height, width)
+                pixel_major(grad_out, n, 1, own_grads)  # its prange runs serially inside this task
+                _image_sums(
+                    vectors, own_planes, 0, C // groups * plane, offsets, positions, PQ, own_grads.reshape(-1), 0,
+                    sums, s, 0, 1,
+                )  # fmt: skip
+        return
+    grads = grad_t.reshape(-1)
     for n0 in range(0, N, images):
         m = min(images, N - n0)
-        embed_planes(x.reshape(-1), n0 * C, m * C, h, w, planes, top, left, height, width)
+        embed_planes(source, n0 * C, m * C, h, w, planes, top, left, height, width)
         pixel_major(grad_out, n0, m, grad_t)
         for task in prange(slices * parts):
             s, part = task // parts, task % parts
             for i in range((s - n0) % slices, m, slices):
-                for first in range(0, PQ, GRAD_RUN_PIXELS):
-                    count = min(GRAD_RUN_PIXELS, PQ - first)
-                    for tile in range(part * tiles // parts, (part + 1) * tiles // parts):
-                        g = tile // (blocks * tap_blocks)
-                        b = (tile // tap_blocks) % blocks
-                        tb = tile % tap_blocks
-                        # The tile's "pixels" are this block's taps, its reduction a run of the image's pixels.
-                        broadcast_sums(
-                            vectors,
-                            planes,
-                            (i * C + g * Cg) * plane,
-                            offsets[tb * tile_taps :],
-                            positions[first:],
-                            count,
-                            grads,
-                            (i * PQ + first) * groups * Kg_pad + g * Kg_pad + b * rows,
-                            groups * Kg_pad,
-                            totals,
-                            ((s * groups + g) * taps_pad + tb * tile_taps) * Kg_pad + b * rows,
-                            Kg_pad,
-                            1,
-                        )
+                _image_sums(
+                    vectors, planes, i * C * plane, C // groups * plane, offsets, positions, PQ, grads,
+                    i * PQ * groups * Kg_pad, sums, s, part, parts,
+                )  # fmt: skip
 
 
 @njit(**PARALLEL_OPTIONS)
