@@ -191,8 +191,10 @@ def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_na
     assert direct_tile_use(conv_geometry((64, 64, 3, 3), (64, 64, 3, 3), padding=1), F32) < MIN_TILE_USE
     from fastconv.engine import channel_tiles
 
-    # (their stride-1 weight gradients with AVX2 tiles only: the AVX-512 dot-product tiles ran faster)
-    on_channel_tiles = not AMD_WIDE_TILES and (pass_name != "grad_weight" or not WIDE_TILES)
+    # Their stride-1 weight gradients with AVX2 tiles by plane; on an Intel core by the batch instead
+    # (every layer here has whole vectors of channels and images enough for each task: see the next test).
+    owned = INTEL_WIDE_TILES and pass_name == "grad_weight"
+    on_channel_tiles = not AMD_WIDE_TILES and (pass_name != "grad_weight" or not WIDE_TILES) or owned
     for x_shape, w_shape in [((64, 64, 3, 3), (64, 64, 3, 3)), ((32, 32, 4, 4), (32, 32, 3, 3))]:
         geom = conv_geometry(x_shape, w_shape, padding=1)
         assert channel_tiles.runs(geom, pass_name, F32) == on_channel_tiles
@@ -203,15 +205,42 @@ def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_na
         geom = conv_geometry((16, 64, 15, 15), (64, 64, 3, 3), padding=1)
         assert channel_tiles.runs(geom, pass_name, dtype) == on_channel_tiles
         geom = conv_geometry((16, 64, 16, 16), (64, 64, 3, 3), padding=1)
-        assert channel_tiles.runs(geom, pass_name, dtype) == (not WIDE_TILES)
+        assert channel_tiles.runs(geom, pass_name, dtype) == (not WIDE_TILES or owned)
     # filters of one row or column, or few taps (one input channel): float64 keeps the row tiles on an Intel core
     few_taps = conv_geometry((16, 1, 12, 12), (64, 1, 3, 3), padding=1)
     assert channel_tiles.runs(few_taps, pass_name, F32) == (on_channel_tiles and pass_name != "grad_input")
     expected = on_channel_tiles and not INTEL_WIDE_TILES and pass_name != "grad_input"
-    assert channel_tiles.runs(few_taps, pass_name, np.dtype(np.float64)) == expected
+    assert channel_tiles.runs(few_taps, pass_name, np.dtype(np.float64)) == (expected or owned)
     column = conv_geometry((16, 64, 12, 12), (64, 64, 5, 1))
     assert channel_tiles.runs(column, pass_name, F32) == on_channel_tiles
-    assert channel_tiles.runs(column, pass_name, np.dtype(np.float64)) == (on_channel_tiles and not INTEL_WIDE_TILES)
+    expected = on_channel_tiles and not INTEL_WIDE_TILES
+    assert channel_tiles.runs(column, pass_name, np.dtype(np.float64)) == (expected or owned)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_intel_weight_gradients_on_channel_tiles_where_each_task_owns_its_images(dtype, monkeypatch):
+    # On an Intel core with AVX-512 tiles, any weight gradient whose output channels fill whole vectors
+    # and whose batch gives every task a slice of its own (sums within the budget) runs on the channel
+    # tiles: stride 1 and stems included. Elsewhere, and otherwise, the rule by plane and stride.
+    from fastconv.engine import channel_tiles
+
+    dtype = np.dtype(dtype)
+    monkeypatch.setattr(channel_tiles, "thread_count", lambda: 2)
+    vector = lanes(dtype)
+
+    def runs(N, K, groups=1, **options):
+        geom = conv_geometry((N, 8 * groups, 20, 20), (K * groups, 8, 3, 3), groups=groups, **options)
+        return channel_tiles.runs(geom, "grad_weight", dtype)
+
+    assert runs(4, 2 * vector) == INTEL_WIDE_TILES  # four images: one slice for each of 2 x 2 tasks
+    assert runs(8, vector, groups=2) == INTEL_WIDE_TILES
+    assert not runs(3, 2 * vector)  # fewer images than tasks (20x20 planes: not small ones either)
+    assert not runs(8, vector + vector // 2)  # a partial vector of channels
+    assert runs(8, 2 * vector, stride=2)  # strided (no stem): the channel tiles anyway
+    stem = conv_geometry((8, 3, 64, 64), (2 * vector, 3, 5, 5), stride=2, padding=2)
+    assert channel_tiles.runs(stem, "grad_weight", dtype) == INTEL_WIDE_TILES
+    monkeypatch.setattr(channel_tiles, "SUMS_BUDGET_BYTES", channel_tiles.grad_sums_bytes(stem, dtype) * 3)
+    assert not channel_tiles.runs(stem, "grad_weight", dtype)  # three slices of sums: a part shared
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])

@@ -245,20 +245,30 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
 def test_channel_tiles_weight_gradient_by_shared_chunks_or_by_each_tasks_own_images(images, dtype, monkeypatch):
     # With fewer images than twice the threads, the tasks split the tiles and share padded, transposed
     # chunks of images; with as many, each task owns its slice's images and pads and transposes them itself.
+    # Strided, at stride 1 (where on an Intel core such layers come here) and dilated, groups, partial vectors.
     from fastconv.engine import channel_tiles
 
     calls = []
-    original = channel_tiles.conv2d_grad_weight_channel_tiled
+    original, runs = channel_tiles.conv2d_grad_weight_channel_tiled, channel_tiles.runs
 
     def spy(*args):
         calls.append((args[-1], channel_tiles.thread_count()))  # parts, and the threads the pass runs on
         original(*args)
 
     monkeypatch.setattr(channel_tiles, "conv2d_grad_weight_channel_tiled", spy)
+    monkeypatch.setattr(
+        channel_tiles, "runs", lambda geom, name, dtype: name == "grad_weight" or runs(geom, name, dtype)
+    )
     channels = 2 * lanes(np.dtype(dtype)) + 3
-    for geometry in [(images, 6, 11, 9, channels, 3, 2, 2, 1, 1, 1), (images, 4, 9, 8, 40, 2, 2, 2, 0, 1, 2)]:
+    geometries = [
+        (images, 6, 11, 9, channels, 3, 2, 2, 1, 1, 1),
+        (images, 4, 9, 8, 40, 2, 2, 2, 0, 1, 2),
+        (images, 5, 10, 12, channels, 3, 3, 1, 1, 1, 1),
+        (images, 6, 13, 11, 32, 3, 2, 1, (2, 1), (2, 3), 2),
+    ]
+    for geometry in geometries:
         assert_direct_passes_match_reference(geometry, dtype, seed=images)
-    assert len(calls) == 2
+    assert len(calls) == len(geometries)
     for parts, threads in calls:
         assert parts == -(-2 * threads // min(images, 2 * threads))
 

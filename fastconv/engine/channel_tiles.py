@@ -23,10 +23,20 @@ the row tiles (direct) and im2col:
   on 224x224 0.82 against 0.58 ms; batched stems on planes up to 64x64 ran
   1.3-1.5x faster here, on 96x96 and 128x128 level in float32 and up to 1.4x
   slower in float64, so stems stay off): the layers of the forward rule,
-  stems excepted. With AVX-512 tiles (Intel Xeon, in-process A/B, both
-  dtypes) stride-1 weight gradients ran 1.14-3.45x slower here than on the
-  dot-product tiles (4x4 to 14x14 planes, 16-512 channels), so those keep
-  them.
+  stems excepted. With AVX-512 tiles on an Intel core, also every layer
+  whose output channels fill whole vectors and whose batch gives each task
+  images of its own (:func:`tasks_own_images`: a task pads and transposes
+  them in its own cache), stride 1 and stems included. Forced here against
+  the dot-product tiles (Intel Xeon, in-process, both dtypes): the
+  benchmark's CIFAR, one-channel, dilated and 3x3 layers 0.58-0.91x the
+  time (its 5x1 layer 1.10x); such layers drawn with
+  shared/tools/random_layers.py seeds 6-8, held out, 0.48-0.94x in 23 of 25
+  cells (3x3 to 7x7, dilated, grouped, 1x5, 5x1, stems, 16-64 channels,
+  6x6 to 64x64 planes), 1.02-1.15x in two float64 ones of one vector of
+  channels (7x7 on 28x28, 3x3 on 4x4). With a partial vector (24 float32
+  channels: 1.39-1.62x) or images to share (a single image 1.06-1.11x, 16
+  deep 8x8 planes whose sums fill the budget 1.17-1.40x) the dot-product
+  tiles keep them.
 
 Stride-1 planes smaller than a task's run of RUN_PIXELS pixels run with runs
 across images (:func:`conv2d_forward_channel_tiled_over_images`): a tile
@@ -168,7 +178,8 @@ def runs(geom, pass_name, dtype):
 
     The forward pass by :func:`forward_applies`, float32 stems on an Intel core excepted (see the module
     docstring); the weight gradient likewise, stems excepted, and at
-    stride 1 with AVX2 tiles only (see the module docstring); the input gradient, a forward pass over the
+    stride 1 with AVX2 tiles only, or on an Intel core with AVX-512 tiles wherever its output channels
+    fill whole vectors and :func:`tasks_own_images` (see the module docstring); the input gradient, a forward pass over the
     output gradient, at stride 1 by its input channels and plane (a strided one runs over phase planes,
     whose own stride-1 passes may come here).
     """
@@ -185,6 +196,9 @@ def runs(geom, pass_name, dtype):
     plane = (geom.P, geom.Q)
     applies = forward_applies(geom.K // geom.groups, plane, width, strided, dtype, geom.kernel_size, taps)
     if pass_name == "grad_weight":
+        whole_vectors = (geom.K // geom.groups) % lanes(dtype) == 0
+        if INTEL_WIDE_TILES and whole_vectors and tasks_own_images(geom, dtype):
+            return True
         return applies and not geom.stem and (strided or not WIDE_TILES)
     return applies and not (INTEL_WIDE_TILES and dtype == np.float32 and geom.stem)
 
@@ -269,6 +283,18 @@ def grad_sums_bytes(geom, dtype):
     return math.prod(_grad_sums_shape(geom, dtype)[0]) * dtype.itemsize
 
 
+def _grad_slices(geom, dtype):
+    """Slices of the batch whose weight-gradient sums the tasks keep apart (see :func:`grad_weight`): one
+    per image up to two per thread, as the sums' budget allows."""
+    return max(1, min(geom.N, 2 * thread_count(), SUMS_BUDGET_BYTES // grad_sums_bytes(geom, dtype)))
+
+
+def tasks_own_images(geom, dtype):
+    """Whether each task of the weight gradient sums a slice of the batch over all the tiles, and so pads
+    and transposes its own images (see :func:`.kernels.channel_tiled.conv2d_grad_weight_channel_tiled`)."""
+    return _grad_slices(geom, dtype) >= 2 * thread_count()
+
+
 def grad_weight(grad_out, x, grad_w, geom):
     """grad_w (K, C/groups, R, S) from grad_out (N, K, P, Q) and x (N, C, H, W)."""
     height, width = geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
@@ -280,9 +306,8 @@ def grad_weight(grad_out, x, grad_w, geom):
     offsets = tap_offsets(
         geom.C // geom.groups, geom.R, geom.S, height * width, width, *geom.dilation, BROADCAST_PIXELS[vectors]
     )
-    threads = thread_count()
-    slices = max(1, min(geom.N, 2 * threads, SUMS_BUDGET_BYTES // grad_sums_bytes(geom, dtype)))
-    parts = -(-2 * threads // slices)
+    slices = _grad_slices(geom, dtype)
+    parts = -(-2 * thread_count() // slices)
     if parts == 1:  # each task pads and transposes its own images (see the kernel)
         images, planes, grad_t = 0, np.empty(0, dtype), np.empty((0, 0, 0, 0), dtype)
     else:
