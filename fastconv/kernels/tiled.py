@@ -82,6 +82,18 @@ def phase_tap_offsets(channels, R, S, stride_h, stride_w, height, width, multipl
     return offsets
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def _empty_packed(weight, groups, rows, rotated):
+    """The packed filters' array (groups, blocks, taps, rows), uninitialised, of weight (K, Cg, R, S) or,
+    when ``rotated``, of its :func:`rotated_transposed`; and (Kg, R*S, outputs, inputs): the filters
+    packed have ``outputs`` output and ``inputs`` input channels per group (Kg and Cg, or swapped)."""
+    K, Cg, R, S = weight.shape
+    Kg, span = K // groups, R * S
+    outputs, inputs = (Cg, Kg) if rotated else (Kg, Cg)
+    packed = np.empty((groups, -(-outputs // rows), inputs * span, rows), dtype=weight.dtype)
+    return packed, Kg, span, outputs, inputs
+
+
 @njit(**PARALLEL_OPTIONS)
 def _pack_forward_weight(weight, groups, rows, rotated):
     """The filters (K', Cg', R, S) -> (groups, ceil(K'/groups / rows), Cg'*R*S, rows), tap-major, zero-padded
@@ -95,12 +107,9 @@ def _pack_forward_weight(weight, groups, rows, rotated):
     taps' rows, reversed (tap by tap across the chunk's lines, 512x512x3x3
     float64 3.1 -> 2.1 ms, float32 1.9 -> 1.5, level with the plain packing).
     """
-    K, Cg, R, S = weight.shape
-    Kg, span = K // groups, R * S
-    outputs, inputs = (Cg, Kg) if rotated else (Kg, Cg)  # per group, of the filters packed
-    blocks = -(-outputs // rows)
-    taps = inputs * span
-    packed = np.empty((groups, blocks, taps, rows), dtype=weight.dtype)
+    packed, Kg, span, outputs, inputs = _empty_packed(weight, groups, rows, rotated)
+    blocks, taps = packed.shape[1], packed.shape[2]
+    Cg = weight.shape[1]
     source = weight.reshape(-1)
     for task in prange(groups * blocks):
         g, b = task // blocks, task % blocks
@@ -161,12 +170,9 @@ def _pack_in_squares(weight, groups, rows, rotated):
     column at a time, a square's filters a power of two apart share a few cache sets: 512x512x3x3 float32
     in blocks of 32 rows took 1.1-1.2 ms so, 0.41-0.53 in squares (float64 0.6-0.9x the time, 64x64x5x5
     float32 0.3-0.5x); rotated, against the chunks of :func:`_pack_forward_weight`, float32 0.4-0.9x."""
-    K, Cg, R, S = weight.shape
-    Kg, span = K // groups, R * S
-    outputs, inputs = (Cg, Kg) if rotated else (Kg, Cg)  # per group, of the filters packed
-    blocks = -(-outputs // rows)
-    taps = inputs * span
-    packed = np.empty((groups, blocks, taps, rows), dtype=weight.dtype)
+    packed, Kg, span, outputs, inputs = _empty_packed(weight, groups, rows, rotated)
+    blocks, taps = packed.shape[1], packed.shape[2]
+    Cg = weight.shape[1]
     source, target = weight.reshape(-1), packed.reshape(-1)
     for task in prange(groups * blocks):
         g, b = task // blocks, task % blocks
