@@ -185,14 +185,16 @@ def test_tile_use_counts_the_padded_rows_rounded_up_to_whole_tiles(dtype):
 
 
 @pytest.mark.parametrize("pass_name", ["forward", "grad_input", "grad_weight"])
-def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_name):
+def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_name, monkeypatch):
     # 3x3 and 4x4 planes idle the row tiles but not the channel tiles (AVX2 tiles, and AVX-512 tiles on an
     # Intel core; on AMD's: unmeasured, the row tiles' rule)
     assert direct_tile_use(conv_geometry((64, 64, 3, 3), (64, 64, 3, 3), padding=1), F32) < MIN_TILE_USE
     from fastconv.engine import channel_tiles
 
     # Their stride-1 weight gradients with AVX2 tiles by plane; on an Intel core by the batch instead
-    # (every layer here has whole vectors of channels and images enough for each task: see the next test).
+    # (every layer here has whole vectors of channels and, on 2 threads, images enough for each task:
+    # see the next test).
+    monkeypatch.setattr(channel_tiles, "thread_count", lambda: 2)
     owned = INTEL_WIDE_TILES and pass_name == "grad_weight"
     on_channel_tiles = not AMD_WIDE_TILES and (pass_name != "grad_weight" or not WIDE_TILES) or owned
     for x_shape, w_shape in [((64, 64, 3, 3), (64, 64, 3, 3)), ((32, 32, 4, 4), (32, 32, 3, 3))]:
@@ -200,7 +202,8 @@ def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_na
         assert channel_tiles.runs(geom, pass_name, F32) == on_channel_tiles
         if on_channel_tiles:
             assert choice(x_shape, w_shape, pass_name, padding=1) == "direct"
-    # planes up to 15x15, both dtypes; 16x16 planes: the row tiles (with AVX2 tiles the channel tiles)
+    # planes up to 15x15, both dtypes; 16x16 planes: the row tiles (with AVX2 tiles the channel tiles, and
+    # on an Intel core the weight gradient's, by the batch)
     for dtype in (F32, np.dtype(np.float64)):
         geom = conv_geometry((16, 64, 15, 15), (64, 64, 3, 3), padding=1)
         assert channel_tiles.runs(geom, pass_name, dtype) == on_channel_tiles
@@ -220,8 +223,9 @@ def test_small_planes_with_two_vectors_of_channels_use_the_channel_tiles(pass_na
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_intel_weight_gradients_on_channel_tiles_where_each_task_owns_its_images(dtype, monkeypatch):
     # On an Intel core with AVX-512 tiles, any weight gradient whose output channels fill whole vectors
-    # and whose batch gives every task a slice of its own (sums within the budget) runs on the channel
-    # tiles: stride 1 and stems included. Elsewhere, and otherwise, the rule by plane and stride.
+    # and whose batch gives every task a slice of its own (sums and one image's scratch within their
+    # budgets) runs on the channel tiles: stride 1 and stems included. Elsewhere, and otherwise, the rule
+    # by plane and stride.
     from fastconv.engine import channel_tiles
 
     dtype = np.dtype(dtype)
@@ -239,6 +243,8 @@ def test_intel_weight_gradients_on_channel_tiles_where_each_task_owns_its_images
     assert runs(8, 2 * vector, stride=2)  # strided (no stem): the channel tiles anyway
     stem = conv_geometry((8, 3, 64, 64), (2 * vector, 3, 5, 5), stride=2, padding=2)
     assert channel_tiles.runs(stem, "grad_weight", dtype) == INTEL_WIDE_TILES
+    big = conv_geometry((8, 64, 200, 200), (2 * vector, 64, 3, 3), padding=1)  # one image's planes: 10+ MiB
+    assert not channel_tiles.runs(big, "grad_weight", dtype)
     monkeypatch.setattr(channel_tiles, "SUMS_BUDGET_BYTES", channel_tiles.grad_sums_bytes(stem, dtype) * 3)
     assert not channel_tiles.runs(stem, "grad_weight", dtype)  # three slices of sums: a part shared
 

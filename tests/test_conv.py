@@ -245,15 +245,25 @@ def test_strided_direct_passes_on_channel_tiles(dtype, geometry, seed, inputs, o
 def test_channel_tiles_weight_gradient_by_shared_chunks_or_by_each_tasks_own_images(images, dtype, monkeypatch):
     # With fewer images than twice the threads, the tasks split the tiles and share padded, transposed
     # chunks of images; with as many, each task owns its slice's images and pads and transposes them itself.
-    # Strided, at stride 1 (where on an Intel core such layers come here) and dilated, groups, partial vectors.
+    # Strided, at stride 1 (where on an Intel core such layers come here) and dilated, groups, partial
+    # vectors; each slice's sums against the reference over that slice's images.
     from fastconv.engine import channel_tiles
 
     calls = []
     original, runs = channel_tiles.conv2d_grad_weight_channel_tiled, channel_tiles.runs
+    geometry = None
 
-    def spy(*args):
-        calls.append((args[-1], channel_tiles.thread_count()))  # parts, and the threads the pass runs on
-        original(*args)
+    def spy(grad_out, x, *args):
+        original(grad_out, x, *args)
+        sums, images_shared, parts = args[2], args[9], args[-1]
+        calls.append((images_shared, parts, channel_tiles.thread_count()))
+        N, C, H, W, K, R, S, stride, padding, dilation, groups = geometry
+        shape, taps = (K, C // groups, R, S), C // groups * R * S
+        options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        for s, part in enumerate(sums):  # slice s: images n with n % slices == s
+            got = part[:, :taps, : K // groups].transpose(0, 2, 1).reshape(shape)
+            want = reference.conv2d_grad_weight(grad_out[s :: len(sums)], x[s :: len(sums)], shape, **options)
+            assert_close(got, want, dtype)
 
     monkeypatch.setattr(channel_tiles, "conv2d_grad_weight_channel_tiled", spy)
     monkeypatch.setattr(
@@ -269,7 +279,9 @@ def test_channel_tiles_weight_gradient_by_shared_chunks_or_by_each_tasks_own_ima
     for geometry in geometries:
         assert_direct_passes_match_reference(geometry, dtype, seed=images)
     assert len(calls) == len(geometries)
-    for parts, threads in calls:
+    for images_shared, parts, threads in calls:
+        own = images >= 2 * threads  # these layers' images fit the budget
+        assert (images_shared == 0) == own
         assert parts == -(-2 * threads // min(images, 2 * threads))
 
 

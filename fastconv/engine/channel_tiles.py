@@ -26,10 +26,11 @@ the row tiles (direct) and im2col:
   stems excepted. With AVX-512 tiles on an Intel core, also every layer
   whose output channels fill whole vectors and whose batch gives each task
   images of its own (:func:`tasks_own_images`: a task pads and transposes
-  them in its own cache), stride 1 and stems included. Forced here against
-  the dot-product tiles (Intel Xeon, in-process, both dtypes): the
-  benchmark's CIFAR, one-channel, dilated and 3x3 layers 0.58-0.91x the
-  time (its 5x1 layer 1.10x); such layers drawn with
+  them one at a time, within PLANES_BUDGET_BYTES, in its own cache), stride
+  1 and stems included. Forced here against the dot-product tiles (Intel
+  Xeon, in-process, both dtypes): the benchmark's CIFAR, one-channel,
+  dilated and 3x3 layers 0.58-0.91x the time (its 5x1 layer, float32,
+  1.10x forced and 0.91x in an A/B of the two versions); such layers drawn with
   shared/tools/random_layers.py seeds 6-8, held out, 0.48-0.94x in 23 of 25
   cells (3x3 to 7x7, dilated, grouped, 1x5, 5x1, stems, 16-64 channels,
   6x6 to 64x64 planes), 1.02-1.15x in two float64 ones of one vector of
@@ -118,7 +119,7 @@ from ..kernels.channel_tiled import (
 from ..kernels.tiled import filters_shape, pack_forward_weight, tap_offsets
 from .host import INTEL_WIDE_TILES, WIDE_TILES
 from .threads import thread_count
-from .workspace import images_per_chunk, workspace
+from .workspace import PLANES_BUDGET_BYTES, images_per_chunk, workspace
 
 RUN_PIXELS = 256  # output pixels of one forward task at most, so that the threads' shares come out even
 SUMS_BUDGET_BYTES = 2 * 2**20  # the weight gradient's partial sums, one per slice of the batch
@@ -289,10 +290,19 @@ def _grad_slices(geom, dtype):
     return max(1, min(geom.N, 2 * thread_count(), SUMS_BUDGET_BYTES // grad_sums_bytes(geom, dtype)))
 
 
+def _image_bytes(geom, dtype):
+    """Bytes of one image's padded planes and pixel-major output gradient, as the weight gradient lays them out."""
+    height, width = geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
+    Kg_pad = _grad_sums_shape(geom, dtype)[0][2]
+    return (geom.C * height * width + geom.P * geom.Q * geom.groups * Kg_pad) * dtype.itemsize
+
+
 def tasks_own_images(geom, dtype):
     """Whether each task of the weight gradient sums a slice of the batch over all the tiles, and so pads
-    and transposes its own images (see :func:`.kernels.channel_tiled.conv2d_grad_weight_channel_tiled`)."""
-    return _grad_slices(geom, dtype) >= 2 * thread_count()
+    and transposes its own images, one at a time, into scratch of its own within PLANES_BUDGET_BYTES (see
+    :func:`.kernels.channel_tiled.conv2d_grad_weight_channel_tiled`)."""
+    own_slice = _grad_slices(geom, dtype) >= 2 * thread_count()
+    return own_slice and _image_bytes(geom, dtype) <= PLANES_BUDGET_BYTES
 
 
 def grad_weight(grad_out, x, grad_w, geom):
@@ -308,10 +318,10 @@ def grad_weight(grad_out, x, grad_w, geom):
     )
     slices = _grad_slices(geom, dtype)
     parts = -(-2 * thread_count() // slices)
-    if parts == 1:  # each task pads and transposes its own images (see the kernel)
+    if tasks_own_images(geom, dtype):  # no shared chunks (see the kernel)
         images, planes, grad_t = 0, np.empty(0, dtype), np.empty((0, 0, 0, 0), dtype)
     else:
-        images = images_per_chunk(geom.N, (geom.C * height * width + PQ * geom.groups * Kg_pad) * dtype.itemsize)
+        images = images_per_chunk(geom.N, _image_bytes(geom, dtype))
         planes = workspace.get("planes", (images * geom.C * height * width,), dtype)
         grad_t = workspace.get("grad_t", (images, PQ, geom.groups, Kg_pad), dtype)
     sums = np.zeros((slices, *sums_shape), dtype)

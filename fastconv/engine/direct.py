@@ -15,7 +15,7 @@ excepted) with a vector of output channels, stride-1 passes of small planes
 with two (AVX2 tiles, weight gradients included; AVX-512 tiles on an Intel
 core, forward passes and input gradients, float64 ones of enough taps), and
 on an Intel core any weight gradient with whole vectors of output channels
-and images enough for each task to own some.
+and images enough for each task to own some (:func:`.channel_tiles.tasks_own_images`).
 Other strided passes become stride 1 over phase planes (:mod:`.phases`) when
 undilated (forward passes on the row tiles and weight gradients on the
 dot-product tiles with the filter's own taps, input gradients over

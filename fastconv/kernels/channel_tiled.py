@@ -20,9 +20,10 @@ pixels share a window of the filter (the taps that meet the image) and skip
 the rest (:func:`conv2d_forward_channel_tiled_by_window`). Weight gradient: the same tile storing pixel-major sums
 (:func:`._simd.broadcast_sums`), with the roles of taps and pixels swapped:
 its "pixels" are the filter taps, its reduction runs over the output pixels
-of a chunk of images (GRAD_RUN_PIXELS at a time, all tiles over each run),
-and its vectors over the output gradient's channels, transposed to
-pixel-major first (:func:`pixel_major`).
+of each image (GRAD_RUN_PIXELS at a time, all tiles over each run), and
+its vectors over the output gradient's channels, transposed to pixel-major
+(:func:`pixel_major`): by each task for its own images, or first for a
+chunk of images that the tasks share.
 """
 
 import numpy as np
@@ -230,19 +231,19 @@ def conv2d_grad_weight_channel_tiled(
     first P*Q are read). sums (slices, groups, taps_pad, Kg_pad), Kg_pad a
     multiple of ``vectors`` vectors, is added to: slice s sums images n with
     n % slices == s. One task per (slice, part of the tiles), running
-    through its images one by one (:func:`_image_sums`). With one part, a
-    task owns its images: it pads and transposes each in scratch of its own,
-    which its tiles then read from its core's cache (``planes``, ``grad_t``
-    and ``images`` are unused). With more, ``images`` images at a time are
-    padded into the scratch ``planes`` and transposed into grad_t (images,
-    P*Q, groups, Kg_pad) first, for all the tasks.
+    through its images one by one (:func:`_image_sums`). ``images`` 0 (with
+    one part): a task owns its images, and pads and transposes each in
+    scratch of its own, which its tiles then read from its core's cache
+    (``planes`` and ``grad_t`` are unused). Otherwise ``images`` images at a
+    time are padded into the scratch ``planes`` and transposed into grad_t
+    (images, P*Q, groups, Kg_pad) first, for all the tasks.
     """
     N, C, h, w = x.shape
     PQ = grad_out.shape[2] * grad_out.shape[3]
     slices, groups, Kg_pad = sums.shape[0], sums.shape[1], sums.shape[3]
     plane = height * width
     source = x.reshape(-1)
-    if parts == 1:
+    if images == 0:
         for s in prange(slices):
             own_planes = np.empty(C * plane, dtype=x.dtype)
             own_grads = np.empty((1, PQ, groups, Kg_pad), dtype=x.dtype)
