@@ -76,6 +76,11 @@ class ConvGeometry:
         return (self.R, self.S)
 
     @property
+    def padded_size(self):
+        """(height, width) of the input's zero-padded planes: (H + pad_top + pad_bottom, W + pad_left + pad_right)."""
+        return (self.H + self.pad_top + self.pad_bottom, self.W + self.pad_left + self.pad_right)
+
+    @property
     def span(self):
         """Rows and columns of input one dilated filter covers: (dilation_h*(R-1)+1, dilation_w*(S-1)+1)."""
         return (self.dilation[0] * (self.R - 1) + 1, self.dilation[1] * (self.S - 1) + 1)

@@ -193,7 +193,7 @@ def runs(geom, pass_name, dtype):
             geom.C // geom.groups, plane, width, False, dtype, geom.kernel_size, taps
         )
     taps = geom.C // geom.groups * geom.R * geom.S
-    width = geom.W + geom.pad_left + geom.pad_right
+    width = geom.padded_size[1]
     plane = (geom.P, geom.Q)
     applies = forward_applies(geom.K // geom.groups, plane, width, strided, dtype, geom.kernel_size, taps)
     if pass_name == "grad_weight":
@@ -292,7 +292,7 @@ def _grad_slices(geom, dtype):
 
 def _image_bytes(geom, dtype):
     """Bytes of one image's padded planes and pixel-major output gradient, as the weight gradient lays them out."""
-    height, width = geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
+    height, width = geom.padded_size
     Kg_pad = _grad_sums_shape(geom, dtype)[0][2]
     return (geom.C * height * width + geom.P * geom.Q * geom.groups * Kg_pad) * dtype.itemsize
 
@@ -307,7 +307,7 @@ def tasks_own_images(geom, dtype):
 
 def grad_weight(grad_out, x, grad_w, geom):
     """grad_w (K, C/groups, R, S) from grad_out (N, K, P, Q) and x (N, C, H, W)."""
-    height, width = geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
+    height, width = geom.padded_size
     Kg, PQ, dtype = geom.K // geom.groups, geom.P * geom.Q, x.dtype
     taps = geom.C // geom.groups * geom.R * geom.S
     sums_shape, vectors = _grad_sums_shape(geom, dtype)

@@ -231,7 +231,7 @@ IM2COL_ON_IDLE_ROW_TILES = AMD_WIDE_TILES or not WIDE_TILES  # not on Intel's wi
 def direct_tile_use(geom, dtype):
     """Share of the positions the direct forward tiles compute that are output pixels
     (:func:`.channel_tiles.row_tile_use` of the layer's forward pass)."""
-    width = geom.W + geom.pad_left + geom.pad_right
+    width = geom.padded_size[1]
     return channel_tiles.row_tile_use(geom.K // geom.groups, geom.P, geom.Q, width, dtype)
 
 

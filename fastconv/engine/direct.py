@@ -140,10 +140,6 @@ def run_plain_loops(pass_name, a, b, result, geom):
     kernel(a, b, result, *geom.kernel_args, geom.groups)
 
 
-def _padded_size(geom):
-    return geom.H + geom.pad_top + geom.pad_bottom, geom.W + geom.pad_left + geom.pad_right
-
-
 def _on_depthwise_tiles(outputs_per_group, R, dilation_h):
     """Whether a stride-1 pass runs on the depthwise tiles: one output channel per group, short undilated filters."""
     return outputs_per_group == 1 and dilation_h == 1 and R <= DEPTHWISE_MAX_HEIGHT
@@ -159,7 +155,7 @@ def _phase_task_args(geom, phased):
 def forward_direct(x, weight, out, geom):
     if geom.stride != (1, 1) and channel_tiles.runs(geom, "forward", x.dtype):
         channel_tiles.forward(
-            x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.stride, geom.dilation, geom.groups
+            x, weight, out, geom.pad_top, geom.pad_left, *geom.padded_size, geom.stride, geom.dilation, geom.groups
         )
         return
     if geom.stride != (1, 1):
@@ -174,7 +170,7 @@ def forward_direct(x, weight, out, geom):
             return
         conv2d_forward_direct(x, weight, out, *geom.kernel_args, geom.groups)
         return
-    _forward_stride1(x, weight, out, geom.pad_top, geom.pad_left, *_padded_size(geom), geom.dilation, geom.groups)
+    _forward_stride1(x, weight, out, geom.pad_top, geom.pad_left, *geom.padded_size, geom.dilation, geom.groups)
 
 
 def filters_span_the_input_rows(geom):
@@ -259,7 +255,7 @@ def grad_weight_direct(grad_out, x, grad_weight, geom):
     if geom.K == geom.groups:
         # One output channel per group: each task pads (or splits into phases) its own planes, kept in cache.
         if geom.stride == (1, 1):
-            args = (1, 1, geom.pad_top, geom.pad_left, *_padded_size(geom), *geom.dilation)
+            args = (1, 1, geom.pad_top, geom.pad_left, *geom.padded_size, *geom.dilation)
             conv2d_grad_weight_depthwise(grad_out, x, grad_weight, *args)
             return
         if geom.dilation == (1, 1):
@@ -290,7 +286,7 @@ def _grad_weight_tiled(grad_out, x, grad_weight, geom):
     N, K, P, Q = grad_out.shape
     step, Cg = lanes(x.dtype), geom.C // geom.groups
     if geom.stride == (1, 1):
-        height, width = _padded_size(geom)
+        height, width = geom.padded_size
         phases = 1
         offsets = tap_offsets(Cg, geom.R, geom.S, height * width, width, *geom.dilation, WEIGHT_TAPS)
     else:
